@@ -1,0 +1,47 @@
+# weatherpipe — `make run` and `make test` are all a fresh machine needs (plus Python 3.11+,
+# Java 17+ and Maven). Everything else is installed into .venv from uv.lock.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen --all-extras
+
+.PHONY: help install run test unit lint format typecheck up down status clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --user --quiet uv
+
+.venv/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras
+	@touch $@
+
+install: .venv/.installed ## Install weatherpipe and its tools into .venv (uv, from uv.lock)
+
+run: install ## Bring the platform up and show its status
+	$(RUN) weatherpipe platform up
+
+test: install ## Run the whole test suite (starts its own Kafka and PostgreSQL)
+	$(RUN) pytest
+
+unit: install ## Run only the tests that need no services
+	$(RUN) pytest -m "not integration and not reliability and not browser"
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(RUN) ruff check src tests
+	$(RUN) ruff format --check src tests
+	$(RUN) mypy
+
+format: install ## Format the code with ruff
+	$(RUN) ruff format src tests
+	$(RUN) ruff check --fix src tests
+
+up: install ## Start the local Kafka and PostgreSQL
+	$(RUN) weatherpipe platform up
+
+down: install ## Stop them (data stays in .weatherpipe/)
+	$(RUN) weatherpipe platform down
+
+status: install ## Show whether they answer
+	$(RUN) weatherpipe platform status

@@ -1,0 +1,3 @@
+from weatherpipe.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""`weatherpipe platform up | down | status`: the local Kafka broker and PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+
+from weatherpipe import platform as services
+from weatherpipe.settings import Settings, load_settings
+
+app = typer.Typer(
+    help=(
+        "Start, stop and inspect the local platform: Apache Kafka 4.1 (KRaft, one node, jars "
+        "from Maven Central) and an embedded PostgreSQL. Data, logs and pid files live in "
+        "STATE_DIR (default .weatherpipe/) and survive restarts. Services the settings point "
+        "elsewhere (DATABASE_URL, a remote KAFKA_BOOTSTRAP_SERVERS) are used, never started."
+    ),
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+
+
+@app.command()
+def up(
+    timeout: float | None = typer.Option(
+        None, help="Seconds to wait for each service to answer (default STARTUP_TIMEOUT)."
+    ),
+) -> None:
+    """Start what is not running and wait until Kafka answers a metadata request and
+    PostgreSQL answers SELECT 1. Running it again is a no-op."""
+    settings = load_settings()
+    start = time.monotonic()
+    with console.status("Starting Kafka and PostgreSQL…"):
+        services.up(settings, timeout)
+    console.print(f"[green]platform ready[/] in {time.monotonic() - start:.1f} s")
+    _print_status(settings, as_json=False)
+
+
+@app.command()
+def down() -> None:
+    """Stop the local services that `up` started (found by their pid files), nothing else.
+    Their data stays in STATE_DIR."""
+    settings = load_settings()
+    with console.status("Stopping…"):
+        stopped = services.down(settings)
+    for name, was_running in stopped.items():
+        console.print(f"{name}: {'stopped' if was_running else 'was not running'}")
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (for scripts)."),
+) -> None:
+    """Show each service's address and whether it answers. Exit status 0 either way."""
+    _print_status(load_settings(), as_json)
+
+
+def _print_status(settings: Settings, as_json: bool) -> None:
+    report = services.status(settings).as_dict()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    kafka, pg = report["kafka"], report["postgres"]
+    for name, info, address in (
+        ("kafka", kafka, kafka["bootstrap_servers"]),
+        ("postgres", pg, pg["url"]),
+    ):
+        state = "[green]running[/]" if info["running"] else "[red]not running[/]"
+        origin = "local" if info["managed"] else "external"
+        pid = f", pid {info['pid']}" if info["pid"] else ""
+        console.print(f"{name:9} {state}  {address}  ({origin}{pid})")

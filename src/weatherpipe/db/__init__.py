@@ -1,0 +1,1 @@
+"""PostgreSQL: connections, migrations and the queries shared by the batch and the dashboard."""

