@@ -2,7 +2,9 @@
 # Java 17+ and Maven). Everything else is installed into .venv from uv.lock.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from the PATH, else bootstrapped with pip into the user's bin folder.
+USER_BIN := $(shell python3 -m site --user-base)/bin
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(USER_BIN)/uv)
 RUN := $(UV) run --frozen --all-extras
 
 .PHONY: help install run test unit lint format typecheck up down status clean
@@ -10,8 +12,9 @@ RUN := $(UV) run --frozen --all-extras
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(UV):
-	python3 -m pip install --user --quiet uv
+$(USER_BIN)/uv:
+	python3 -m pip install --user --quiet uv || \
+		python3 -m pip install --user --quiet --break-system-packages uv
 
 .venv/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --all-extras
