@@ -20,7 +20,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()
