@@ -7,7 +7,7 @@ USER_BIN := $(shell python3 -m site --user-base)/bin
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(USER_BIN)/uv)
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install run test unit lint format typecheck up down status clean
+.PHONY: help install chromium run test unit lint format typecheck up down status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,10 +22,18 @@ $(USER_BIN)/uv:
 
 install: .venv/.installed ## Install weatherpipe and its tools into .venv (uv, from uv.lock)
 
+# The browser tests drive Debian's chromium through playwright (playwright's own browser
+# download is not used).
+chromium: ## Install Debian's chromium for the browser tests (needs root or sudo)
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 run: install ## Bring the platform up and show its status
 	$(RUN) weatherpipe platform up
 
-test: install ## Run the whole test suite (starts its own Kafka and PostgreSQL)
+test: install chromium ## Run the whole test suite (starts its own Kafka and PostgreSQL)
 	$(RUN) pytest
 
 unit: install ## Run only the tests that need no services
