@@ -66,7 +66,9 @@ CITIES: Final = (
 def _decimal_text(values: np.ndarray) -> pa.Array:
     """Numbers as plain decimal text with two decimals at most ("12.5", "3.0", never "1e-05")."""
     text = pc.cast(pa.array(np.round(values, 2)), pa.string())
-    return pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
+    return pc.if_else(
+        pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", "")
+    )
 
 
 def generate_chunk(rng: np.random.Generator, rows: int) -> pa.Table:

@@ -41,6 +41,8 @@ class LineBlock:
     """The lines as a string array; a line that is not valid UTF-8 is null here."""
     undecodable: dict[int, str]
     """Index in `lines` -> the text of a line that is not valid UTF-8 (bad bytes as U+FFFD)."""
+    end_offset: int = 0
+    """Byte offset in the file just after this block (for progress)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,9 @@ def check_header(path: Path) -> int:
     try:
         found = next(csv.reader([text.decode("utf-8")]), [])
     except UnicodeDecodeError as exc:
-        raise CsvError(f"{path}, line 1: the header is not UTF-8 text. Save the file as UTF-8.") from exc
+        raise CsvError(
+            f"{path}, line 1: the header is not UTF-8 text. Save the file as UTF-8."
+        ) from exc
     names = [name.strip() for name in found]
     if names != list(CSV_COLUMNS):
         missing = [c for c in CSV_COLUMNS if c not in names]
@@ -104,10 +108,12 @@ def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBloc
     offset = check_header(path)
     with path.open("rb") as handle:
         handle.seek(offset)
-        yield from _blocks(handle, block_bytes, first_line=2)
+        yield from _blocks(handle, block_bytes, first_line=2, offset=offset)
 
 
-def _blocks(handle: BinaryIO, block_bytes: int, first_line: int) -> Iterator[LineBlock]:
+def _blocks(
+    handle: BinaryIO, block_bytes: int, first_line: int, offset: int
+) -> Iterator[LineBlock]:
     carry = b""
     line_number = first_line
     while True:
@@ -120,20 +126,21 @@ def _blocks(handle: BinaryIO, block_bytes: int, first_line: int) -> Iterator[Lin
             carry = data
             continue
         carry = data[cut + 1 :]
-        block = _split_lines(line_number, data[:cut])
+        offset += cut + 1
+        block = _split_lines(line_number, data[:cut], offset)
         yield block
         line_number += len(block.lines)
     if carry:
-        yield _split_lines(line_number, carry)
+        yield _split_lines(line_number, carry, offset + len(carry))
 
 
-def _split_lines(first_line: int, data: bytes) -> LineBlock:
+def _split_lines(first_line: int, data: bytes, end_offset: int) -> LineBlock:
     lines = pc.list_flatten(pc.split_pattern(pa.array([data], pa.binary()), pattern=b"\n"))
     crlf = pc.ends_with(lines, pattern=b"\r")
     if pc.any(crlf).as_py():
         lines = pc.if_else(crlf, pc.binary_slice(lines, 0, -1), lines)
     try:
-        return LineBlock(first_line, lines.cast(pa.string()), {})
+        return LineBlock(first_line, lines.cast(pa.string()), {}, end_offset)
     except pa.ArrowInvalid:
         pass
     # Rare: some line is not UTF-8. Find those one by one; the rest stays columnar.
@@ -145,7 +152,7 @@ def _split_lines(first_line: int, data: bytes) -> LineBlock:
         except UnicodeDecodeError:
             texts.append(None)
             undecodable[index] = raw.decode("utf-8", errors="replace")
-    return LineBlock(first_line, pa.array(texts, pa.string()), undecodable)
+    return LineBlock(first_line, pa.array(texts, pa.string()), undecodable, end_offset)
 
 
 def split_fields(block: LineBlock) -> tuple[SplitRows, list[Reject]]:

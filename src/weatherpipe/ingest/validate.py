@@ -67,6 +67,17 @@ class ValidRows:
     def __len__(self) -> int:
         return len(self.line)
 
+    def filter(self, keep: np.ndarray) -> ValidRows:
+        """The rows where `keep` is true."""
+        mask = pa.array(keep)
+        return ValidRows(
+            line=self.line[keep],
+            location=self.location.filter(mask),
+            timestamp=self.timestamp.filter(mask),
+            day=self.day.filter(mask),
+            measures=tuple(m.filter(mask) for m in self.measures),
+        )
+
 
 @dataclass(frozen=True)
 class _Check:
@@ -105,9 +116,13 @@ def validate(rows: SplitRows) -> tuple[ValidRows, list[Reject]]:
         ok_text = pc.if_else(pa.array(numeric), text, "0")
         value = pc.cast(ok_text, pa.float64())
         overflow = numeric & ~_np(pc.is_finite(value))  # 1e999 parses as infinity
-        outside = numeric & ~overflow & ~_np(pc.and_(
-            pc.greater_equal(value, measure.low), pc.less_equal(value, measure.high)
-        ))
+        outside = (
+            numeric
+            & ~overflow
+            & ~_np(
+                pc.and_(pc.greater_equal(value, measure.low), pc.less_equal(value, measure.high))
+            )
+        )
         checks += [
             _Check(Reason.MISSING_FIELD, measure.field, empty),
             _Check(Reason.NOT_FINITE, measure.field, not_finite | overflow),
@@ -171,7 +186,9 @@ def _reject(
             f"{column} has {len(text.strip())} characters, at most {LOCATION_MAX_LENGTH} allowed"
         ),
         Reason.MISSING_FIELD: f"{column} is empty",
-        Reason.BAD_TIMESTAMP: f"{column} {text!r} is not a real date and time as {_TIMESTAMP_HUMAN}",
+        Reason.BAD_TIMESTAMP: (
+            f"{column} {text!r} is not a real date and time as {_TIMESTAMP_HUMAN}"
+        ),
         Reason.NOT_NUMERIC: f"{column} {text!r} is not a number",
         Reason.NOT_FINITE: f"{column} {text!r} is not a finite number",
     }.get(check.reason, "")
