@@ -104,6 +104,23 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of weatherpipe's own messages."""
 
+    # --- Producer ---------------------------------------------------------------------------
+    producer_compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
+    """Compression of the producer's record batches."""
+
+    producer_linger_ms: int = Field(20, ge=0, le=60_000)
+    """Milliseconds the producer waits to fill a batch before sending it."""
+
+    producer_batch_bytes: int = Field(1_000_000, ge=1_000, le=100_000_000)
+    """Largest record batch the producer sends to one partition, in bytes."""
+
+    producer_delivery_timeout_s: float = Field(120, gt=0)
+    """Seconds a record may take to be acknowledged before it counts as failed."""
+
+    produce_daily_state: Path | None = None
+    """State file of `produce --daily` (the last event day sent); unset:
+    STATE_DIR/produce/<KAFKA_TOPIC>.daily.json."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ClusterMetadata,
+    NewTopic,
+)
+
+from weatherpipe.errors import TerminalError, TransientError
 
 # librdkafka logs every refused connection while a broker starts; the probe expects those.
 _quiet = logging.getLogger("weatherpipe.kafka.probe")
@@ -32,3 +39,46 @@ def cluster_metadata(bootstrap_servers: str, timeout: float) -> ClusterMetadata 
     except KafkaException:
         return None
     return metadata if metadata.brokers else None
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create if it is missing."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+
+
+def ensure_topics(
+    bootstrap_servers: str, topics: list[TopicSpec], timeout: float = 30
+) -> list[str]:
+    """Create the topics that do not exist yet; an existing topic is left as it is.
+
+    Returns the names that were created. Raises `TransientError` if no broker answers and
+    `TerminalError` if the broker refuses (say, a replication factor above the broker count).
+    """
+    client = admin_client(bootstrap_servers)
+    if cluster_metadata(bootstrap_servers, min(timeout, 10)) is None:
+        raise TransientError(
+            f"No Kafka broker answered at {bootstrap_servers}. Start the local one with "
+            "`weatherpipe platform up`, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
+        )
+    futures = client.create_topics(
+        [NewTopic(t.name, t.partitions, t.replication_factor) for t in topics],
+        request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout)
+            created.append(name)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise TerminalError(
+                f"Kafka refused to create topic {name!r}: {error.str()}. Create it yourself "
+                "(or fix KAFKA_PARTITIONS / KAFKA_REPLICATION_FACTOR) and run again."
+            ) from exc
+    return created

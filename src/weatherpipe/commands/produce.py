@@ -1,0 +1,97 @@
+"""`weatherpipe produce`: the weather CSV to Kafka, bad rows to the dead-letter topic."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from weatherpipe.settings import load_settings
+
+console = Console(stderr=True)
+
+
+class _Bar:
+    """Progress on the terminal: bytes of the file read, rows handed to Kafka, rows/s."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress, self.task, self.count = progress, task, 0
+        self.start = time.monotonic()
+
+    def rows(self, count: int) -> None:
+        self.count += count
+        rate = self.count / max(time.monotonic() - self.start, 1e-9)
+        self.progress.update(self.task, rows=self.count, rate=f"{rate:,.0f} rows/s")
+
+    def position(self, byte_offset: int) -> None:
+        self.progress.update(self.task, completed=byte_offset)
+
+
+def run(
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="The weather CSV (Kaggle prasad22/weather-data format). Default: CSV_PATH.",
+        ),
+    ] = None,
+    daily: Annotated[
+        bool,
+        typer.Option(
+            "--daily/--all",
+            help=(
+                "--all (default, lab mode): send every row. --daily (normal operation): send the "
+                "next event day not sent yet and remember it in the state file "
+                "(PRODUCE_DAILY_STATE), so a daily scheduler can call it; a rerun never sends a "
+                "day twice."
+            ),
+        ),
+    ] = False,
+) -> None:
+    """Send each CSV row as a JSON event (key: the location) to KAFKA_TOPIC, creating the topic
+    (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` if
+    missing. A bad row goes to the dead-letter topic with its line number, raw text and reason;
+    the run goes on. Exit status: 0 when every row was acknowledged (on the topic or the
+    dead-letter topic), 1 when some were not, 130 after Ctrl-C (which first flushes and
+    reports what was accepted)."""
+    # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
+    from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
+
+    settings = load_settings()
+    source = csv or settings.csv_path
+    with (
+        stop_on_interrupt() as stop,
+        Progress(
+            TextColumn("producing"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        ) as progress,
+    ):
+        size = source.stat().st_size if source.exists() else None
+        bar = _Bar(progress, progress.add_task("produce", total=size, rows=0, rate=""))
+        produce = produce_daily if daily else produce_all
+        summary = produce(settings, source, bar, stop)
+    for error in summary.errors:
+        console.print(f"[red]delivery error:[/] {error}", highlight=False)
+    style = "green" if summary.ok else "red"
+    console.print(f"[{style}]{summary.line()}[/]", highlight=False)
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if not summary.ok:
+        raise typer.Exit(1)

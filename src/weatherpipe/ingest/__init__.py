@@ -1,0 +1,1 @@
+"""From the weather CSV to Kafka: reading, validation, JSON encoding, the produce loop."""

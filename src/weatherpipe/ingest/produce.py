@@ -1,0 +1,339 @@
+"""The producer: CSV rows to the event topic, bad rows to `<topic>.dlq`, every row accounted for.
+
+`--all` (lab mode) streams the whole file block by block. `--daily` (normal operation) sends
+the next event day not sent yet and then records it in the daily state file. Each row ends up
+exactly once in `sent` (acknowledged on the topic), `quarantined` (acknowledged on the
+dead-letter topic), `failed` (not acknowledged) or `not_sent` (the run was interrupted first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from weatherpipe.ingest import daily_state
+from weatherpipe.ingest.csv_reader import LineBlock, read_blocks, split_fields
+from weatherpipe.ingest.encode import Records, encode
+from weatherpipe.ingest.prefetch import prefetch
+from weatherpipe.ingest.reject import Reject
+from weatherpipe.ingest.validate import ValidRows, validate
+from weatherpipe.kafka.admin import TopicSpec, ensure_topics
+from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
+from weatherpipe.settings import Settings
+
+DLQ_SUFFIX = ".dlq"
+
+
+class ProgressSink(Protocol):
+    """Receives progress: rows handed to Kafka, and how far into the file reading is."""
+
+    def rows(self, count: int) -> None: ...
+
+    def position(self, byte_offset: int) -> None: ...
+
+
+class _NoProgress:
+    def rows(self, count: int) -> None:
+        pass
+
+    def position(self, byte_offset: int) -> None:
+        pass
+
+
+@dataclass
+class ProduceSummary:
+    """What a run did with the rows it read."""
+
+    source: Path
+    topic: str
+    rows_read: int = 0
+    selected: int = 0
+    """Rows this run was to send: all rows read (--all) or the rows of one day (--daily)."""
+    sent: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    daily: bool = False
+    day: dt.date | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic + DLQ_SUFFIX
+
+    @property
+    def not_sent(self) -> int:
+        """Selected rows never handed to Kafka (the run was interrupted first)."""
+        return self.selected - self.sent - self.quarantined - self.failed
+
+    @property
+    def rows_per_second(self) -> float:
+        return (self.sent + self.quarantined) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Every selected row was acknowledged, on the topic or on the dead-letter topic."""
+        return self.failed == 0 and self.not_sent == 0 and not self.interrupted
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        scope = ""
+        if self.daily:
+            scope = f" day {self.day}: {self.selected:,} rows," if self.day else " no new day,"
+        text = (
+            f"read {self.rows_read:,} rows from {self.source};{scope} sent {self.sent:,} to "
+            f"{self.topic}, quarantined {self.quarantined:,} to {self.dlq_topic}, "
+            f"failed {self.failed:,}"
+        )
+        if self.not_sent:
+            text += f", not sent {self.not_sent:,}"
+        text += f" in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+        if self.interrupted:
+            text += " [interrupted]"
+        return text
+
+
+def producer_config(settings: Settings) -> ProducerConfig:
+    """The producer's configuration from the settings."""
+    return ProducerConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        compression=settings.producer_compression,
+        linger_ms=settings.producer_linger_ms,
+        batch_bytes=settings.producer_batch_bytes,
+        delivery_timeout_ms=int(settings.producer_delivery_timeout_s * 1000),
+    )
+
+
+def daily_state_path(settings: Settings) -> Path:
+    """Where `--daily` keeps the last day it sent to KAFKA_TOPIC."""
+    return settings.produce_daily_state or (
+        settings.state_dir / "produce" / f"{settings.kafka_topic}.daily.json"
+    )
+
+
+def prepare_topics(settings: Settings) -> None:
+    """Create the topic and its dead-letter topic if missing (the DLQ has one partition, so
+    its records stay in line order)."""
+    ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [
+            TopicSpec(
+                settings.kafka_topic, settings.kafka_partitions, settings.kafka_replication_factor
+            ),
+            TopicSpec(settings.kafka_topic + DLQ_SUFFIX, 1, settings.kafka_replication_factor),
+        ],
+    )
+
+
+def dlq_record(source: Path, reject: Reject) -> bytes:
+    """The dead-letter record of a rejected row (JSON)."""
+    return orjson.dumps(
+        {
+            "source": str(source),
+            "line": reject.line,
+            "raw": reject.raw,
+            "reason": reject.reason,
+            "field": reject.field,
+            "detail": reject.detail,
+        }
+    )
+
+
+def produce_all(
+    settings: Settings,
+    source: Path,
+    progress: ProgressSink | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> ProduceSummary:
+    """Send every row of `source`: valid rows to KAFKA_TOPIC, the others to its DLQ."""
+    sink = progress or _NoProgress()
+    summary = ProduceSummary(source, settings.kafka_topic)
+    blocks = read_blocks(source)  # checks the header before anything is created or sent
+    prepare_topics(settings)
+    producer = RecordProducer(producer_config(settings))
+    start = time.monotonic()
+    accepted = 0
+    for block, records, rejects in prefetch(_prepared(blocks)):
+        summary.rows_read += len(block.lines)
+        summary.selected += len(block.lines)
+        accepted += _send_rejects(producer, summary, rejects)
+        accepted += producer.send_many(
+            settings.kafka_topic, records.values, records.keys, stop, sink.rows
+        )
+        sink.position(block.end_offset)
+        if stop():
+            summary.interrupted = True
+            break
+    _finish(producer, summary, accepted, start)
+    return summary
+
+
+def _prepared(blocks: Iterator[LineBlock]) -> Iterator[tuple[LineBlock, Records, list[Reject]]]:
+    """Each block with its Kafka records and its rejects (in line order)."""
+    for block in blocks:
+        rows, rejects = split_fields(block)
+        valid, invalid = validate(rows)
+        rejects += invalid
+        rejects.sort(key=lambda r: r.line)
+        yield block, encode(valid), rejects
+
+
+def produce_daily(
+    settings: Settings,
+    source: Path,
+    progress: ProgressSink | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> ProduceSummary:
+    """Send the rows of the first event day after the one recorded in the daily state, then
+    record that day. Rows whose day cannot be read (bad timestamp, wrong field count) go to
+    the DLQ with the first daily run."""
+    sink = progress or _NoProgress()
+    summary = ProduceSummary(source, settings.kafka_topic, daily=True)
+    state_path = daily_state_path(settings)
+    state = daily_state.load(state_path, settings.kafka_topic)
+    start = time.monotonic()
+    picked = _pick_day(source, state.last_day, sink, stop, summary)
+    if picked is None or summary.interrupted:
+        summary.seconds = time.monotonic() - start
+        return summary
+    day, valid, rejects = picked
+    summary.day = day
+    summary.selected = len(valid) + len(rejects)
+    prepare_topics(settings)
+    producer = RecordProducer(producer_config(settings))
+    accepted = _send_rejects(producer, summary, rejects)
+    records = encode(valid)
+    accepted += producer.send_many(
+        settings.kafka_topic, records.values, records.keys, stop, sink.rows
+    )
+    summary.interrupted = stop()
+    _finish(producer, summary, accepted, start)
+    if summary.ok:
+        daily_state.save(
+            state_path,
+            daily_state.DailyState(settings.kafka_topic, day, state.days_sent + 1),
+        )
+    return summary
+
+
+def _pick_day(
+    source: Path,
+    after: dt.date | None,
+    sink: ProgressSink,
+    stop: Callable[[], bool],
+    summary: ProduceSummary,
+) -> tuple[dt.date, ValidRows, list[Reject]] | None:
+    """One pass over the file keeping only the rows of the earliest day after `after`."""
+    day: dt.date | None = None
+    kept: list[ValidRows] = []
+    rejects: list[Reject] = []
+    for block in read_blocks(source):
+        rows, undated = split_fields(block)
+        valid, invalid = validate(rows)
+        summary.rows_read += len(block.lines)
+        if after is None:
+            rejects += undated  # rows without a readable day go with the first daily run
+        days = valid.day.cast(pa.int32()).to_numpy(zero_copy_only=False)
+        later = list(_later_days(days, invalid, after))
+        if later and (day is None or min(later) < day):
+            day = min(later)
+            kept = []
+            rejects = [r for r in rejects if r.day is None]
+        if day is not None:
+            kept.append(valid.filter(days == _epoch_days(day)))
+            rejects += [r for r in invalid if r.day == day or (r.day is None and after is None)]
+        sink.position(block.end_offset)
+        if stop():
+            summary.interrupted = True
+            return None
+    if day is None:
+        return None
+    rejects.sort(key=lambda r: r.line)
+    return day, _concat(kept), rejects
+
+
+def _later_days(
+    days: np.ndarray, invalid: list[Reject], after: dt.date | None
+) -> Iterator[dt.date]:
+    floor = _epoch_days(after) if after is not None else np.iinfo(np.int32).min
+    later = days[days > floor]
+    if len(later):
+        yield _from_epoch_days(int(later.min()))
+    for reject in invalid:
+        if reject.day is not None and (after is None or reject.day > after):
+            yield reject.day
+
+
+def _epoch_days(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days
+
+
+def _from_epoch_days(days: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=days)
+
+
+def _concat(parts: list[ValidRows]) -> ValidRows:
+    return ValidRows(
+        line=np.concatenate([p.line for p in parts]),
+        location=pa.concat_arrays([p.location for p in parts]),
+        timestamp=pa.concat_arrays([p.timestamp for p in parts]),
+        day=pa.concat_arrays([p.day for p in parts]),
+        measures=tuple(
+            pa.concat_arrays([p.measures[i] for p in parts]) for i in range(len(parts[0].measures))
+        ),
+    )
+
+
+def _send_rejects(producer: RecordProducer, summary: ProduceSummary, rejects: list[Reject]) -> int:
+    values = [dlq_record(summary.source, r) for r in rejects]
+    keys = [str(r.line) for r in rejects]
+    return producer.send_many(summary.dlq_topic, values, keys)
+
+
+def _finish(producer: RecordProducer, summary: ProduceSummary, accepted: int, start: float) -> None:
+    """Wait for every delivery report and fill in the counts."""
+    missing = producer.flush()
+    main, dlq = producer.counter(summary.topic), producer.counter(summary.dlq_topic)
+    summary.sent = main.delivered
+    summary.quarantined = dlq.delivered
+    summary.failed = main.failed + dlq.failed + missing
+    summary.errors = main.errors + dlq.errors
+    if missing:
+        summary.errors.append(f"{missing:,} records got no delivery report in time")
+    summary.seconds = time.monotonic() - start
+    reported = summary.sent + summary.quarantined + summary.failed
+    if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
+        summary.failed += accepted - reported
+        summary.errors.append(f"{accepted - reported:,} accepted records were never reported")
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """While active, the first Ctrl-C (SIGINT) only asks the run to stop after the current
+    slice, so what was accepted is flushed and reported; a second Ctrl-C aborts at once."""
+    requested = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    signal.signal(signal.SIGINT, handle)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,173 @@
+"""Reading, validating and encoding CSV rows: header, encodings, line numbers, every reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from weatherpipe.events import CSV_COLUMNS, Reason
+from weatherpipe.ingest.csv_reader import CsvError, read_blocks, split_fields
+from weatherpipe.ingest.encode import encode
+from weatherpipe.ingest.reject import Reject
+from weatherpipe.ingest.validate import validate
+
+HEADER = ",".join(CSV_COLUMNS)
+GOOD = "Chicago,2024-03-01 14:05:09,3.1,71.2,0.4,18.9"
+
+
+def run(
+    path: Path, block_bytes: int = 1 << 20
+) -> tuple[list[tuple[int, dict[str, object]]], list[Reject]]:
+    """(line, decoded event) of the valid rows and the rejects of `path`, in line order."""
+    events: list[tuple[int, dict[str, object]]] = []
+    rejects: list[Reject] = []
+    for block in read_blocks(path, block_bytes):
+        rows, wrong = split_fields(block)
+        valid, invalid = validate(rows)
+        records = encode(valid)
+        for line, value, key in zip(valid.line, records.values, records.keys, strict=True):
+            event = json.loads(value)
+            assert event["location"] == key
+            events.append((int(line), event))
+        rejects += sorted(wrong + invalid, key=lambda r: r.line)
+    return events, rejects
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "w.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def test_valid_row_becomes_the_contract_event(tmp_path: Path) -> None:
+    events, rejects = run(write(tmp_path, f"{HEADER}\n{GOOD}\n"))
+    assert rejects == []
+    assert events == [
+        (
+            2,
+            {
+                "location": "Chicago",
+                "timestamp": "2024-03-01 14:05:09",
+                "temperature_c": 3.1,
+                "humidity_pct": 71.2,
+                "precipitation_mm": 0.4,
+                "wind_speed_kmh": 18.9,
+            },
+        )
+    ]
+
+
+def test_numbers_always_decode_as_floats(tmp_path: Path) -> None:
+    text = f'{HEADER}\n Say "Hi" ,2024-03-01 14:05:09, 3 ,+7,.5,1e1\n'
+    events, rejects = run(write(tmp_path, text))
+    assert rejects == []
+    event = events[0][1]
+    assert event["location"] == 'Say "Hi"'
+    values = [event[f] for f in ("temperature_c", "humidity_pct", "precipitation_mm")]
+    assert values == [3.0, 7.0, 0.5] and event["wind_speed_kmh"] == 10.0
+    assert all(isinstance(v, float) for v in [*values, event["wind_speed_kmh"]])
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "Location,Date_Time,Temperature_C,Precipitation_mm,Wind_Speed_kmh",
+            "missing column(s) Humidity_pct",
+        ),
+        (
+            "Location,DateTime,Temperature_C,Humidity_pct,Precipitation_mm,Wind_Speed_kmh",
+            "unexpected column(s) 'DateTime'",
+        ),
+        (
+            "Date_Time,Location,Temperature_C,Humidity_pct,Precipitation_mm,Wind_Speed_kmh",
+            "wrong order",
+        ),
+    ],
+)
+def test_wrong_header_is_an_error_naming_file_and_columns(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    path = write(tmp_path, f"{header}\n{GOOD}\n")
+    with pytest.raises(CsvError) as caught:
+        run(path)
+    assert f"{path}, line 1" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(CsvError, match="weatherpipe generate"):
+        run(tmp_path / "absent.csv")
+
+
+def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
+    plain, _ = run(write(tmp_path, f"{HEADER}\n{GOOD}\n{GOOD}", "plain.csv"))
+    windows, rejects = run(
+        write(tmp_path, b"\xef\xbb\xbf" + f"{HEADER}\r\n{GOOD}\r\n{GOOD}\r\n".encode(), "bom.csv")
+    )
+    assert rejects == []
+    assert windows == plain and len(plain) == 2
+
+
+BAD_ROWS = {
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,0.4": (Reason.WRONG_FIELD_COUNT, None),
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,0.4,18.9,1": (Reason.WRONG_FIELD_COUNT, None),
+    "Chicago,2024-03-01 14:05:09,warm,71.2,0.4,18.9": (Reason.NOT_NUMERIC, "temperature_c"),
+    "Chicago,2024-03-01 14:05:09,3.1,NaN,0.4,18.9": (Reason.NOT_FINITE, "humidity_pct"),
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,inf,18.9": (Reason.NOT_FINITE, "precipitation_mm"),
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,0.4,1e999": (Reason.NOT_FINITE, "wind_speed_kmh"),
+    "Chicago,2024-02-30 14:05:09,3.1,71.2,0.4,18.9": (Reason.BAD_TIMESTAMP, "timestamp"),
+    "Chicago,2024-03-01,3.1,71.2,0.4,18.9": (Reason.BAD_TIMESTAMP, "timestamp"),
+    "Chicago,,3.1,71.2,0.4,18.9": (Reason.MISSING_FIELD, "timestamp"),
+    "  ,2024-03-01 14:05:09,3.1,71.2,0.4,18.9": (Reason.EMPTY_LOCATION, "location"),
+    "X" * 101 + ",2024-03-01 14:05:09,3.1,71.2,0.4,18.9": (Reason.LOCATION_TOO_LONG, "location"),
+    "Chicago,2024-03-01 14:05:09,3.1,140,0.4,18.9": (Reason.OUT_OF_RANGE, "humidity_pct"),
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,-0.1,18.9": (Reason.OUT_OF_RANGE, "precipitation_mm"),
+    "Chicago,2024-03-01 14:05:09,3.1,71.2,,18.9": (Reason.MISSING_FIELD, "precipitation_mm"),
+    '"Chicago, IL",2024-03-01 14:05:09,3.1,71.2,0.4': (Reason.WRONG_FIELD_COUNT, None),
+    "": (Reason.WRONG_FIELD_COUNT, None),
+}
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 97])
+def test_each_bad_row_is_rejected_with_line_reason_and_field(
+    tmp_path: Path, block_bytes: int
+) -> None:
+    lines = [HEADER]
+    expected = []
+    for raw, (reason, field) in BAD_ROWS.items():
+        lines += [GOOD, raw]
+        expected.append((len(lines), raw, reason, field))
+    lines.append('"Chicago, IL",2024-03-01 14:05:09,3.1,71.2,0.4,18.9')
+    events, rejects = run(write(tmp_path, "\n".join(lines) + "\n"), block_bytes)
+    assert [(r.line, r.raw, r.reason, r.field) for r in rejects] == expected
+    assert all(r.detail for r in rejects)
+    assert [line for line, _ in events] == [*range(2, len(lines), 2), len(lines)]
+    assert events[-1][1]["location"] == "Chicago, IL"
+
+
+def test_details_say_what_is_wrong(tmp_path: Path) -> None:
+    text = (
+        f"{HEADER}\nChicago,2024-03-01 14:05:09,3.1,140,0.4,18.9\n"
+        "Chicago,2024-02-30 14:05:09,3.1,71.2,0.4,18.9\n"
+    )
+    _, rejects = run(write(tmp_path, text))
+    assert rejects[0].detail == "Humidity_pct 140 is outside the plausible range 0 … 100 %"
+    assert "2024-02-30 14:05:09" in rejects[1].detail and "YYYY-MM-DD" in rejects[1].detail
+
+
+def test_line_that_is_not_utf8_is_rejected_alone(tmp_path: Path) -> None:
+    data = f"{HEADER}\n{GOOD}\n".encode() + b"Z\xfcrich,2024-03-01 14:05:09,3.1,71.2,0.4,18.9\n"
+    events, rejects = run(write(tmp_path, data + f"{GOOD}\n".encode()))
+    assert [line for line, _ in events] == [2, 4]
+    assert [(r.line, r.reason) for r in rejects] == [(3, Reason.NOT_UTF8)]
+    assert rejects[0].raw.startswith("Z\ufffdrich,")
+
+
+def test_last_line_without_newline_and_day_of_rejects(tmp_path: Path) -> None:
+    text = f"{HEADER}\n{GOOD}\nChicago,2024-03-02 00:00:00,3.1,171.2,0.4,18.9"
+    events, rejects = run(write(tmp_path, text))
+    assert [line for line, _ in events] == [2]
+    assert rejects[0].line == 3 and str(rejects[0].day) == "2024-03-02"
