@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of weatherpipe's own messages."""
 
+    # --- Raw-zone consumer ------------------------------------------------------------------
+    consume_batch_size: int = Field(10_000, ge=1, le=1_000_000)
+    """Most records the raw-zone consumer takes from Kafka per call (one write per file)."""
+
+    consume_until_idle: float | None = Field(None, gt=0)
+    """Let `weatherpipe consume` finish its files and exit once no record arrived for this
+    many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:
