@@ -122,22 +122,23 @@ def _run_with_progress(consumer: RawZoneConsumer) -> ConsumeStats:
         def show(stats: ConsumeStats) -> None:
             progress.update(task, description=_describe(stats))
 
-        consumer._on_progress = show
+        consumer.on_progress = show
         return consumer.run()
 
 
 def _describe(stats: ConsumeStats) -> str:
     return (
-        f"{stats.messages:,} messages in {stats.files:,} files, "
-        f"{stats.bytes / 1_048_576:,.1f} MiB, {stats.rate:,.0f} msg/s"
+        f"{stats.sink.messages:,} messages in {stats.sink.files:,} files, "
+        f"{stats.sink.bytes / 1_048_576:,.1f} MiB, {stats.rate:,.0f} msg/s"
     )
 
 
 def _print_summary(stats: ConsumeStats, options: ConsumeOptions, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(stats.as_dict()))
-    errors = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.value_errors.items()))
-    rotations = ", ".join(f"{n} {r}" for r, n in stats.rotations.as_dict().items() if n)
+    sink = stats.sink
+    errors = ", ".join(f"{n} {reason}" for reason, n in sorted(sink.value_errors.items()))
+    rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
     console.print(
         f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
         f" in {stats.seconds:.1f} s"
