@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 
 import orjson
 import pytest
@@ -19,7 +20,7 @@ EVENT = (
 
 def line_of(value: bytes | None, key: bytes | None = b"Chicago") -> tuple[dict[str, object], bytes]:
     encoder = LineEncoder("weather_data_raw")
-    line, _ = encoder.line(encoder.prefix(2), 41, 1_709_251_200_000, key, value)
+    line = encoder.line(encoder.prefix(2), 41, 1_709_251_200_000, key, value, Counter())
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     parsed: dict[str, object] = json.loads(line)
     return parsed, line
@@ -105,13 +106,31 @@ def test_missing_key_is_null_and_a_binary_key_base64() -> None:
 
 def test_missing_timestamp_is_null() -> None:
     encoder = LineEncoder("t")
-    line, error = encoder.line(encoder.prefix(0), 7, None, None, b"{}")
-    assert error is None
+    errors: Counter[str] = Counter()
+    line = encoder.line(encoder.prefix(0), 7, None, None, b"{}", errors)
+    assert not errors
     assert json.loads(line)["kafka"]["timestamp_ms"] is None
 
 
-def test_error_reason_is_returned_for_counting() -> None:
+def test_error_reasons_are_counted() -> None:
     assert encode_value(EVENT)[1] is None
     assert encode_value(b"x")[1] == Reason.INVALID_JSON
     assert encode_value(b"\xff")[1] == Reason.NOT_UTF8
     assert encode_value(None)[1] == Reason.INVALID_JSON
+    encoder = LineEncoder("t")
+    errors: Counter[str] = Counter()
+    for value in (EVENT, b"x", b"\xff", None, b"", b"{\n}", EVENT):
+        encoder.line(encoder.prefix(0), 0, 0, None, value, errors)
+    assert errors == {Reason.INVALID_JSON: 3, Reason.NOT_UTF8: 1}
+
+
+def test_key_cache_gives_the_same_line_as_a_fresh_encoder() -> None:
+    warm = LineEncoder("t")
+    for n in range(5000):  # more keys than the cache holds
+        warm.key(str(n).encode())
+    for key in (b"Chicago", b"\x80", None, b"4999", b"1"):
+        cold = LineEncoder("t")
+        assert warm.line(b"", 0, 1, key, EVENT, Counter()) == cold.line(
+            b"", 0, 1, key, EVENT, Counter()
+        )
+        assert warm.key(key) == encode_key(key)

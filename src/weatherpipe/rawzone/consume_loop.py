@@ -8,6 +8,8 @@ drop unpublished), rotation by age between batches, and the end of a run: on req
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class ConsumeStats:
 
     sink: SinkStats
     started: float = field(default_factory=time.monotonic)
+    assigned_at: float | None = None
     last_record_at: float | None = None
     finished: float | None = None
 
@@ -57,9 +60,10 @@ class ConsumeStats:
 
     @property
     def rate(self) -> float:
-        """Stored records per second, from the start to the last record (an idle wait at the
-        end does not count)."""
-        busy = (self.last_record_at or self.started) - self.started
+        """Stored records per second, from the first partition assignment to the last record
+        (joining the group and an idle wait at the end do not count)."""
+        begin = self.assigned_at or self.started
+        busy = (self.last_record_at or begin) - begin
         return self.sink.messages / busy if busy > 0 else 0.0
 
     def as_dict(self) -> dict[str, object]:
@@ -75,7 +79,14 @@ class ConsumeStats:
             "rotations": sink.rotations.as_dict(),
             "skipped": sink.skipped,
             "stale_temp_files_removed": sink.stale_temp_files_removed,
+            "peak_rss_bytes": peak_rss_bytes(),
         }
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 class RawZoneConsumer:
@@ -150,6 +161,8 @@ class RawZoneConsumer:
         self.consumer.assign(partitions)
         self._assigned_once = True
         self._last_activity = time.monotonic()
+        if self.stats.assigned_at is None:
+            self.stats.assigned_at = self._last_activity
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.sink.revoke(tp.partition for tp in partitions if tp.topic == self.options.topic)

@@ -13,6 +13,7 @@ A key that is not UTF-8 is stored base64-encoded with `"key_encoding":"base64"`.
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from typing import Final
 
 import orjson
@@ -25,6 +26,7 @@ _NOT_UTF8: Final = b',"value_error":"' + Reason.NOT_UTF8.encode() + b'"'
 _NULL_KEY: Final = b'"key":null'
 # Keys repeat (the producer keys by location), so their JSON is cached up to this many.
 _KEY_CACHE_SIZE: Final = 4096
+_loads = orjson.loads
 
 
 def encode_value(value: bytes | None) -> tuple[bytes, str | None]:
@@ -65,7 +67,7 @@ class LineEncoder:
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self._topic_json = orjson.dumps(topic)
-        self._keys: dict[bytes, bytes] = {}
+        self._keys: dict[bytes | None, bytes] = {None: _NULL_KEY}
 
     def prefix(self, partition: int) -> bytes:
         """The constant start of every line of `partition`, up to the offset's value."""
@@ -73,12 +75,10 @@ class LineEncoder:
 
     def key(self, key: bytes | None) -> bytes:
         """`encode_key`, cached."""
-        if key is None:
-            return _NULL_KEY
         encoded = self._keys.get(key)
         if encoded is None:
             if len(self._keys) >= _KEY_CACHE_SIZE:
-                self._keys.clear()
+                self._keys = {None: _NULL_KEY}
             encoded = self._keys[key] = encode_key(key)
         return encoded
 
@@ -89,17 +89,34 @@ class LineEncoder:
         timestamp_ms: int | None,
         key: bytes | None,
         value: bytes | None,
-    ) -> tuple[bytes, str | None]:
-        """The record's line (ending in a newline) and the value's error reason, if any."""
-        body, error = encode_value(value)
+        errors: Counter[str],
+    ) -> bytes:
+        """The record's line, ending in a newline; a marked value's reason is counted in
+        `errors`. Runs once per record: the common case (a one-line JSON value, a key seen
+        before) costs one JSON parse and one formatting."""
+        body: bytes | None
+        try:
+            _loads(value)  # type: ignore[arg-type]  # None raises JSONDecodeError too
+        except orjson.JSONDecodeError:
+            body = None
+        else:
+            body = value if b"\n" not in value and b"\r" not in value else None  # type: ignore[operator]
+        if body is None:  # the careful path: not JSON, not UTF-8, null, or several lines
+            body, error = encode_value(value)
+            if error is not None:
+                errors[error] += 1
+        encoded_key = self._keys.get(key) or self.key(key)
         if timestamp_ms is None:
-            return (
-                b'%b%d,"timestamp_ms":null,%b},"value":%b}\n'
-                % (prefix, offset, self.key(key), body),
-                error,
+            return b'%b%d,"timestamp_ms":null,%b},"value":%b}\n' % (
+                prefix,
+                offset,
+                encoded_key,
+                body,
             )
-        return (
-            b'%b%d,"timestamp_ms":%d,%b},"value":%b}\n'
-            % (prefix, offset, timestamp_ms, self.key(key), body),
-            error,
+        return b'%b%d,"timestamp_ms":%d,%b},"value":%b}\n' % (
+            prefix,
+            offset,
+            timestamp_ms,
+            encoded_key,
+            body,
         )

@@ -59,10 +59,10 @@ class _Partition:
 
     __slots__ = ("errors", "file", "next_offset", "number", "prefix")
 
-    def __init__(self, number: int, prefix: bytes, next_offset: int | None) -> None:
+    def __init__(self, number: int, prefix: bytes, next_offset: int) -> None:
         self.number = number
         self.prefix = prefix
-        self.next_offset = next_offset
+        self.next_offset = next_offset  # lowest offset not stored yet; -1: unknown
         self.file: RawFile | None = None
         self.errors: Counter[str] = Counter()
 
@@ -97,7 +97,7 @@ class RawZoneSink:
         resume = recovery.resume_offsets(self.raw_dir, self.topic, numbers)
         for number in numbers:
             self._partitions[number] = _Partition(
-                number, self._encoder.prefix(number), resume.get(number)
+                number, self._encoder.prefix(number), resume.get(number, -1)
             )
         log.info(
             "assigned %s partitions %s (resume at %s, %d stale temp files removed)",
@@ -131,14 +131,17 @@ class RawZoneSink:
                 state.file.abort()
 
     def write(self, messages: list[Message]) -> None:
-        """Append each record to its partition's open file; rotate on date change and size."""
+        """Append each record to its partition's open file; rotate on date change and size.
+
+        The loop runs once per record, so it keeps to local names and C-level calls.
+        """
         partitions = self._partitions
-        encoder = self._encoder
+        line = self._encoder.line
         max_bytes = self.policy.max_bytes
         for message in messages:
             state = partitions.get(message.partition())  # type: ignore[arg-type]
             offset: int = message.offset()  # type: ignore[assignment]
-            if state is None or (state.next_offset is not None and offset < state.next_offset):
+            if state is None or offset < state.next_offset:
                 # Not ours any more, or already stored: never write an offset twice.
                 self.stats.skipped += 1
                 continue
@@ -149,16 +152,15 @@ class RawZoneSink:
             else:
                 day = timestamp // DAY_MS
             file = state.file
-            if file is None:
+            if file is None or file.day != day:
+                if file is not None:
+                    self._finish(state, RotationReason.DATE)
                 file = state.file = self._zone.open(state.number, day, offset)
-            elif file.day != day:
-                self._finish(state, RotationReason.DATE)
-                file = state.file = self._zone.open(state.number, day, offset)
-            line, error = encoder.line(state.prefix, offset, ts, message.key(), message.value())
-            file.write(line, offset)
+            file.write(
+                line(state.prefix, offset, ts, message.key(), message.value(), state.errors),
+                offset,
+            )
             state.next_offset = offset + 1
-            if error is not None:
-                state.errors[error] += 1
             if file.size >= max_bytes:
                 self._finish(state, RotationReason.SIZE)
 
