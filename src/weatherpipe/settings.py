@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     """Let `weatherpipe consume` finish its files and exit once no record arrived for this
     many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""
 
+    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=249)
+    """Static group membership for the raw-zone consumer (e.g. the host name): restarted with
+    the same id it gets its partitions back at once instead of waiting for the old session to
+    time out. Unset: dynamic membership. Never give two running consumers the same id."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

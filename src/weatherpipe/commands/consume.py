@@ -92,7 +92,14 @@ def run(
         batch_size=batch_size or settings.consume_batch_size,
         until_idle=until_idle or settings.consume_until_idle,
     )
-    with KafkaConsumer(settings.kafka_bootstrap_servers, group or settings.kafka_group_id) as kc:
+    extra = (
+        {"group.instance.id": settings.kafka_group_instance_id}
+        if settings.kafka_group_instance_id
+        else {}
+    )
+    with KafkaConsumer(
+        settings.kafka_bootstrap_servers, group or settings.kafka_group_id, extra_config=extra
+    ) as kc:
         consumer = RawZoneConsumer(kc, options)
         _stop_on_signals(consumer)
         stats = _run_with_progress(consumer) if sys.stderr.isatty() else consumer.run()
