@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from weatherpipe.commands import generate, platform, produce, settings
+from weatherpipe.commands import consume, generate, platform, produce, settings
 from weatherpipe.errors import WeatherpipeError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(platform.app, name="platform")
 app.command("settings")(settings.show)
 app.command("generate")(generate.run)
 app.command("produce")(produce.run)
+app.command("consume")(consume.run)
 
 err_console = Console(stderr=True)
 

@@ -121,6 +121,19 @@ class Settings(BaseSettings):
     """State file of `produce --daily` (the last event day sent); unset:
     STATE_DIR/produce/<KAFKA_TOPIC>.daily.json."""
 
+    # --- Raw-zone consumer ------------------------------------------------------------------
+    consume_batch_size: int = Field(10_000, ge=1, le=1_000_000)
+    """Most records the raw-zone consumer takes from Kafka per call (one write per file)."""
+
+    consume_until_idle: float | None = Field(None, gt=0)
+    """Let `weatherpipe consume` finish its files and exit once no record arrived for this
+    many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""
+
+    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=249)
+    """Static group membership for the raw-zone consumer (e.g. the host name): restarted with
+    the same id it gets its partitions back at once instead of waiting for the old session to
+    time out. Unset: dynamic membership. Never give two running consumers the same id."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

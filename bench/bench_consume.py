@@ -1,0 +1,219 @@
+"""Benchmark: `weatherpipe consume` into a temporary raw zone vs Kafka's ConsumerPerformance.
+
+Fills a fresh topic with weather-like JSON messages (~150 bytes, keyed by location), then in one
+run reads it with Kafka's own `org.apache.kafka.tools.ConsumerPerformance` (same jars as the
+local broker) and with `weatherpipe consume --until-idle` (a subprocess, as a user runs it), and
+prints a markdown table of msg/s and the ratio. A second topic 3x as large shows that peak
+memory does not grow with the number of messages.
+
+Needs a running platform (`weatherpipe platform up`); settings come from the environment.
+    uv run python bench/bench_consume.py [--messages 1000000] [--out bench/results-consume.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewTopic
+
+from weatherpipe import platform
+from weatherpipe.kafka.admin import admin_client
+from weatherpipe.settings import Settings, load_settings
+
+CITIES = (
+    "New York",
+    "Los Angeles",
+    "Chicago",
+    "Houston",
+    "Phoenix",
+    "Philadelphia",
+    "San Antonio",
+    "San Diego",
+    "Dallas",
+    "San Jose",
+)
+PARTITIONS = 3
+
+
+def fill(settings: Settings, topic: str, count: int) -> float:
+    """Create `topic` and write `count` weather events to it; returns seconds taken."""
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[
+        topic
+    ].result(30)
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    rng = random.Random(42)
+    # A pool of distinct values, reused: building 3M JSON strings would time the generator.
+    pool = [
+        (
+            city.encode(),
+            json.dumps(
+                {
+                    "location": city,
+                    "timestamp": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
+                    f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
+                    "temperature_c": round(rng.uniform(-20, 40), 6),
+                    "humidity_pct": round(rng.uniform(0, 100), 6),
+                    "precipitation_mm": round(rng.uniform(0, 20), 6),
+                    "wind_speed_kmh": round(rng.uniform(0, 60), 6),
+                }
+            ).encode(),
+        )
+        for city in CITIES
+        for _ in range(1000)
+    ]
+    start = time.perf_counter()
+    for n in range(count):
+        key, value = pool[n % len(pool)]
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if n % 10_000 == 0:
+            producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError("could not deliver every benchmark message")
+    return time.perf_counter() - start
+
+
+def consumer_performance(settings: Settings, topic: str, count: int) -> dict[str, float]:
+    """Kafka's ConsumerPerformance on `topic`: its figures by column name."""
+    java = shutil.which("java", path=str(settings.java_home / "bin") if settings.java_home else None)
+    out = subprocess.run(
+        [
+            java or "java",
+            "-Xmx1g",
+            "-cp",
+            f"{settings.kafka_lib.resolve()}/*",
+            "org.apache.kafka.tools.ConsumerPerformance",
+            "--bootstrap-server",
+            settings.kafka_bootstrap_servers,
+            "--topic",
+            topic,
+            "--messages",
+            str(count),
+            "--group",
+            f"perf-{uuid.uuid4().hex[:8]}",
+            "--timeout",
+            "60000",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in out.splitlines() if line.strip()]
+    header = [h.strip() for h in lines[-2].split(",")]
+    values = [v.strip() for v in lines[-1].split(",")]
+    return {h: float(v) for h, v in zip(header, values, strict=True) if re.fullmatch(r"[\d.]+", v)}
+
+
+def ours(settings: Settings, topic: str, raw_dir: Path) -> dict[str, object]:
+    """`weatherpipe consume --until-idle` on `topic` into `raw_dir`: its JSON summary."""
+    env = dict(os.environ, RAW_DIR=str(raw_dir), KAFKA_TOPIC=topic, LOG_LEVEL="WARNING")
+    env["KAFKA_GROUP_ID"] = f"bench-{uuid.uuid4().hex[:8]}"
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "consume", "--until-idle", "2", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    summary: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    summary["wall_seconds"] = time.perf_counter() - start
+    return summary
+
+
+def check(raw_dir: Path, topic: str, count: int) -> None:
+    """Every benchmark record landed in a finished file (a line count, not a full check)."""
+    lines = sum(
+        path.read_bytes().count(b"\n") for path in raw_dir.glob(f"{topic}/date=*/*.ndjson")
+    )
+    if lines != count:
+        raise RuntimeError(f"raw zone holds {lines} lines, expected {count}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--memory-factor", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results-consume.md"))
+    args = parser.parse_args()
+    settings = load_settings()
+    platform.up(settings)
+    small, large = args.messages, args.messages * args.memory_factor
+    topic = f"bench_consume_{uuid.uuid4().hex[:8]}"
+    topic_large = f"{topic}_x{args.memory_factor}"
+    print(f"filling {topic} with {small:,} messages…", file=sys.stderr)
+    fill_seconds = fill(settings, topic, small)
+    print(f"  {small / fill_seconds:,.0f} msg/s; filling {topic_large}…", file=sys.stderr)
+    fill(settings, topic_large, large)
+
+    with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
+        raw_dir = Path(tmp)
+        print("ConsumerPerformance…", file=sys.stderr)
+        kafka = consumer_performance(settings, topic, small)
+        print("weatherpipe consume…", file=sys.stderr)
+        run_small = ours(settings, topic, raw_dir)
+        check(raw_dir, topic, small)
+        shutil.rmtree(raw_dir / topic)
+        print(f"weatherpipe consume, {large:,} messages…", file=sys.stderr)
+        run_large = ours(settings, topic_large, raw_dir)
+        check(raw_dir, topic_large, large)
+
+    ref = kafka["fetch.nMsg.sec"]
+    mine = float(run_small["messages_per_second"])  # type: ignore[arg-type]
+    mib = 1024 * 1024
+    rss_small = int(run_small["peak_rss_bytes"]) / mib  # type: ignore[call-overload]
+    rss_large = int(run_large["peak_rss_bytes"]) / mib  # type: ignore[call-overload]
+    report = f"""# Raw-zone consumer benchmark
+
+{small:,} weather-like JSON messages (~{int(run_small["bytes"]) // small} bytes per stored line, \
+{PARTITIONS} partitions, keyed by location) on the local single-node Kafka; 2 cores, run
+`uv run python bench/bench_consume.py --messages {small}`. Both consumers read the same topic in
+the same run; msg/s excludes joining the group (Kafka's `fetch.nMsg.sec`; ours counts from the
+first partition assignment to the last record written, fsync and rename of every file included).
+
+| consumer | messages | msg/s | ratio |
+|---|---:|---:|---:|
+| Kafka `ConsumerPerformance` (Java, discards records) | {small:,} | {ref:,.0f} | 1.00 |
+| `weatherpipe consume` (writes the raw zone) | {int(run_small["messages"]):,} | {mine:,.0f} | \
+{mine / ref:.2f} |
+
+Peak memory of `weatherpipe consume` (RSS, whole process):
+
+| messages | files | peak RSS (MiB) | msg/s |
+|---:|---:|---:|---:|
+| {int(run_small["messages"]):,} | {run_small["files"]} | {rss_small:.0f} | {mine:,.0f} |
+| {int(run_large["messages"]):,} | {run_large["files"]} | {rss_large:.0f} | \
+{float(run_large["messages_per_second"]):,.0f} |
+"""  # type: ignore[arg-type]
+    print(report)
+    args.out.write_text(report)
+    print(f"written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

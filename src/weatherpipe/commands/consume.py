@@ -1,0 +1,155 @@
+"""`weatherpipe consume`: store every Kafka record exactly once in the raw zone."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from weatherpipe.kafka.consumer import KafkaConsumer
+from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats, RawZoneConsumer
+from weatherpipe.rawzone.rotation import RotationPolicy
+from weatherpipe.settings import load_settings
+
+console = Console(stderr=True)
+
+
+def run(
+    until_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--until-idle",
+            metavar="SECONDS",
+            min=0.1,
+            help="Finish the files and exit once no record arrived for SECONDS (the lab flow). "
+            "Default CONSUME_UNTIL_IDLE; unset: run until SIGTERM or Ctrl-C.",
+        ),
+    ] = None,
+    raw_dir: Annotated[
+        Path | None, typer.Option("--raw-dir", help="Root of the raw zone (default RAW_DIR).")
+    ] = None,
+    topic: Annotated[
+        str | None, typer.Option("--topic", help="Topic to read (default KAFKA_TOPIC).")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Consumer group (default KAFKA_GROUP_ID).")
+    ] = None,
+    rotate_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--rotate-mb",
+            min=0.001,
+            help="Finish a file once it passes this many MiB (default ROTATE_MB).",
+        ),
+    ] = None,
+    rotate_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--rotate-seconds",
+            min=0.1,
+            help="Finish a file once it is this old (default ROTATE_SECONDS).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=1_000_000,
+            help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Read the topic and store every record exactly once as one NDJSON line in
+    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson.
+
+    A file is written in RAW_DIR/.tmp, fsynced and renamed into place when the date changes,
+    it passes ROTATE_MB or ROTATE_SECONDS, or on exit; only then is its offset committed. On
+    start each partition resumes after the highest offset found in the raw zone, so a crash or
+    kill at any moment neither loses nor doubles a record. Values that are not JSON or not
+    UTF-8 are stored too, marked with "value_error". SIGTERM and Ctrl-C finish the files and
+    exit 0.
+    """
+    settings = load_settings()
+    logging.getLogger("weatherpipe").setLevel(settings.log_level)
+    options = ConsumeOptions(
+        raw_dir=raw_dir or settings.raw_dir,
+        topic=topic or settings.kafka_topic,
+        policy=RotationPolicy.from_limits(
+            rotate_mb or settings.rotate_mb, rotate_seconds or settings.rotate_seconds
+        ),
+        batch_size=batch_size or settings.consume_batch_size,
+        until_idle=until_idle or settings.consume_until_idle,
+    )
+    extra = (
+        {"group.instance.id": settings.kafka_group_instance_id}
+        if settings.kafka_group_instance_id
+        else {}
+    )
+    with KafkaConsumer(
+        settings.kafka_bootstrap_servers, group or settings.kafka_group_id, extra_config=extra
+    ) as kc:
+        consumer = RawZoneConsumer(kc, options)
+        _stop_on_signals(consumer)
+        stats = _run_with_progress(consumer) if sys.stderr.isatty() else consumer.run()
+    _print_summary(stats, options, as_json)
+
+
+def _stop_on_signals(consumer: RawZoneConsumer) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        consumer.stop_requested = True
+        # A second signal means "now": back to the default action.
+        signal.signal(signum, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _run_with_progress(consumer: RawZoneConsumer) -> ConsumeStats:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("waiting for partitions…", total=None)
+
+        def show(stats: ConsumeStats) -> None:
+            progress.update(task, description=_describe(stats))
+
+        consumer.on_progress = show
+        return consumer.run()
+
+
+def _describe(stats: ConsumeStats) -> str:
+    return (
+        f"{stats.sink.messages:,} messages in {stats.sink.files:,} files, "
+        f"{stats.sink.bytes / 1_048_576:,.1f} MiB, {stats.rate:,.0f} msg/s"
+    )
+
+
+def _print_summary(stats: ConsumeStats, options: ConsumeOptions, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(stats.as_dict()))
+    sink = stats.sink
+    errors = ", ".join(f"{n} {reason}" for reason, n in sorted(sink.value_errors.items()))
+    rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
+    console.print(
+        f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
+        f" in {stats.seconds:.1f} s"
+        + (f"; values marked: {errors}" if errors else "")
+        + (f"; files finished by {rotations}" if rotations else ""),
+        highlight=False,
+    )

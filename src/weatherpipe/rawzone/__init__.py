@@ -1,0 +1,6 @@
+"""The raw zone: Kafka records stored exactly once in append-only NDJSON files.
+
+`naming` maps a record to its file and parses a name back, `lines` turns a record into one NDJSON
+line, `rotation` decides when a file is finished, `writer` writes and commits one file,
+`recovery` finds where each partition resumes, and `consume_loop` ties them to a Kafka consumer.
+"""

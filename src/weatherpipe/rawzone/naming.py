@@ -1,0 +1,107 @@
+"""Where a record's file lives, and the one regular expression that parses a file name back.
+
+A finished file is `RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson`
+with the partition zero-padded to 5 digits and the offsets to 20, so names sort by offset. The
+date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, which
+the batch never reads (it only globs `RAW_DIR/<topic>/date=*/*.ndjson`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+TEMP_DIR_NAME: Final = ".tmp"
+SUFFIX: Final = ".ndjson"
+TEMP_SUFFIX: Final = ".ndjson.tmp"
+DAY_MS: Final = 86_400_000
+PARTITION_DIGITS: Final = 5
+OFFSET_DIGITS: Final = 20
+
+# Kafka topic names are [A-Za-z0-9._-]+, so "+" can never be part of one.
+FILE_NAME_RE: Final = re.compile(
+    r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>[0-9]{5})"
+    r"\+(?P<first>[0-9]{20})\+(?P<last>[0-9]{20})\.ndjson$"
+)
+DATE_DIR_RE: Final = re.compile(r"^date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class RawFileName:
+    """The parts of a finished raw file's name."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+
+    @property
+    def name(self) -> str:
+        """The file name (without folder)."""
+        return file_name(self.topic, self.partition, self.first_offset, self.last_offset)
+
+
+def file_name(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
+    """`<topic>+<partition>+<first>+<last>.ndjson`, zero-padded."""
+    return f"{topic}+{partition:05d}+{first_offset:020d}+{last_offset:020d}{SUFFIX}"
+
+
+def parse_file_name(name: str) -> RawFileName | None:
+    """The parts of a finished file's name, or None if `name` is not one."""
+    match = FILE_NAME_RE.match(name)
+    if match is None:
+        return None
+    first, last = int(match["first"]), int(match["last"])
+    if first > last:
+        return None
+    return RawFileName(match["topic"], int(match["partition"]), first, last)
+
+
+def day_of(timestamp_ms: int) -> int:
+    """Days since 1970-01-01 (UTC) of a Kafka timestamp; cheap enough for every record."""
+    return timestamp_ms // DAY_MS
+
+
+def date_of_day(day: int) -> str:
+    """`YYYY-MM-DD` of a day number from `day_of`."""
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def date_of(timestamp_ms: int) -> str:
+    """The UTC date (`YYYY-MM-DD`) of a Kafka timestamp in milliseconds."""
+    return date_of_day(day_of(timestamp_ms))
+
+
+def topic_dir(raw_dir: Path, topic: str) -> Path:
+    """The folder holding all of a topic's date folders."""
+    return raw_dir / topic
+
+
+def date_dir(raw_dir: Path, topic: str, date: str) -> Path:
+    """`RAW_DIR/<topic>/date=YYYY-MM-DD`."""
+    return raw_dir / topic / f"date={date}"
+
+
+def final_path(
+    raw_dir: Path, topic: str, date: str, partition: int, first_offset: int, last_offset: int
+) -> Path:
+    """Where a finished file lives."""
+    return date_dir(raw_dir, topic, date) / file_name(topic, partition, first_offset, last_offset)
+
+
+def temp_dir(raw_dir: Path) -> Path:
+    """The folder of files being written; the batch never looks into it."""
+    return raw_dir / TEMP_DIR_NAME
+
+
+def temp_prefix(topic: str, partition: int) -> str:
+    """The start of every temp file name of one topic-partition (used to clean them up)."""
+    return f"{topic}+{partition:05d}+"
+
+
+def temp_name(topic: str, partition: int, first_offset: int, owner: str) -> str:
+    """A temp file's name; `owner` keeps two processes from ever sharing one."""
+    return f"{temp_prefix(topic, partition)}{first_offset:020d}+{owner}{TEMP_SUFFIX}"

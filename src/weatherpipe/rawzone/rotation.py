@@ -1,0 +1,77 @@
+"""When a raw file is finished, and a count of why each one was.
+
+A file is finished when the next record belongs to another UTC date, when it has passed
+ROTATE_MB, when it is older than ROTATE_SECONDS (so data shows up at low traffic), and when
+the process shuts down or loses the partition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class RotationReason(StrEnum):
+    """Why a file was finished."""
+
+    DATE = "date"
+    SIZE = "size"
+    AGE = "age"
+    SHUTDOWN = "shutdown"
+    REVOKE = "revoke"
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """The size and age limits of one raw file."""
+
+    max_bytes: int
+    max_age_seconds: float
+
+    @classmethod
+    def from_limits(cls, rotate_mb: float, rotate_seconds: float) -> RotationPolicy:
+        """A policy from ROTATE_MB (MiB) and ROTATE_SECONDS."""
+        if rotate_mb <= 0 or rotate_seconds <= 0:
+            raise ValueError("rotate_mb and rotate_seconds must be positive")
+        return cls(max(1, int(rotate_mb * 1024 * 1024)), rotate_seconds)
+
+    def date_changed(self, file_day: int, record_day: int) -> bool:
+        """Whether a record of `record_day` must go to a new file (one date per file)."""
+        return file_day != record_day
+
+    def full(self, size_bytes: int) -> bool:
+        """Whether a file of this size has passed ROTATE_MB."""
+        return size_bytes >= self.max_bytes
+
+    def expired(self, opened_at: float, now: float) -> bool:
+        """Whether a file opened at `opened_at` (monotonic seconds) is older than the limit."""
+        return now - opened_at >= self.max_age_seconds
+
+    def due(self, size_bytes: int, opened_at: float, now: float) -> RotationReason | None:
+        """The reason an open file must be finished now, or None; size wins over age."""
+        if self.full(size_bytes):
+            return RotationReason.SIZE
+        if self.expired(opened_at, now):
+            return RotationReason.AGE
+        return None
+
+
+@dataclass
+class RotationCounter:
+    """How many files were finished for each reason."""
+
+    counts: Counter[RotationReason] = field(default_factory=Counter)
+
+    def add(self, reason: RotationReason) -> None:
+        """Count one finished file."""
+        self.counts[reason] += 1
+
+    @property
+    def total(self) -> int:
+        """Files finished in all."""
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        """Every reason with its count (zero included), in a stable order."""
+        return {reason.value: self.counts[reason] for reason in RotationReason}

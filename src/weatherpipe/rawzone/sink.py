@@ -1,0 +1,191 @@
+"""Records of one topic -> raw files: the open file of each partition, rotation and commits.
+
+The order of a commit, for every file: write lines to a temp file -> flush -> fsync -> rename
+to `<topic>+<partition>+<first>+<last>.ndjson` -> fsync the folder -> commit `last + 1` to the
+group. The group's offset is only a hint: on assignment the files win (see `recovery`), so a
+crash anywhere in that sequence neither loses nor doubles a record.
+
+Each partition has at most one open file, holding a contiguous run of its offsets. A record of
+another UTC date finishes it and starts the next: files of one partition therefore never
+interleave, and "highest last offset + 1" is always exactly where the partition resumes. (Open
+files per partition *and* date would need all of them renamed atomically together, which a
+file system cannot do.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+
+from weatherpipe.rawzone import recovery
+from weatherpipe.rawzone.lines import LineEncoder
+from weatherpipe.rawzone.naming import DAY_MS
+from weatherpipe.rawzone.rotation import RotationCounter, RotationPolicy, RotationReason
+from weatherpipe.rawzone.writer import RawFile, RawZone
+
+log = logging.getLogger(__name__)
+
+# Timestamps past 9999-12-31 cannot be a date folder; such records go by arrival date.
+_MAX_TIMESTAMP_MS: Final = 253_402_300_800_000
+
+CommitOffset = Callable[[int, int, bool], None]
+"""`commit(partition, next_offset, synchronous)`: called once a file is published."""
+
+
+@dataclass
+class SinkStats:
+    """What was stored: only records in published files count."""
+
+    messages: int = 0
+    bytes: int = 0
+    files: int = 0
+    value_errors: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    stale_temp_files_removed: int = 0
+    rotations: RotationCounter = field(default_factory=RotationCounter)
+
+
+class _Partition:
+    """The state of one assigned partition."""
+
+    __slots__ = ("errors", "file", "next_offset", "number", "prefix")
+
+    def __init__(self, number: int, prefix: bytes, next_offset: int) -> None:
+        self.number = number
+        self.prefix = prefix
+        self.next_offset = next_offset  # lowest offset not stored yet; -1: unknown
+        self.file: RawFile | None = None
+        self.errors: Counter[str] = Counter()
+
+
+class RawZoneSink:
+    """Stores the records of `topic` under `raw_dir`; `commit` is told what is published."""
+
+    def __init__(
+        self, raw_dir: Path, topic: str, policy: RotationPolicy, commit: CommitOffset
+    ) -> None:
+        self.raw_dir = raw_dir
+        self.topic = topic
+        self.policy = policy
+        self.stats = SinkStats()
+        self._commit = commit
+        self._encoder = LineEncoder(topic)
+        self._zone = RawZone(raw_dir, topic, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._partitions: dict[int, _Partition] = {}
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions currently assigned."""
+        return sorted(self._partitions)
+
+    def assign(self, partitions: Iterable[int]) -> dict[int, int]:
+        """Take over `partitions`: remove their stale temp files and return where each one
+        with a file resumes (highest last offset + 1); the others resume where the group
+        says."""
+        numbers = list(partitions)
+        removed = recovery.remove_stale_temp_files(self.raw_dir, self.topic, numbers)
+        self.stats.stale_temp_files_removed += len(removed)
+        resume = recovery.resume_offsets(self.raw_dir, self.topic, numbers)
+        for number in numbers:
+            self._partitions[number] = _Partition(
+                number, self._encoder.prefix(number), resume.get(number, -1)
+            )
+        log.info(
+            "assigned %s partitions %s (resume at %s, %d stale temp files removed)",
+            self.topic,
+            numbers,
+            resume,
+            len(removed),
+        )
+        return resume
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Give up `partitions` in order: publish their open files and commit them."""
+        for number in partitions:
+            state = self._partitions.pop(number, None)
+            if state is not None:
+                self._finish(state, RotationReason.REVOKE, sync=True)
+
+    def lose(self, partitions: Iterable[int]) -> None:
+        """`partitions` were taken away (another member may own them already): drop their
+        open files unpublished, since publishing could double the new owner's records."""
+        for number in partitions:
+            state = self._partitions.pop(number, None)
+            if state is not None and state.file is not None:
+                log.warning(
+                    "lost partition %s[%d]; dropping %d unpublished records (its new owner "
+                    "reads them again)",
+                    self.topic,
+                    number,
+                    state.file.records,
+                )
+                state.file.abort()
+
+    def write(self, messages: list[Message]) -> None:
+        """Append each record to its partition's open file; rotate on date change and size.
+
+        The loop runs once per record, so it keeps to local names and C-level calls.
+        """
+        partitions = self._partitions
+        line = self._encoder.line
+        max_bytes = self.policy.max_bytes
+        for message in messages:
+            state = partitions.get(message.partition())  # type: ignore[arg-type]
+            offset: int = message.offset()  # type: ignore[assignment]
+            if state is None or offset < state.next_offset:
+                # Not ours any more, or already stored: never write an offset twice.
+                self.stats.skipped += 1
+                continue
+            kind, timestamp = message.timestamp()
+            ts: int | None = timestamp
+            if kind == TIMESTAMP_NOT_AVAILABLE or not 0 <= timestamp < _MAX_TIMESTAMP_MS:
+                ts, day = None, int(time.time() * 1000) // DAY_MS
+            else:
+                day = timestamp // DAY_MS
+            file = state.file
+            if file is None or file.day != day:
+                if file is not None:
+                    self._finish(state, RotationReason.DATE)
+                file = state.file = self._zone.open(state.number, day, offset)
+            file.write(
+                line(state.prefix, offset, ts, message.key(), message.value(), state.errors),
+                offset,
+            )
+            state.next_offset = offset + 1
+            if file.size >= max_bytes:
+                self._finish(state, RotationReason.SIZE)
+
+    def rotate_expired(self, now: float) -> None:
+        """Finish every open file older than ROTATE_SECONDS (`now`: time.monotonic())."""
+        for state in self._partitions.values():
+            if state.file is not None and self.policy.expired(state.file.opened_at, now):
+                self._finish(state, RotationReason.AGE)
+
+    def finish_all(self, reason: RotationReason) -> None:
+        """Publish and commit every open file (shutdown)."""
+        for state in self._partitions.values():
+            self._finish(state, reason, sync=True)
+
+    def _finish(self, state: _Partition, reason: RotationReason, *, sync: bool = False) -> None:
+        file = state.file
+        if file is None:
+            return
+        file.finish()
+        state.file = None
+        stats = self.stats
+        stats.messages += file.records
+        stats.bytes += file.size
+        stats.files += 1
+        stats.value_errors.update(state.errors)
+        state.errors.clear()
+        stats.rotations.add(reason)
+        self._commit(state.number, file.last_offset + 1, sync)
