@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from weatherpipe.commands import batch, consume, generate, platform, produce, settings
+from weatherpipe.commands import batch, consume, generate, platform, produce, run, settings
 from weatherpipe.errors import WeatherpipeError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("generate")(generate.run)
 app.command("produce")(produce.run)
 app.command("consume")(consume.run)
 app.command("batch")(batch.run)
+app.command("run")(run.run)
 
 err_console = Console(stderr=True)
 

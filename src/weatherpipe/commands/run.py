@@ -1,0 +1,100 @@
+"""`weatherpipe run`: the whole lab flow in one command, then the dashboard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from weatherpipe.lab import LabFlow
+from weatherpipe.platform.local_kafka import LocalKafka
+from weatherpipe.platform.local_postgres import LocalPostgres
+from weatherpipe.platform.processes import require_free_port, wait_until_ready
+from weatherpipe.settings import Settings, load_settings
+
+console = Console(stderr=True)
+
+
+def run(
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard/--no-dashboard",
+            help="After the batch, serve the dashboard until Ctrl-C (default), or exit.",
+        ),
+    ] = True,
+    port: Annotated[int, typer.Option("--port", help="Port of the dashboard.")] = 8501,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, help="Rows to generate when CSV_PATH does not exist.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data set.")] = 42,
+    idle: Annotated[
+        float,
+        typer.Option(
+            "--idle", min=0.5, help="Seconds without a new record after which consuming stops."
+        ),
+    ] = 5.0,
+) -> None:
+    """The seed's lab flow: start the platform, generate the data set if CSV_PATH does not
+    exist, produce every row, consume until idle into the raw zone, run the batch, print a
+    summary (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this
+    command started; after --no-dashboard the platform is left running for you to look."""
+    settings = load_settings()
+    flow = LabFlow(settings, console, rows=rows, seed=seed, idle_seconds=idle)
+    try:
+        console.print(flow.run().table())
+        if dashboard:
+            serve_dashboard(settings, port)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        _stop_started(settings, flow.result.started_services)
+        raise typer.Exit(130) from None
+    if dashboard:
+        _stop_started(settings, flow.result.started_services)
+    else:
+        console.print(
+            "The platform keeps running; `weatherpipe platform down` stops it.", highlight=False
+        )
+
+
+def _stop_started(settings: Settings, started: list[str]) -> None:
+    """Stop the local services this command started (and only those)."""
+    for name in started:
+        if (LocalKafka if name == "kafka" else LocalPostgres)(settings).stop():
+            console.print(f"stopped {name}", highlight=False)
+
+
+def serve_dashboard(settings: Settings, port: int) -> None:
+    """Serve the dashboard in a child process until Ctrl-C; print its URL once it answers."""
+    require_free_port(port, "The dashboard", "choose another one with --port")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "weatherpipe", "dashboard", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        wait_until_ready(
+            "The dashboard",
+            lambda: _answers(f"http://127.0.0.1:{port}/_stcore/health"),
+            lambda: child.poll() is None,
+            settings.startup_timeout,
+            [],
+        )
+        console.print(f"[bold green]dashboard:[/] {url}  (Ctrl-C stops it)", highlight=False)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            child.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
