@@ -16,7 +16,7 @@ from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.platform.processes import require_free_port, wait_until_ready
 from weatherpipe.settings import Settings, load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def run(

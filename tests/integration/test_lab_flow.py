@@ -1,0 +1,135 @@
+"""End to end: `weatherpipe run --no-dashboard` on a 200k-row file with bad rows mixed in.
+
+Every valid CSV row must end up in exactly one raw line, and `daily_weather` must equal an
+independent computation straight from the CSV (plain Python, exact decimals)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import as_env
+from weatherpipe import datagen
+from weatherpipe.db.connection import connect
+from weatherpipe.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+ROWS = 200_000
+BAD_LINES = [
+    "Chicago,2024-02-30 10:00:00,1.0,50.0,0.0,5.0",  # impossible date
+    "Dallas,2024-03-01 10:00:00,1.0,140.0,0.0,5.0",  # humidity out of range
+    ",2024-03-01 10:00:00,1.0,50.0,0.0,5.0",  # empty location
+    "Houston,2024-03-01 10:00:00,abc,50.0,0.0,5.0",  # not numeric
+    "Phoenix,2024-03-01 10:00:00,NaN,50.0,0.0,5.0",  # not finite
+    "San Jose,2024-03-01 10:00:00,1.0,50.0",  # missing fields
+]
+
+
+@pytest.fixture(scope="module")
+def weather_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lab") / "weather_data.csv"
+    datagen.write_csv(path, ROWS, seed=7)
+    with path.open("a") as fh:
+        fh.write("\n".join(BAD_LINES) + "\n")
+    return path
+
+
+def expected_daily(path: Path) -> dict[tuple[str, str], dict[str, Decimal | int]]:
+    days: dict[tuple[str, str], dict[str, Decimal | int]] = {}
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        for row in reader:
+            if ",".join(row) in BAD_LINES:
+                continue
+            location, stamp, temp, hum, prec, wind = row
+            d = days.setdefault(
+                (location, stamp[:10]),
+                {
+                    "n": 0,
+                    "t": Decimal(0),
+                    "h": Decimal(0),
+                    "p": Decimal(0),
+                    "w": Decimal(0),
+                    "tmin": Decimal("Infinity"),
+                    "tmax": Decimal("-Infinity"),
+                },
+            )
+            d["n"] = int(d["n"]) + 1
+            for key, text in (("t", temp), ("h", hum), ("p", prec), ("w", wind)):
+                d[key] = Decimal(d[key]) + Decimal(text)
+            d["tmin"] = min(Decimal(d["tmin"]), Decimal(temp))
+            d["tmax"] = max(Decimal(d["tmax"]), Decimal(temp))
+    return days
+
+
+def test_lab_flow_end_to_end(
+    platform_settings: Settings,
+    fresh_database: str,
+    unique_name: Callable[[str], str],
+    weather_csv: Path,
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("lab")
+    env = as_env(platform_settings)
+    env.update(
+        CSV_PATH=str(weather_csv),
+        RAW_DIR=str(tmp_path / "raw"),
+        KAFKA_TOPIC=topic,
+        KAFKA_GROUP_ID=unique_name("lab"),
+        DATABASE_URL=fresh_database,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard", "--idle", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{ROWS + len(BAD_LINES):,} rows read, {ROWS:,} sent" in result.stderr
+    assert f"{len(BAD_LINES)} bad rows to {topic}.dlq" in result.stderr
+
+    # Every valid row in exactly one raw line: offsets unique and dense, values as in the CSV.
+    coordinates: Counter[tuple[int, int]] = Counter()
+    values: Counter[tuple[str, str]] = Counter()
+    for raw_file in (tmp_path / "raw" / topic).glob("date=*/*.ndjson"):
+        for line in raw_file.read_text().splitlines():
+            record = json.loads(line)
+            coordinates[(record["kafka"]["partition"], record["kafka"]["offset"])] += 1
+            values[(record["value"]["location"], record["value"]["timestamp"])] += 1
+    assert sum(coordinates.values()) == ROWS
+    assert max(coordinates.values()) == 1
+    for partition in {p for p, _ in coordinates}:
+        offsets = sorted(o for p, o in coordinates if p == partition)
+        assert offsets == list(range(len(offsets)))
+    with weather_csv.open(newline="") as fh:
+        rows = list(csv.reader(fh))[1 : ROWS + 1]
+    assert values == Counter((r[0], r[1]) for r in rows)
+
+    # daily_weather equals the independent computation.
+    expected = expected_daily(weather_csv)
+    with connect(fresh_database) as conn:
+        got = conn.execute(
+            "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
+            " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
+            " FROM daily_weather"
+        ).fetchall()
+    assert len(got) == len(expected)
+    for location, day, n, t, h, w, p, tmin, tmax in got:
+        e = expected[(location, day)]
+        assert n == e["n"]
+        for value, total in ((t, e["t"]), (h, e["h"]), (w, e["w"])):
+            assert value == pytest.approx(float(Decimal(total) / int(e["n"])), rel=1e-12)
+        assert p == pytest.approx(float(e["p"]), rel=1e-12)
+        assert (tmin, tmax) == (float(e["tmin"]), float(e["tmax"]))
