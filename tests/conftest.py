@@ -5,7 +5,9 @@ touch a developer's own data and parallel sessions don't collide."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,12 +60,20 @@ def as_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def platform_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings of a running local platform, shared by the whole test session."""
-    settings = load_settings(**platform_overrides(tmp_path_factory.mktemp("platform")))
-    platform.up(settings)
-    yield settings
-    platform.down(settings)
+def platform_settings() -> Iterator[Settings]:
+    """Settings of a running local platform, shared by the whole test session.
+
+    Its folder is not under pytest's numbered temp folders: pytest deletes the older ones when
+    a new session starts, which would pull the data out from under a session still running.
+    """
+    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-test-"))
+    settings = load_settings(**platform_overrides(state_dir))
+    try:
+        platform.up(settings)
+        yield settings
+    finally:
+        platform.down(settings)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,16 @@ import sys
 import typer
 from rich.console import Console
 
-from weatherpipe.commands import batch, consume, generate, platform, produce, run, settings
+from weatherpipe.commands import (
+    batch,
+    consume,
+    generate,
+    platform,
+    produce,
+    run,
+    serve,
+    settings,
+)
 from weatherpipe.errors import WeatherpipeError
 
 app = typer.Typer(
@@ -29,6 +38,7 @@ app.command("produce")(produce.run)
 app.command("consume")(consume.run)
 app.command("batch")(batch.run)
 app.command("run")(run.run)
+app.command("serve")(serve.run)
 
 err_console = Console(stderr=True)
 
