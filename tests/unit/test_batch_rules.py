@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from tests.batch_reference import check, parse_line
 from weatherpipe.batch import rules as r
-from weatherpipe.batch.duckdb_sql import Renderer
+from weatherpipe.batch.duckdb_engine import DuckDBEngine
+from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import LOCATION_MAX_LENGTH, MEASURES, Reason
 
 GOOD = {
@@ -75,29 +76,30 @@ LINE_CASES = [
 ]
 
 
-def duckdb_verdicts(lines: list[str]) -> list[tuple[str | None, str | None]]:
-    q = Renderer()
-    with duckdb.connect() as db:
-        db.execute("CREATE TABLE input (n INTEGER, line VARCHAR)")
-        db.executemany("INSERT INTO input VALUES (?, ?)", list(enumerate(lines)))
-        return [
-            (reason, field)
-            for _, reason, field in db.execute(
-                f"""
-                WITH parsed AS (
-                    SELECT n, line, j, json_type(j) AS jt FROM (
-                        SELECT *, CASE WHEN json_valid(line) THEN line::JSON END AS j FROM input)
-                ), fragments AS (SELECT n, line, jt, {q.fragments()} FROM parsed
-                ), unpacked AS (SELECT n, line, jt, {q.unpacked()} FROM fragments
-                ), numbered AS (SELECT *, {q.numbers()} FROM unpacked)
-                SELECT n, {q.reason()}, {q.field()} FROM numbered ORDER BY n"""
-            ).fetchall()
-        ]
+def duckdb_verdicts(lines: list[str], tmp: Path) -> list[tuple[str | None, str | None]]:
+    """The DuckDB engine's verdict on each line (each given its own offset)."""
+    renumbered = []
+    for offset, text in enumerate(lines):
+        parsed = parse_line(text)
+        if parsed is not None and isinstance(parsed.get("kafka"), dict):
+            if parsed["kafka"].get("offset") == KAFKA["offset"]:
+                parsed["kafka"]["offset"] = offset
+            text = json.dumps(parsed, allow_nan=True)
+        renumbered.append(text)
+    folder = tmp / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"t+00000+{0:020d}+{len(lines):020d}.ndjson"
+    (folder / name).write_text("".join(x + "\n" for x in renumbered))
+    result = DuckDBEngine(threads=1).aggregate(tmp, list_files(tmp), [])
+    verdicts: list[tuple[str | None, str | None]] = [(None, None)] * len(lines)
+    for q in result.rejected:
+        verdicts[q.line - 1] = (q.reason, q.field)
+    return verdicts
 
 
-def test_duckdb_rendering_agrees_with_the_reference_on_every_case() -> None:
+def test_duckdb_engine_agrees_with_the_reference_on_every_case(tmp_path: Path) -> None:
     expected = [check(parse_line(text)) or (None, None) for text in LINE_CASES]
-    assert duckdb_verdicts(LINE_CASES) == expected
+    assert duckdb_verdicts(LINE_CASES, tmp_path) == expected
     # The cases cover every reason a raw line can be rejected for.
     raw_reasons = {v for k, v in vars(Reason).items() if k.isupper()} - {Reason.WRONG_FIELD_COUNT}
     assert {reason for reason, _ in expected if reason} == raw_reasons
@@ -119,8 +121,10 @@ def test_duckdb_rendering_agrees_with_the_reference_on_every_case() -> None:
         ),
     ],
 )
-def test_the_first_failing_rule_gives_the_reason(value: Any, reason: str, field: str) -> None:
-    assert duckdb_verdicts([line(value)]) == [(reason, field)]
+def test_the_first_failing_rule_gives_the_reason(
+    value: Any, reason: str, field: str, tmp_path: Path
+) -> None:
+    assert duckdb_verdicts([line(value)], tmp_path) == [(reason, field)]
 
 
 def test_rules_are_derived_from_the_event_contract() -> None:

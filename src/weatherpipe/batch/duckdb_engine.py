@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from weatherpipe.batch import rules as r
-from weatherpipe.batch.duckdb_sql import Renderer
+from weatherpipe.batch.duckdb_sql import Renderer, literal
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.errors import TerminalError
@@ -51,78 +51,141 @@ class DuckDBEngine:
             db.executemany(
                 "INSERT INTO wanted VALUES (?, ?)", [(str(base / f.path), f.path) for f in files]
             )
+            slow = self._fast(db, base, files)
             db.execute(
-                "CREATE TEMP TABLE counted (topic VARCHAR, part INTEGER, lo BIGINT, hi BIGINT)"
+                "CREATE TEMP TABLE slow_files AS SELECT DISTINCT rel FROM checked"
+                " WHERE reason IS NOT NULL"
             )
-            ranges = merged_ranges(list(counted))
-            if ranges:
-                db.executemany(
-                    "INSERT INTO counted VALUES (?, ?, ?, ?)",
-                    [(x.topic, x.partition, x.first, x.last) for x in ranges],
-                )
-            try:
-                db.execute(self._checked_sql(), [[str(base / f.path) for f in files]])
-            except duckdb.Error as exc:
-                raise EngineError(
-                    f"DuckDB could not read the raw files under {raw_dir}: {exc}. Check that "
-                    "the files are readable (and UTF-8 text); nothing was written."
-                ) from exc
-            db.execute(self._first_sql())
+            # Rejected records need their line numbers: their files go the slow path too.
+            db.execute("DELETE FROM checked WHERE rel IN (SELECT rel FROM slow_files)")
+            slow += [str(row[0]) for row in db.execute("SELECT rel FROM slow_files").fetchall()]
+            if slow:
+                try:
+                    db.execute(
+                        "INSERT INTO checked " + self._checked_sql(slow=True),
+                        [[str(base / rel) for rel in slow]],
+                    )
+                except duckdb.Error as exc:
+                    raise EngineError(
+                        f"DuckDB could not read the raw files under {raw_dir}: {exc}. Check "
+                        "that the files are readable UTF-8 text; nothing was written."
+                    ) from exc
+            db.execute(self._first_sql(merged_ranges(list(counted))))
             return self._result(db)
 
-    def _checked_sql(self) -> str:
+    def _fast(
+        self, db: duckdb.DuckDBPyConnection, base: Path, files: Sequence[RawFile]
+    ) -> list[str]:
+        """Create table `checked` from the fast path over `files`; returns the files it could
+        not read (a line that is not a JSON object of the expected shape), for the slow path."""
+        db.execute(
+            "CREATE TEMP TABLE checked AS " + self._checked_sql(slow=False) + " LIMIT 0",
+            [[str(base / files[0].path)]],
+        )
+        try:
+            db.execute(
+                "INSERT INTO checked " + self._checked_sql(slow=False),
+                [[str(base / f.path) for f in files]],
+            )
+            return []
+        except duckdb.Error:
+            pass
+        # Some file has a line of another shape: find which, one file at a time.
+        slow = []
+        for f in files:
+            try:
+                db.execute(
+                    "INSERT INTO checked " + self._checked_sql(slow=False), [[str(base / f.path)]]
+                )
+            except duckdb.Error:
+                slow.append(f.path)
+        return slow
+
+    def _checked_sql(self, *, slow: bool) -> str:
         q = self.sql
         topic, part, off = q.columns(r.TOPIC), q.columns(r.PARTITION), q.columns(r.OFFSET)
         measures = ", ".join(f"{q.number(p)} AS m_{name}" for name, p in r.MEASURE_PATHS.items())
-        return f"""
-        CREATE TEMP TABLE checked AS
-        WITH texts AS (
-            SELECT w.rel, string_split(t.content, chr(10)) AS ls
-            FROM read_text(?) t JOIN wanted w USING (filename)
-        ), lines AS (
-            SELECT rel, unnest(ls) AS line, generate_subscripts(ls, 1) AS lineno FROM texts
-        ), parsed AS (
-            SELECT rel, lineno, line, j, json_type(j) AS jt
-            FROM (SELECT *, CASE WHEN json_valid(line) THEN line::JSON END AS j FROM lines)
-            WHERE line <> ''
-        ), fragments AS (
-            SELECT rel, lineno, line, jt, {q.fragments()} FROM parsed
-        ), unpacked AS (
-            SELECT rel, lineno, line, jt, {q.unpacked()} FROM fragments
+        if slow:
+            head = f"""
+            WITH texts AS (
+                SELECT w.rel, string_split(t.content, chr(10)) AS ls
+                FROM read_text(?) t JOIN wanted w USING (filename)
+            ), lines AS (
+                SELECT rel, unnest(ls) AS line, generate_subscripts(ls, 1) AS lineno FROM texts
+            ), parsed AS (
+                SELECT rel, lineno, line, j, json_type(j) AS jt
+                FROM (SELECT *, CASE WHEN json_valid(line) THEN line::JSON END AS j FROM lines)
+                WHERE line <> ''
+            ), listed AS (
+                SELECT rel, lineno, line, jt, {q.fragments()} FROM parsed
+            ), fragments AS (
+                SELECT rel, lineno, line, jt, {q.unpacked()} FROM listed
+            )"""
+        else:
+            columns = ", ".join(
+                f"{literal(k)}: {literal(v)}" for k, v in q.read_json_columns().items()
+            )
+            head = f"""
+            WITH fragments AS (
+                SELECT w.rel, NULL::BIGINT AS lineno, NULL::VARCHAR AS line, 'OBJECT' AS jt,
+                       {q.read_json_fragments("x")}
+                FROM read_json(?, format = 'newline_delimited', records = true,
+                               columns = {{{columns}}}, filename = true) x
+                JOIN wanted w USING (filename)
+            )"""
+        return f"""{head}, typed AS (
+            SELECT *, {q.typed()} FROM fragments
         ), numbered AS (
-            SELECT *, {q.numbers()} FROM unpacked
+            SELECT *, {q.numbers()} FROM typed
+        ), judged AS (
+            SELECT *, {q.rule_number()} AS rule_no FROM numbered
         )
         SELECT rel, lineno, line,
-               {q.reason()} AS reason,
-               {q.field()} AS field,
+               {q.reason("rule_no")} AS reason,
+               {q.field("rule_no")} AS field,
                CASE WHEN {topic.type} = 'VARCHAR' THEN {topic.text} END AS topic,
-               CASE WHEN {part.type} IN ('BIGINT', 'UBIGINT')
-                    THEN TRY_CAST({part.text} AS INTEGER) END AS part,
-               CASE WHEN {off.type} IN ('BIGINT', 'UBIGINT')
-                    THEN TRY_CAST({off.text} AS BIGINT) END AS off,
+               TRY_CAST(CASE WHEN {part.type} = 'NUMBER' THEN {part.text} END AS INTEGER) AS part,
+               TRY_CAST(CASE WHEN {off.type} = 'NUMBER' THEN {off.text} END AS BIGINT) AS off,
                {q.location()} AS location,
                {q.day()} AS day,
                {measures}
-        FROM numbered
+        FROM judged
         """
 
     @staticmethod
-    def _first_sql() -> str:
-        # A record counts once: the first copy by (file, line) among those not counted before;
-        # lines without Kafka coordinates cannot repeat and are kept as they are.
-        return """
+    def _first_sql(counted: Sequence[OffsetRange]) -> str:
+        # A record counts once: the first copy by (file, line) among those not counted before.
+        # Copies are rare, so only offsets seen twice go through the (sorting) window; lines
+        # without Kafka coordinates cannot repeat and are kept as they are. The ranges counted
+        # before are few after joining (about one per partition), so they are inlined.
+        seen_before = " OR ".join(
+            f"(topic = {literal(x.topic)} AND part = {x.partition} "
+            f"AND off BETWEEN {x.first} AND {x.last})"
+            for x in counted
+        )
+        old = f"coalesce({seen_before}, false)" if counted else "false"
+        return f"""
         CREATE TEMP TABLE firsts AS
-        SELECT * EXCLUDE (rn) FROM (
-            SELECT c.*, row_number() OVER (
-                PARTITION BY c.topic, c.part, c.off ORDER BY c.rel, c.lineno) AS rn
-            FROM checked c
-            WHERE c.topic IS NOT NULL AND c.part IS NOT NULL AND c.off IS NOT NULL
-              AND NOT EXISTS (
-                SELECT 1 FROM counted k
-                WHERE k.topic = c.topic AND k.part = c.part AND c.off BETWEEN k.lo AND k.hi)
-        ) WHERE rn = 1
+        WITH keyed AS (
+            SELECT *, topic IS NOT NULL AND part IS NOT NULL AND off IS NOT NULL AS has_key
+            FROM checked
+        ), fresh AS (
+            SELECT * FROM keyed WHERE NOT has_key OR NOT ({old})
+        ), repeated AS (
+            SELECT topic, part, off FROM fresh WHERE has_key
+            GROUP BY topic, part, off HAVING count(*) > 1
+        )
+        SELECT * EXCLUDE (has_key) FROM fresh f
+        WHERE NOT EXISTS (
+            SELECT 1 FROM repeated d
+            WHERE d.topic = f.topic AND d.part = f.part AND d.off = f.off)
         UNION ALL
-        SELECT * FROM checked WHERE topic IS NULL OR part IS NULL OR off IS NULL
+        SELECT * EXCLUDE (has_key, rn) FROM (
+            SELECT f.*, row_number() OVER (
+                PARTITION BY f.topic, f.part, f.off ORDER BY f.rel, f.lineno) AS rn
+            FROM fresh f SEMI JOIN repeated d
+                ON d.topic = f.topic AND d.part = f.part AND d.off = f.off
+        ) WHERE rn = 1
         """
 
     @staticmethod
