@@ -70,7 +70,7 @@ class DuckDBEngine:
                         f"DuckDB could not read the raw files under {raw_dir}: {exc}. Check "
                         "that the files are readable UTF-8 text; nothing was written."
                     ) from exc
-            db.execute(self._first_sql(merged_ranges(list(counted))))
+            self._dedupe(db, merged_ranges(list(counted)))
             return self._result(db)
 
     def _fast(
@@ -153,40 +153,40 @@ class DuckDBEngine:
         """
 
     @staticmethod
-    def _first_sql(counted: Sequence[OffsetRange]) -> str:
-        # A record counts once: the first copy by (file, line) among those not counted before.
-        # Copies are rare, so only offsets seen twice go through the (sorting) window; lines
-        # without Kafka coordinates cannot repeat and are kept as they are. The ranges counted
-        # before are few after joining (about one per partition), so they are inlined.
-        seen_before = " OR ".join(
+    def _dedupe(db: duckdb.DuckDBPyConnection, counted: Sequence[OffsetRange]) -> None:
+        """Create `firsts`: each record once, the first copy by (file, line), none of those
+        counted before. Copies are rare, so the (sorting) window only sees offsets that occur
+        twice, and without any, `firsts` is a view on `checked`. Lines without Kafka coordinates
+        cannot repeat and are kept. The ranges counted before are few after joining (about one
+        per partition), so they are inlined as a filter."""
+        has_key = "topic IS NOT NULL AND part IS NOT NULL AND off IS NOT NULL"
+        old = " OR ".join(
             f"(topic = {literal(x.topic)} AND part = {x.partition} "
             f"AND off BETWEEN {x.first} AND {x.last})"
             for x in counted
         )
-        old = f"coalesce({seen_before}, false)" if counted else "false"
-        return f"""
-        CREATE TEMP TABLE firsts AS
-        WITH keyed AS (
-            SELECT *, topic IS NOT NULL AND part IS NOT NULL AND off IS NOT NULL AS has_key
-            FROM checked
-        ), fresh AS (
-            SELECT * FROM keyed WHERE NOT has_key OR NOT ({old})
-        ), repeated AS (
-            SELECT topic, part, off FROM fresh WHERE has_key
-            GROUP BY topic, part, off HAVING count(*) > 1
+        fresh = "SELECT * FROM checked" + (f" WHERE NOT coalesce({old}, false)" if old else "")
+        db.execute(
+            f"""CREATE TEMP TABLE repeated AS SELECT topic, part, off FROM ({fresh})
+                WHERE {has_key} GROUP BY topic, part, off HAVING count(*) > 1"""
         )
-        SELECT * EXCLUDE (has_key) FROM fresh f
-        WHERE NOT EXISTS (
-            SELECT 1 FROM repeated d
-            WHERE d.topic = f.topic AND d.part = f.part AND d.off = f.off)
-        UNION ALL
-        SELECT * EXCLUDE (has_key, rn) FROM (
-            SELECT f.*, row_number() OVER (
-                PARTITION BY f.topic, f.part, f.off ORDER BY f.rel, f.lineno) AS rn
-            FROM fresh f SEMI JOIN repeated d
+        some = db.execute("SELECT count(*) FROM repeated").fetchone()
+        if not some or some[0] == 0:
+            db.execute(f"CREATE TEMP VIEW firsts AS {fresh}")
+            return
+        db.execute(
+            f"""CREATE TEMP TABLE firsts AS
+            WITH fresh AS ({fresh})
+            SELECT * FROM fresh f ANTI JOIN repeated d
                 ON d.topic = f.topic AND d.part = f.part AND d.off = f.off
-        ) WHERE rn = 1
-        """
+            UNION ALL
+            SELECT * EXCLUDE (rn) FROM (
+                SELECT f.*, row_number() OVER (
+                    PARTITION BY f.topic, f.part, f.off ORDER BY f.rel, f.lineno) AS rn
+                FROM fresh f SEMI JOIN repeated d
+                    ON d.topic = f.topic AND d.part = f.part AND d.off = f.off
+            ) WHERE rn = 1"""
+        )
 
     @staticmethod
     def _result(db: duckdb.DuckDBPyConnection) -> EngineResult:

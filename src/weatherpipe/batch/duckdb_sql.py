@@ -13,6 +13,7 @@ from each (any line, even corrupt, becomes a row with its line number).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from weatherpipe.batch import rules as r
 
@@ -67,17 +68,15 @@ class Renderer:
     def read_json_columns(self) -> dict[str, str]:
         """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
         as STRUCTs; a line of another shape makes read_json fail, and goes the slow path)."""
-        tree: dict[str, dict[str, object]] = {}
+        tree: dict[str, Any] = {}
         for path in self.paths:
             node = tree
             for key in path[:-1]:
-                node = node.setdefault(key, {})  # type: ignore[assignment]
+                node = node.setdefault(key, {})
             if path[-1] not in node:
-                node[path[-1]] = (
-                    {} if any(p[: len(path)] == path and p != path for p in self.paths) else "JSON"
-                )
+                node[path[-1]] = {} if self._is_parent(path) else "JSON"
 
-        def render(node: dict[str, object]) -> str:
+        def render(node: dict[str, Any]) -> str:
             inner = ", ".join(
                 f'"{k}" ' + (render(v) if isinstance(v, dict) else str(v)) for k, v in node.items()
             )
@@ -85,13 +84,16 @@ class Renderer:
 
         return {k: render(v) if isinstance(v, dict) else str(v) for k, v in tree.items()}
 
+    def _is_parent(self, path: r.Path) -> bool:
+        return any(p[: len(path)] == path and p != path for p in self.paths)
+
     def read_json_fragments(self, alias: str) -> str:
         """Fast path: `f<i>` from the columns of `read_json_columns` (an object on the way is
         rendered as '{}': only its being an object matters)."""
         out = []
         for i, path in enumerate(self.paths):
             ref = alias + "".join(f'."{k}"' for k in path)
-            if any(p[: len(path)] == path and p != path for p in self.paths):
+            if self._is_parent(path):
                 out.append(f"CASE WHEN {ref} IS NOT NULL THEN '{{}}' END AS f{i}")
             else:
                 out.append(f"{ref}::VARCHAR AS f{i}")
