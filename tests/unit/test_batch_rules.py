@@ -144,3 +144,15 @@ def test_timestamp_pattern_follows_the_format() -> None:
         r.timestamp_pattern("%Y-%m-%d %H:%M:%S")
         == r"[0-9]{4}\-[0-9]{2}\-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}"
     )
+
+
+def test_a_line_that_is_not_utf8_is_rejected_and_the_rest_still_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
+    good = [json.dumps({"kafka": {**KAFKA, "offset": i}, "value": GOOD}) for i in (0, 2)]
+    data = good[0].encode() + b"\n" + b'{"kafka": \xff\xfe}\n' + good[1].encode() + b"\n"
+    (folder / f"t+00000+{0:020d}+{2:020d}.ndjson").write_bytes(data)
+    result = DuckDBEngine().aggregate(tmp_path, list_files(tmp_path), [])
+    assert [(q.line, q.reason) for q in result.rejected] == [(2, Reason.NOT_UTF8)]
+    assert [d.observations for d in result.daily] == [2]
+    assert result.lines == 3

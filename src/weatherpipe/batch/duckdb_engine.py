@@ -17,6 +17,7 @@ from weatherpipe.batch.duckdb_sql import Renderer, literal
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.errors import TerminalError
+from weatherpipe.events import Reason
 
 # Sums are exact decimals (12 places: far below any instrument's resolution); numeric in
 # PostgreSQL keeps them exact, so runs can be merged in any order with the same result.
@@ -60,18 +61,50 @@ class DuckDBEngine:
             db.execute("DELETE FROM checked WHERE rel IN (SELECT rel FROM slow_files)")
             slow += [str(row[0]) for row in db.execute("SELECT rel FROM slow_files").fetchall()]
             if slow:
-                try:
-                    db.execute(
-                        "INSERT INTO checked " + self._checked_sql(slow=True),
-                        [[str(base / rel) for rel in slow]],
-                    )
-                except duckdb.Error as exc:
-                    raise EngineError(
-                        f"DuckDB could not read the raw files under {raw_dir}: {exc}. Check "
-                        "that the files are readable UTF-8 text; nothing was written."
-                    ) from exc
+                self._slow(db, base, slow)
             self._dedupe(db, merged_ranges(list(counted)))
             return self._result(db)
+
+    def _slow(self, db: duckdb.DuckDBPyConnection, base: Path, slow: list[str]) -> None:
+        """Add the line-numbered reading of `slow` files to `checked`. A file that is not UTF-8
+        throughout (edited by hand) is split here instead: its undecodable lines are rejected
+        as not_utf8, the others checked as usual."""
+        try:
+            db.execute(
+                "INSERT INTO checked " + self._checked_sql(slow=True),
+                [[str(base / rel) for rel in slow]],
+            )
+            return
+        except duckdb.Error:
+            pass
+        db.execute("CREATE TEMP TABLE py_lines (rel VARCHAR, lineno BIGINT, line VARCHAR)")
+        readable = []
+        for rel in slow:
+            try:
+                db.execute(
+                    "INSERT INTO checked " + self._checked_sql(slow=True), [[str(base / rel)]]
+                )
+                continue
+            except duckdb.Error:
+                pass
+            try:
+                data = (base / rel).read_bytes()
+            except OSError as exc:
+                raise EngineError(
+                    f"Cannot read raw file {base / rel}: {exc}. Fix its permissions (the batch "
+                    "only reads) and run again; nothing was written."
+                ) from exc
+            for number, raw in enumerate(data.split(b"\n"), start=1):
+                try:
+                    readable.append((rel, number, raw.decode("utf-8")))
+                except UnicodeDecodeError:
+                    db.execute(
+                        "INSERT INTO checked (rel, lineno, line, reason) VALUES (?, ?, ?, ?)",
+                        [rel, number, raw.decode("utf-8", "backslashreplace"), Reason.NOT_UTF8],
+                    )
+        if readable:
+            db.executemany("INSERT INTO py_lines VALUES (?, ?, ?)", readable)
+            db.execute("INSERT INTO checked " + self._checked_sql(slow=True, from_table=True))
 
     def _fast(
         self, db: duckdb.DuckDBPyConnection, base: Path, files: Sequence[RawFile]
@@ -101,18 +134,23 @@ class DuckDBEngine:
                 slow.append(f.path)
         return slow
 
-    def _checked_sql(self, *, slow: bool) -> str:
+    def _checked_sql(self, *, slow: bool, from_table: bool = False) -> str:
         q = self.sql
         topic, part, off = q.columns(r.TOPIC), q.columns(r.PARTITION), q.columns(r.OFFSET)
         measures = ", ".join(f"{q.number(p)} AS m_{name}" for name, p in r.MEASURE_PATHS.items())
         if slow:
-            head = f"""
-            WITH texts AS (
+            lines = (
+                "lines AS (SELECT rel, line, lineno FROM py_lines)"
+                if from_table
+                else """texts AS (
                 SELECT w.rel, string_split(t.content, chr(10)) AS ls
                 FROM read_text(?) t JOIN wanted w USING (filename)
             ), lines AS (
                 SELECT rel, unnest(ls) AS line, generate_subscripts(ls, 1) AS lineno FROM texts
-            ), parsed AS (
+            )"""
+            )
+            head = f"""
+            WITH {lines}, parsed AS (
                 SELECT rel, lineno, line, j, json_type(j) AS jt
                 FROM (SELECT *, CASE WHEN json_valid(line) THEN line::JSON END AS j FROM lines)
                 WHERE line <> ''
