@@ -86,14 +86,25 @@ def duckdb_verdicts(lines: list[str], tmp: Path) -> list[tuple[str | None, str |
                 parsed["kafka"]["offset"] = offset
             text = json.dumps(parsed, allow_nan=True)
         renumbered.append(text)
-    folder = tmp / "t" / "date=2024-03-01"
-    folder.mkdir(parents=True, exist_ok=True)
+    # All lines in one file (read line by line, as it has rejects), and each line in a file of
+    # its own (clean files are read whole by read_json): both readings must agree.
+    together = tmp / "together"
+    folder = together / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
     name = f"t+00000+{0:020d}+{len(lines):020d}.ndjson"
     (folder / name).write_text("".join(x + "\n" for x in renumbered))
-    result = DuckDBEngine(threads=1).aggregate(tmp, list_files(tmp), [])
+    apart = tmp / "apart"
+    folder = apart / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
+    for i, text in enumerate(renumbered):
+        (folder / f"t+{i:05d}+{i:020d}+{i:020d}.ndjson").write_text(text + "\n")
     verdicts: list[tuple[str | None, str | None]] = [(None, None)] * len(lines)
-    for q in result.rejected:
+    for q in DuckDBEngine(threads=1).aggregate(together, list_files(together), []).rejected:
         verdicts[q.line - 1] = (q.reason, q.field)
+    separate: list[tuple[str | None, str | None]] = [(None, None)] * len(lines)
+    for q in DuckDBEngine().aggregate(apart, list_files(apart), []).rejected:
+        separate[int(q.file.split("+")[1])] = (q.reason, q.field)
+    assert separate == verdicts
     return verdicts
 
 

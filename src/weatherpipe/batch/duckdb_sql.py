@@ -47,6 +47,13 @@ class Renderer:
         self.rules = rule_list
         self.paths = [p for p in r.paths(rule_list) if p != ()]
         self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
+        # Paths whose rules only need the value as text (a JSON null or absent path is NULL):
+        # read as VARCHAR, they skip the JSON-type work (most of a line's fields are these).
+        self.text_paths = {
+            p
+            for p in self.paths
+            if all(isinstance(x.predicate, _TEXT_ONLY) for x in rule_list if x.predicate.path == p)
+        }
 
     def columns(self, path: r.Path) -> Columns:
         if path == ():
@@ -63,7 +70,12 @@ class Renderer:
 
     def unpacked(self) -> str:
         """Slow path: `f<i>` from the list column `frags`."""
-        return ", ".join(f"frags[{i + 1}]::VARCHAR AS f{i}" for i in range(len(self.paths)))
+        return ", ".join(
+            f"frags[{i + 1}] ->> '$' AS s{i}"
+            if p in self.text_paths
+            else f"frags[{i + 1}]::VARCHAR AS f{i}"
+            for i, p in enumerate(self.paths)
+        )
 
     def read_json_columns(self) -> dict[str, str]:
         """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
@@ -74,7 +86,8 @@ class Renderer:
             for key in path[:-1]:
                 node = node.setdefault(key, {})
             if path[-1] not in node:
-                node[path[-1]] = {} if self._is_parent(path) else "JSON"
+                leaf = "VARCHAR" if path in self.text_paths else "JSON"
+                node[path[-1]] = {} if self._is_parent(path) else leaf
 
         def render(node: dict[str, Any]) -> str:
             inner = ", ".join(
@@ -93,7 +106,9 @@ class Renderer:
         out = []
         for i, path in enumerate(self.paths):
             ref = alias + "".join(f'."{k}"' for k in path)
-            if self._is_parent(path):
+            if path in self.text_paths:
+                out.append(f"{ref} AS s{i}")
+            elif self._is_parent(path):
                 out.append(f"CASE WHEN {ref} IS NOT NULL THEN '{{}}' END AS f{i}")
             else:
                 out.append(f"{ref}::VARCHAR AS f{i}")
@@ -103,7 +118,9 @@ class Renderer:
         """`t<i>` (the JSON type, read off the fragment's first character: fragments are compact
         JSON) and `s<i>` (a string's value, any other fragment's JSON text)."""
         out = []
-        for i in range(len(self.paths)):
+        for i, path in enumerate(self.paths):
+            if path in self.text_paths:
+                continue
             first = f"left(f{i}, 1)"
             out.append(
                 f"CASE WHEN f{i} IS NULL THEN NULL WHEN {first} = '\"' THEN 'VARCHAR' "
@@ -122,13 +139,18 @@ class Renderer:
         out = []
         for p in self.timestamps():
             c = self.columns(p.path)
+            is_string = "true" if p.path in self.text_paths else f"{c.type} = 'VARCHAR'"
             out.append(
-                f"CASE WHEN {c.type} = 'VARCHAR' AND regexp_full_match({c.text}, "
+                f"CASE WHEN {is_string} AND regexp_full_match({c.text}, "
                 f"{literal(p.pattern)}) THEN try_strptime({c.text}, {literal(p.format)}) END "
                 f"AS {c.number}"
             )
         for path in self.number_paths:
             c = self.columns(path)
+            if path in self.text_paths:
+                # Booleans, objects and arrays arrive as text that is not a number.
+                out.append(f"TRY_CAST({c.text} AS DOUBLE) AS {c.number}")
+                continue
             out.append(
                 f"CASE WHEN {c.type} IN {_NUMERIC_TYPES} "
                 f"THEN TRY_CAST({c.text} AS DOUBLE) END AS {c.number}"
@@ -157,6 +179,8 @@ class Renderer:
         """SQL that is true exactly when `p` holds (never NULL)."""
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number
+        if p.path in self.text_paths and isinstance(p, r.Absent):
+            return f"({s} IS NULL OR {s} = '')"
         if isinstance(p, r.Absent):
             return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
         if isinstance(p, r.NotInteger):
@@ -202,6 +226,9 @@ class Renderer:
 
     def number(self, path: r.Path) -> str:
         return self.columns(path).number
+
+
+_TEXT_ONLY = r.Absent | r.NotTimestamp | r.NotNumber | r.NotFinite | r.OutOfRange
 
 
 def _is_number_rule(rule: r.Rule, path: r.Path) -> bool:
