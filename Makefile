@@ -7,7 +7,7 @@ USER_BIN := $(shell python3 -m site --user-base)/bin
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(USER_BIN)/uv)
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install chromium run test unit lint format typecheck up down status clean
+.PHONY: help install chromium run test bench unit lint format typecheck up down status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ lint: install ## ruff check, ruff format --check, mypy
 format: install ## Format the code with ruff
 	$(RUN) ruff format src tests
 	$(RUN) ruff check --fix src tests
+
+bench: install ## Benchmark every stage and the 1M-row lab run; writes bench/results.md
+	$(RUN) python bench/run_all.py
 
 up: install ## Start the local Kafka and PostgreSQL
 	$(RUN) weatherpipe platform up

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -42,6 +42,13 @@ class Stage:
 class LabResult:
     stages: list[Stage] = field(default_factory=list)
     started_services: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "stages": [asdict(stage) for stage in self.stages],
+            "seconds": sum(stage.seconds for stage in self.stages),
+            "started_services": self.started_services,
+        }
 
     def table(self) -> Table:
         table = Table(title="weatherpipe lab run", title_justify="left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
@@ -32,6 +33,10 @@ def run(
         int, typer.Option("--rows", min=1, help="Rows to generate when CSV_PATH does not exist.")
     ] = 1_000_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data set.")] = 42,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Also print the stage summary as one JSON object on stdout."),
+    ] = False,
     idle: Annotated[
         float,
         typer.Option(
@@ -46,7 +51,10 @@ def run(
     settings = load_settings()
     flow = LabFlow(settings, console, rows=rows, seed=seed, idle_seconds=idle)
     try:
-        console.print(flow.run().table())
+        result = flow.run()
+        console.print(result.table())
+        if as_json:
+            typer.echo(json.dumps(result.as_dict()))
         if dashboard:
             serve_dashboard(settings, port)
     except KeyboardInterrupt:
