@@ -27,7 +27,7 @@ from pathlib import Path
 from weatherpipe import datagen
 from weatherpipe.ingest.csv_reader import read_blocks, split_fields
 from weatherpipe.ingest.encode import encode
-from weatherpipe.ingest.produce import producer_config, produce_all
+from weatherpipe.ingest.produce import produce_all, producer_config
 from weatherpipe.ingest.validate import validate
 from weatherpipe.kafka.admin import TopicSpec, ensure_topics
 from weatherpipe.platform.local_kafka import LocalKafka
@@ -67,7 +67,9 @@ def run_ours(settings: Settings, csv: Path) -> tuple[float, int]:
 
 def run_reference(settings: Settings, rows: int, record_size: int) -> float:
     topic = f"bench_ref_{time.time_ns()}"
-    ensure_topics(settings.kafka_bootstrap_servers, [TopicSpec(topic, settings.kafka_partitions, 1)])
+    ensure_topics(
+        settings.kafka_bootstrap_servers, [TopicSpec(topic, settings.kafka_partitions, 1)]
+    )
     config = producer_config(settings)
     props = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -115,7 +117,9 @@ def main() -> None:
     if not csv.exists():
         datagen.write_csv(csv, args.rows, seed=42)
     size = average_value_size(csv)
-    print(f"{args.rows:,} rows, average value {size} bytes, broker {settings.kafka_bootstrap_servers}")
+    print(
+        f"{args.rows:,} rows, average value {size} bytes, broker {settings.kafka_bootstrap_servers}"
+    )
 
     ours: list[float] = []
     reference: list[float] = []
@@ -129,7 +133,9 @@ def main() -> None:
                 ours.append(rate)
             else:
                 reference.append(run_reference(settings, args.rows, size))
-            print(f"  run {run + 1} {who}: {(ours if who == 'ours' else reference)[-1]:,.0f} rows/s")
+            print(
+                f"  run {run + 1} {who}: {(ours if who == 'ours' else reference)[-1]:,.0f} rows/s"
+            )
 
     ours_rate, ref_rate = statistics.median(ours), statistics.median(reference)
     config = producer_config(settings)

@@ -240,9 +240,7 @@ def _pick_day(
     day: dt.date | None = None
     kept: list[ValidRows] = []
     rejects: list[Reject] = []
-    for block in read_blocks(source):
-        rows, undated = split_fields(block)
-        valid, invalid = validate(rows)
+    for block, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
         summary.rows_read += len(block.lines)
         if after is None:
             rejects += undated  # rows without a readable day go with the first daily run
@@ -263,6 +261,15 @@ def _pick_day(
         return None
     rejects.sort(key=lambda r: r.line)
     return day, _concat(kept), rejects
+
+
+def _validated(
+    blocks: Iterator[LineBlock],
+) -> Iterator[tuple[LineBlock, list[Reject], ValidRows, list[Reject]]]:
+    """Each block with its rows of the wrong shape, its valid rows and its invalid rows."""
+    for block in blocks:
+        rows, wrong = split_fields(block)
+        yield block, wrong, *validate(rows)
 
 
 def _later_days(
