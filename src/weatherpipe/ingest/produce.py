@@ -4,6 +4,11 @@
 the next event day not sent yet and then records it in the daily state file. Each row ends up
 exactly once in `sent` (acknowledged on the topic), `quarantined` (acknowledged on the
 dead-letter topic), `failed` (not acknowledged) or `not_sent` (the run was interrupted first).
+
+Dead-letter record: key = the physical line number as text; value = a JSON object
+`{"source": <csv path>, "line": <1-based line, header = 1>, "raw": <the line's text>,
+"reason": <Reason code>, "field": <event field or null>, "detail": <what is wrong>}`. The
+dead-letter topic has one partition, so its records are in line order.
 """
 
 from __future__ import annotations
