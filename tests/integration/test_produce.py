@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -19,8 +20,15 @@ from tests.conftest import as_env
 from weatherpipe import datagen
 from weatherpipe.events import CSV_TO_EVENT, MEASURES, Reason
 from weatherpipe.ingest import daily_state
-from weatherpipe.ingest.produce import daily_state_path, produce_all, produce_daily
+from weatherpipe.ingest.produce import (
+    daily_state_path,
+    prepare_topics,
+    produce_all,
+    produce_daily,
+    producer_config,
+)
 from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.kafka.producer import RecordProducer
 from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -261,3 +269,28 @@ def test_ctrl_c_flushes_what_was_accepted_and_reports(
     sent = int(summary.split(" sent ")[1].split(" ")[0].replace(",", ""))
     assert 0 < sent < 400_000
     assert end_offsets(topic_settings, topic) == sent
+
+
+def test_full_local_queue_is_waited_out_and_every_report_counted(topic_settings: Settings) -> None:
+    topic = topic_settings.kafka_topic
+    prepare_topics(topic_settings)
+    tiny = dataclasses.replace(producer_config(topic_settings), queue_messages=50)
+    producer = RecordProducer(tiny, topic)
+    values = [f'{{"n":{n}}}'.encode() for n in range(20_000)]
+    keys = [str(n % 7) for n in range(20_000)]
+    assert producer.send_many(topic, values, keys) == 20_000
+    assert producer.flush() == 0
+    counter = producer.counter(topic)
+    assert (counter.delivered, counter.failed) == (20_000, 0)
+    assert sorted(v["n"] for _, _, v in read_topic(topic_settings, topic)) == list(range(20_000))
+
+
+def test_undeliverable_records_are_counted_as_failed(topic_settings: Settings) -> None:
+    missing = topic_settings.kafka_topic  # never created; the broker does not auto-create
+    quick = dataclasses.replace(producer_config(topic_settings), delivery_timeout_ms=1_500)
+    producer = RecordProducer(quick, missing)
+    assert producer.send_many(missing, [b"{}"] * 10, ["k"] * 10) == 10
+    assert producer.flush(30) == 0
+    counter = producer.counter(missing)
+    assert (counter.delivered, counter.failed) == (0, 10)
+    assert counter.errors and missing in counter.errors[0]

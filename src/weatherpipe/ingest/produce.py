@@ -168,7 +168,7 @@ def produce_all(
     summary = ProduceSummary(source, settings.kafka_topic)
     blocks = read_blocks(source)  # checks the header before anything is created or sent
     prepare_topics(settings)
-    producer = RecordProducer(producer_config(settings))
+    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     start = time.monotonic()
     accepted = 0
     for block, records, rejects in prefetch(_prepared(blocks)):
@@ -218,7 +218,7 @@ def produce_daily(
     summary.day = day
     summary.selected = len(valid) + len(rejects)
     prepare_topics(settings)
-    producer = RecordProducer(producer_config(settings))
+    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     accepted = _send_rejects(producer, summary, rejects)
     records = encode(valid)
     accepted += producer.send_many(
