@@ -247,8 +247,8 @@ def _pick_day(
     rejects: list[Reject] = []
     for block, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
         summary.rows_read += len(block.lines)
-        if after is None:
-            rejects += undated  # rows without a readable day go with the first daily run
+        if after is None:  # rows without a readable day go with the first daily run
+            rejects += undated + [r for r in invalid if r.day is None]
         days = valid.day.cast(pa.int32()).to_numpy(zero_copy_only=False)
         later = list(_later_days(days, invalid, after))
         if later and (day is None or min(later) < day):
@@ -257,7 +257,7 @@ def _pick_day(
             rejects = [r for r in rejects if r.day is None]
         if day is not None:
             kept.append(valid.filter(days == _epoch_days(day)))
-            rejects += [r for r in invalid if r.day == day or (r.day is None and after is None)]
+            rejects += [r for r in invalid if r.day == day]
         sink.position(block.end_offset)
         if stop():
             summary.interrupted = True
