@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.conftest import as_env
 from weatherpipe import datagen
@@ -258,8 +258,8 @@ def test_ctrl_c_flushes_what_was_accepted_and_reports(
         try:
             if end_offsets(topic_settings, topic) > 0:
                 break
-        except (KeyError, AttributeError):
-            pass  # topic not created yet
+        except (KeyError, KafkaException):
+            pass  # topic not created yet, or its leader not elected yet
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
