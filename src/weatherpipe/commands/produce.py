@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -88,9 +89,9 @@ def run(
         produce = produce_daily if daily else produce_all
         summary = produce(settings, source, bar, stop)
     for error in summary.errors:
-        console.print(f"[red]delivery error:[/] {error}", highlight=False)
+        console.print(f"[red]delivery error:[/] {escape(error)}", highlight=False)
     style = "green" if summary.ok else "red"
-    console.print(f"[{style}]{summary.line()}[/]", highlight=False)
+    console.print(f"[{style}]{escape(summary.line())}[/]", highlight=False, soft_wrap=True)
     if summary.interrupted:
         raise typer.Exit(130)
     if not summary.ok:

@@ -103,9 +103,15 @@ def check_header(path: Path) -> int:
 def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBlock]:
     """The data lines of `path` after its header, in blocks of about `block_bytes` bytes.
 
-    A final line without a line end is a line; the empty string after the last line end is not.
+    The header is checked at once (not when iteration starts), so a wrong file fails before
+    anything else happens. A final line without a line end is a line; the empty string after
+    the last line end is not.
     """
     offset = check_header(path)
+    return _read(path, block_bytes, offset)
+
+
+def _read(path: Path, block_bytes: int, offset: int) -> Iterator[LineBlock]:
     with path.open("rb") as handle:
         handle.seek(offset)
         yield from _blocks(handle, block_bytes, first_line=2, offset=offset)

@@ -4,6 +4,11 @@
 the next event day not sent yet and then records it in the daily state file. Each row ends up
 exactly once in `sent` (acknowledged on the topic), `quarantined` (acknowledged on the
 dead-letter topic), `failed` (not acknowledged) or `not_sent` (the run was interrupted first).
+
+Dead-letter record: key = the physical line number as text; value = a JSON object
+`{"source": <csv path>, "line": <1-based line, header = 1>, "raw": <the line's text>,
+"reason": <Reason code>, "field": <event field or null>, "detail": <what is wrong>}`. The
+dead-letter topic has one partition, so its records are in line order.
 """
 
 from __future__ import annotations
@@ -163,7 +168,7 @@ def produce_all(
     summary = ProduceSummary(source, settings.kafka_topic)
     blocks = read_blocks(source)  # checks the header before anything is created or sent
     prepare_topics(settings)
-    producer = RecordProducer(producer_config(settings))
+    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     start = time.monotonic()
     accepted = 0
     for block, records, rejects in prefetch(_prepared(blocks)):
@@ -213,7 +218,7 @@ def produce_daily(
     summary.day = day
     summary.selected = len(valid) + len(rejects)
     prepare_topics(settings)
-    producer = RecordProducer(producer_config(settings))
+    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     accepted = _send_rejects(producer, summary, rejects)
     records = encode(valid)
     accepted += producer.send_many(
@@ -240,12 +245,10 @@ def _pick_day(
     day: dt.date | None = None
     kept: list[ValidRows] = []
     rejects: list[Reject] = []
-    for block in read_blocks(source):
-        rows, undated = split_fields(block)
-        valid, invalid = validate(rows)
+    for block, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
         summary.rows_read += len(block.lines)
-        if after is None:
-            rejects += undated  # rows without a readable day go with the first daily run
+        if after is None:  # rows without a readable day go with the first daily run
+            rejects += undated + [r for r in invalid if r.day is None]
         days = valid.day.cast(pa.int32()).to_numpy(zero_copy_only=False)
         later = list(_later_days(days, invalid, after))
         if later and (day is None or min(later) < day):
@@ -254,7 +257,7 @@ def _pick_day(
             rejects = [r for r in rejects if r.day is None]
         if day is not None:
             kept.append(valid.filter(days == _epoch_days(day)))
-            rejects += [r for r in invalid if r.day == day or (r.day is None and after is None)]
+            rejects += [r for r in invalid if r.day == day]
         sink.position(block.end_offset)
         if stop():
             summary.interrupted = True
@@ -263,6 +266,15 @@ def _pick_day(
         return None
     rejects.sort(key=lambda r: r.line)
     return day, _concat(kept), rejects
+
+
+def _validated(
+    blocks: Iterator[LineBlock],
+) -> Iterator[tuple[LineBlock, list[Reject], ValidRows, list[Reject]]]:
+    """Each block with its rows of the wrong shape, its valid rows and its invalid rows."""
+    for block in blocks:
+        rows, wrong = split_fields(block)
+        yield block, wrong, *validate(rows)
 
 
 def _later_days(

@@ -58,12 +58,12 @@ def ensure_topics(
     Returns the names that were created. Raises `TransientError` if no broker answers and
     `TerminalError` if the broker refuses (say, a replication factor above the broker count).
     """
-    client = admin_client(bootstrap_servers)
     if cluster_metadata(bootstrap_servers, min(timeout, 10)) is None:
         raise TransientError(
             f"No Kafka broker answered at {bootstrap_servers}. Start the local one with "
             "`weatherpipe platform up`, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
         )
+    client = admin_client(bootstrap_servers)  # created only now: it logs refused connections
     futures = client.create_topics(
         [NewTopic(t.name, t.partitions, t.replication_factor) for t in topics],
         request_timeout=timeout,

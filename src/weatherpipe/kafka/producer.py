@@ -8,6 +8,7 @@ either in `delivered` or in `failed`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,12 +69,20 @@ class ProducerConfig:
 
 
 class RecordProducer:
-    """Sends records and counts their delivery reports per topic."""
+    """Sends records and counts their delivery reports per topic.
 
-    def __init__(self, config: ProducerConfig) -> None:
+    The main topic's counter is the client's default delivery callback, which spares a keyword
+    argument on each of its millions of calls; other topics (the dead-letter topic) pass theirs
+    per record.
+    """
+
+    def __init__(self, config: ProducerConfig, main_topic: str) -> None:
         self.config = config
-        self.counters: dict[str, DeliveryCounter] = {}
-        self._producer = Producer(config.as_librdkafka())
+        self.main_topic = main_topic
+        self.counters: dict[str, DeliveryCounter] = {main_topic: DeliveryCounter()}
+        self._producer = Producer(
+            {**config.as_librdkafka(), "on_delivery": self.counters[main_topic]}
+        )
 
     def counter(self, topic: str) -> DeliveryCounter:
         """The delivery counter of `topic` (created on first use)."""
@@ -92,18 +101,20 @@ class RecordProducer:
         Stops early, between slices of POLL_EVERY records, once `stop()` is true. `on_sent` is
         called with the number accepted in each slice.
         """
-        produce, poll = self._producer.produce, self._producer.poll
-        report = self.counter(topic)
+        send: Callable[[str, bytes, str | bytes], None] = self._producer.produce
+        if topic != self.main_topic:
+            send = functools.partial(self._producer.produce, on_delivery=self.counter(topic))
+        poll = self._producer.poll
         accepted = 0
         total = len(values)
         while accepted < total and not stop():
             end = min(accepted + POLL_EVERY, total)
-            for index in range(accepted, end):
+            for value, key in zip(values[accepted:end], keys[accepted:end], strict=True):
                 try:
-                    produce(topic, values[index], keys[index], on_delivery=report)
+                    send(topic, value, key)
                 except BufferError:
                     # The local queue is full: let librdkafka send and report, then retry.
-                    self._wait_for_room(topic, values[index], keys[index], report)
+                    self._wait_for_room(send, topic, value, key)
             poll(0)
             if on_sent is not None:
                 on_sent(end - accepted)
@@ -111,12 +122,16 @@ class RecordProducer:
         return accepted
 
     def _wait_for_room(
-        self, topic: str, value: bytes, key: str | bytes, report: DeliveryCounter
+        self,
+        send: Callable[[str, bytes, str | bytes], None],
+        topic: str,
+        value: bytes,
+        key: str | bytes,
     ) -> None:
         while True:
             self._producer.poll(0.05)
             try:
-                self._producer.produce(topic, value, key, on_delivery=report)
+                send(topic, value, key)
                 return
             except BufferError:
                 continue
