@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from tests.conftest import as_env
@@ -126,12 +126,8 @@ def assert_exactly_once(raw_dir: Path, topic: str, delivered: list[tuple[int, in
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group})
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 30)
-    finally:
-        consumer.close()
-    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+    with KafkaConsumer(settings.kafka_bootstrap_servers, group) as consumer:
+        return consumer.committed(topic, list(range(partitions)), timeout=30)
 
 
 def consume_env(settings: Settings, raw_dir: Path, topic: str, group: str) -> dict[str, str]:
