@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from tests.conftest import as_env
@@ -26,6 +26,7 @@ from weatherpipe.kafka.consumer import KafkaConsumer
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
 from weatherpipe.rawzone.rotation import RotationPolicy
+from weatherpipe.rawzone.sink import SinkStats
 from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -125,12 +126,8 @@ def assert_exactly_once(raw_dir: Path, topic: str, delivered: list[tuple[int, in
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group})
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 30)
-    finally:
-        consumer.close()
-    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+    with KafkaConsumer(settings.kafka_bootstrap_servers, group) as consumer:
+        return consumer.committed(topic, list(range(partitions)), timeout=30)
 
 
 def consume_env(settings: Settings, raw_dir: Path, topic: str, group: str) -> dict[str, str]:
@@ -185,7 +182,7 @@ def test_sigkill_at_random_moments_stores_every_offset_exactly_once(
     def produce_slowly() -> None:  # records keep arriving while the consumer is killed
         for start in range(0, total, 10_000):
             delivered.extend(produce(platform_settings, topic, events(start, 10_000)))
-            time.sleep(0.4)
+            time.sleep(0.2)
 
     producer = in_background(produce_slowly)
     env = consume_env(platform_settings, tmp_path, topic, group)
@@ -193,20 +190,20 @@ def test_sigkill_at_random_moments_stores_every_offset_exactly_once(
     # the killed one's session to time out.
     env["KAFKA_GROUP_INSTANCE_ID"] = "raw-zone-writer-1"
     rng = random.Random()
-    kills = 0
-    while kills < 6 or producer.is_alive():
+    for _ in range(6):
         proc = start_consume(env, "--rotate-mb", "0.25")
         wait_until_writing(proc, tmp_path)
         time.sleep(rng.uniform(0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-        kills += 1
     producer.join()
     assert len(delivered) == total
-    # Files of the killed runs are all complete; the last one is a clean run to the end.
+    # The killed runs left half-written temp files behind; a clean run to the end removes them
+    # and stores their records again, from Kafka.
+    left_over = len(list(naming.temp_dir(tmp_path).iterdir()))
     final = summary_of(start_consume(env, "--until-idle", "3", "--rotate-mb", "0.25"))
-    assert isinstance(final["stale_temp_files_removed"], int)
+    assert final["stale_temp_files_removed"] == left_over
     assert_exactly_once(tmp_path, topic, delivered)
     highest = recovery.highest_offsets(tmp_path, topic)
     assert committed(platform_settings, group, topic, partitions) == {
@@ -255,23 +252,43 @@ def test_sigterm_finishes_the_files_commits_and_exits_zero(
     topic, group = unique_name("term"), unique_name("g")
     create_topic(platform_settings, topic, 2)
     delivered = produce(platform_settings, topic, events(0, 5_000))
-    proc = start_consume(consume_env(platform_settings, tmp_path, topic, group))
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    # Long-running mode with limits it never reaches: only the signal can finish the files.
+    proc = start_consume(env, "--rotate-mb", "100", "--rotate-seconds", "3600")
     wait_until_writing(proc, tmp_path)
-    while len(stored(tmp_path, topic)) < 5_000:
-        # Long-running mode: nothing is published until rotation or exit...
-        assert proc.poll() is None
-        if not list(naming.temp_dir(tmp_path).iterdir()):
-            break
-        time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)  # ...so SIGTERM must publish what it holds.
-        break
+    proc.send_signal(signal.SIGTERM)
     summary = summary_of(proc)
-    assert summary["messages"] == 5_000
-    assert summary["rotations"]["shutdown"] == 2  # type: ignore[index]
-    assert_exactly_once(tmp_path, topic, delivered)
-    assert committed(platform_settings, group, topic, 2) == {
-        p: last + 1 for p, last in recovery.highest_offsets(tmp_path, topic).items()
+    found = stored(tmp_path, topic)
+    assert summary["messages"] == len(found) > 0
+    assert summary["rotations"] == {
+        "date": 0,
+        "size": 0,
+        "age": 0,
+        "shutdown": summary["files"],
+        "revoke": 0,
     }
+    # What it stored is a gap-free start of each partition, committed right after it.
+    by_partition: dict[int, list[int]] = {}
+    for partition, offset in found:
+        by_partition.setdefault(partition, []).append(offset)
+    assert all(offsets == list(range(len(offsets))) for offsets in by_partition.values())
+    assert committed(platform_settings, group, topic, 2) == {
+        p: len(offsets) for p, offsets in by_partition.items()
+    }
+    # The next run continues exactly where it stopped.
+    summary_of(start_consume(env, "--until-idle", "1"))
+    assert_exactly_once(tmp_path, topic, delivered)
+
+
+def consume_in_process(
+    settings: Settings, raw_dir: Path, topic: str, group: str, batch_size: int = 10_000
+) -> SinkStats:
+    """One run of the consume loop in this process until idle (no interpreter start-up)."""
+    options = ConsumeOptions(
+        raw_dir, topic, RotationPolicy.from_limits(32, 300), batch_size, until_idle=1.5
+    )
+    with KafkaConsumer(settings.kafka_bootstrap_servers, group) as consumer:
+        return RawZoneConsumer(consumer, options).run().sink
 
 
 def test_files_win_over_the_group_offset_which_applies_only_without_files(
@@ -280,26 +297,23 @@ def test_files_win_over_the_group_offset_which_applies_only_without_files(
     topic, group = unique_name("win"), unique_name("g")
     create_topic(platform_settings, topic, 1)
     delivered = produce(platform_settings, topic, events(0, 100))
-    env = consume_env(platform_settings, tmp_path, topic, group)
-    assert summary_of(start_consume(env, "--until-idle", "1"))["messages"] == 100
+    assert consume_in_process(platform_settings, tmp_path, topic, group).messages == 100
 
     def set_group_offset(offset: int) -> None:
-        consumer = KafkaConsumer(platform_settings.kafka_bootstrap_servers, group)
-        with consumer:
+        with KafkaConsumer(platform_settings.kafka_bootstrap_servers, group) as consumer:
             consumer.commit({(topic, 0): offset}, asynchronous=False)
 
     # The group offset is rewound (a commit lost after the rename looks like this): the files
     # still say where to resume, so nothing is stored twice.
     set_group_offset(0)
     delivered += produce(platform_settings, topic, events(100, 50))
-    assert summary_of(start_consume(env, "--until-idle", "1"))["messages"] == 50
+    assert consume_in_process(platform_settings, tmp_path, topic, group).messages == 50
     assert_exactly_once(tmp_path, topic, delivered)
 
     # Without any file the group's committed offset applies.
     fresh = tmp_path / "fresh"
     set_group_offset(120)
-    env_fresh = consume_env(platform_settings, fresh, topic, group)
-    assert summary_of(start_consume(env_fresh, "--until-idle", "1"))["messages"] == 30
+    assert consume_in_process(platform_settings, fresh, topic, group).messages == 30
     assert stored(fresh, topic) == [(0, n) for n in range(120, 150)]
 
 
@@ -324,13 +338,9 @@ def test_odd_values_are_stored_marked_and_counted(
         ((b"k", megabyte), megabyte.decode(), Reason.INVALID_JSON),  # cut: not JSON any more
     ]
     delivered = produce(platform_settings, topic, [record for record, _, _ in odd])
-    options = ConsumeOptions(
-        tmp_path, topic, RotationPolicy.from_limits(32, 300), batch_size=100, until_idle=1.5
-    )
-    with KafkaConsumer(platform_settings.kafka_bootstrap_servers, group) as consumer:
-        stats = RawZoneConsumer(consumer, options).run()
-    assert stats.sink.messages == len(odd)
-    assert stats.sink.value_errors == {Reason.INVALID_JSON: 4, Reason.NOT_UTF8: 1}
+    stats = consume_in_process(platform_settings, tmp_path, topic, group, batch_size=3)
+    assert stats.messages == len(odd)
+    assert stats.value_errors == {Reason.INVALID_JSON: 4, Reason.NOT_UTF8: 1}
     assert_exactly_once(tmp_path, topic, delivered)
     (path,) = tmp_path.glob(f"{topic}/date=*/*.ndjson")
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]

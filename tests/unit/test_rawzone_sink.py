@@ -133,6 +133,7 @@ def test_offsets_already_stored_are_skipped(tmp_path: Path) -> None:
     sink.assign([0])
     sink.write([record(0, 0), record(0, 1)])
     sink.write([record(0, 1), record(0, 0), record(0, 2)])  # redelivered after a seek
+    assert sink.stats.written == 3
     sink.finish_all(RotationReason.SHUTDOWN)
     assert sink.stats.skipped == 2
     assert stored(tmp_path) == [(0, 0), (0, 1), (0, 2)]

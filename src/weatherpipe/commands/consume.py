@@ -127,7 +127,12 @@ def _run_with_progress(consumer: RawZoneConsumer) -> ConsumeStats:
         task = progress.add_task("waiting for partitions…", total=None)
 
         def show(stats: ConsumeStats) -> None:
-            progress.update(task, description=_describe(stats))
+            sink = stats.sink
+            progress.update(
+                task,
+                description=f"{sink.written:,} records written, {sink.messages:,} of them in "
+                f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)",
+            )
 
         consumer.on_progress = show
         return consumer.run()

@@ -24,7 +24,11 @@ class RotationReason(StrEnum):
 
 @dataclass(frozen=True)
 class RotationPolicy:
-    """The size and age limits of one raw file."""
+    """The size and age limits of one raw file.
+
+    The sink checks size and date on every record, so it compares `size >= max_bytes` and the
+    record's day with the file's day inline; the age is checked between batches (`expired`).
+    """
 
     max_bytes: int
     max_age_seconds: float
@@ -36,25 +40,9 @@ class RotationPolicy:
             raise ValueError("rotate_mb and rotate_seconds must be positive")
         return cls(max(1, int(rotate_mb * 1024 * 1024)), rotate_seconds)
 
-    def date_changed(self, file_day: int, record_day: int) -> bool:
-        """Whether a record of `record_day` must go to a new file (one date per file)."""
-        return file_day != record_day
-
-    def full(self, size_bytes: int) -> bool:
-        """Whether a file of this size has passed ROTATE_MB."""
-        return size_bytes >= self.max_bytes
-
     def expired(self, opened_at: float, now: float) -> bool:
         """Whether a file opened at `opened_at` (monotonic seconds) is older than the limit."""
         return now - opened_at >= self.max_age_seconds
-
-    def due(self, size_bytes: int, opened_at: float, now: float) -> RotationReason | None:
-        """The reason an open file must be finished now, or None; size wins over age."""
-        if self.full(size_bytes):
-            return RotationReason.SIZE
-        if self.expired(opened_at, now):
-            return RotationReason.AGE
-        return None
 
 
 @dataclass

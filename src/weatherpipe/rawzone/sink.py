@@ -48,6 +48,7 @@ class SinkStats:
     messages: int = 0
     bytes: int = 0
     files: int = 0
+    written: int = 0  # records written so far, open files included (for progress)
     value_errors: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     stale_temp_files_removed: int = 0
@@ -138,6 +139,7 @@ class RawZoneSink:
         partitions = self._partitions
         line = self._encoder.line
         max_bytes = self.policy.max_bytes
+        skipped_before = self.stats.skipped
         for message in messages:
             state = partitions.get(message.partition())  # type: ignore[arg-type]
             offset: int = message.offset()  # type: ignore[assignment]
@@ -163,6 +165,7 @@ class RawZoneSink:
             state.next_offset = offset + 1
             if file.size >= max_bytes:
                 self._finish(state, RotationReason.SIZE)
+        self.stats.written += len(messages) - (self.stats.skipped - skipped_before)
 
     def rotate_expired(self, now: float) -> None:
         """Finish every open file older than ROTATE_SECONDS (`now`: time.monotonic())."""

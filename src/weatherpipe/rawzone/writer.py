@@ -88,8 +88,13 @@ class RawFile:
         if self.state is FileState.SYNCED:
             date = naming.date_of_day(self.day)
             folder = self.zone.ensure_date_dir(date)
-            target = folder / naming.file_name(
-                self.zone.topic, self.partition, self.first_offset, self.last_offset
+            target = naming.final_path(
+                self.zone.raw_dir,
+                self.zone.topic,
+                date,
+                self.partition,
+                self.first_offset,
+                self.last_offset,
             )
             self.temp_path.replace(target)  # atomic: same file system
             fsync_dir(folder)
