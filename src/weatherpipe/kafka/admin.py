@@ -18,6 +18,13 @@ from weatherpipe.errors import TerminalError, TransientError
 _quiet = logging.getLogger("weatherpipe.kafka.probe")
 _quiet.setLevel(logging.CRITICAL)
 
+CLIENT_LOG = logging.getLogger("weatherpipe.kafka.client")
+"""Where the Kafka clients' own log lines go (instead of raw lines on stderr). Only errors are
+shown: the client retries what it warns about (a coordinator still loading after a broker
+start, a dropped connection), and what it gives up on surfaces as a counted delivery or
+consume error anyway."""
+CLIENT_LOG.setLevel(logging.ERROR)
+
 
 def admin_client(bootstrap_servers: str, **extra: str | int | float) -> AdminClient:
     """An AdminClient for `bootstrap_servers`; `extra` is passed through as librdkafka config."""

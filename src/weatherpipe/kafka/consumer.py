@@ -16,6 +16,7 @@ from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from weatherpipe.errors import TerminalError, TransientError
+from weatherpipe.kafka.admin import CLIENT_LOG
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class KafkaConsumer:
         config.setdefault("on_commit", self._on_commit)  # type: ignore[arg-type]
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
-        self._consumer = _Consumer(config)
+        self._consumer = _Consumer(config, logger=CLIENT_LOG)
         self._closed = False
         self._fatal: KafkaError | None = None
 

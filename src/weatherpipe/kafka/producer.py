@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from weatherpipe.kafka.admin import CLIENT_LOG
+
 # Delivery reports are served every this many records, so the queue never fills up with them.
 POLL_EVERY: Final = 5_000
 _ERRORS_KEPT: Final = 5
@@ -81,7 +83,8 @@ class RecordProducer:
         self.main_topic = main_topic
         self.counters: dict[str, DeliveryCounter] = {main_topic: DeliveryCounter()}
         self._producer = Producer(
-            {**config.as_librdkafka(), "on_delivery": self.counters[main_topic]}
+            {**config.as_librdkafka(), "on_delivery": self.counters[main_topic]},
+            logger=CLIENT_LOG,
         )
 
     def counter(self, topic: str) -> DeliveryCounter:
