@@ -15,9 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from weatherpipe.batch.runner import RunSummary
 from weatherpipe.errors import TerminalError, WeatherpipeError
+
+if TYPE_CHECKING:
+    from weatherpipe.batch.runner import RunSummary
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.batch.runner import RunSummary, run_once
 from weatherpipe.batch.schedule import parse_interval, run_every
 from weatherpipe.settings import load_settings
+
+if TYPE_CHECKING:
+    from weatherpipe.batch.runner import RunSummary
 
 console = Console(stderr=True)
 
@@ -38,6 +41,9 @@ def run(
     to the quarantine table with file, line and reason), aggregate per location and day with
     DuckDB, and merge into PostgreSQL (DATABASE_URL) exactly once. Creates or updates the
     schema and the batch/dashboard logins first. Prints one summary line per run."""
+    # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
+    from weatherpipe.batch.runner import run_once
+
     settings = load_settings()
     if every is None:
         summary = _run_with_progress(lambda step: run_once(settings, full=full, on_step=step))

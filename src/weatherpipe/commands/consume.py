@@ -8,16 +8,16 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.kafka.consumer import KafkaConsumer
-from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats, RawZoneConsumer
-from weatherpipe.rawzone.rotation import RotationPolicy
 from weatherpipe.settings import load_settings
+
+if TYPE_CHECKING:
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats, RawZoneConsumer
 
 console = Console(stderr=True)
 
@@ -81,6 +81,11 @@ def run(
     UTF-8 are stored too, marked with "value_error". SIGTERM and Ctrl-C finish the files and
     exit 0.
     """
+    # Imported here: the Kafka client is heavy, and every command's start pays for imports.
+    from weatherpipe.kafka.consumer import KafkaConsumer
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+    from weatherpipe.rawzone.rotation import RotationPolicy
+
     settings = load_settings()
     logging.getLogger("weatherpipe").setLevel(settings.log_level)
     options = ConsumeOptions(

@@ -8,7 +8,6 @@ import time
 import typer
 from rich.console import Console
 
-from weatherpipe import platform as services
 from weatherpipe.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -31,6 +30,8 @@ def up(
 ) -> None:
     """Start what is not running and wait until Kafka answers a metadata request and
     PostgreSQL answers SELECT 1. Running it again is a no-op."""
+    from weatherpipe import platform as services  # heavy: Kafka and PostgreSQL clients
+
     settings = load_settings()
     start = time.monotonic()
     with console.status("Starting Kafka and PostgreSQL…"):
@@ -43,6 +44,8 @@ def up(
 def down() -> None:
     """Stop the local services that `up` started (found by their pid files), nothing else.
     Their data stays in STATE_DIR."""
+    from weatherpipe import platform as services  # heavy: Kafka and PostgreSQL clients
+
     settings = load_settings()
     with console.status("Stopping…"):
         stopped = services.down(settings)
@@ -59,6 +62,8 @@ def status(
 
 
 def _print_status(settings: Settings, as_json: bool) -> None:
+    from weatherpipe import platform as services
+
     report = services.status(settings).as_dict()
     if as_json:
         typer.echo(json.dumps(report, indent=2))

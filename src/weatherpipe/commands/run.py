@@ -11,10 +11,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from weatherpipe.lab import LabFlow
-from weatherpipe.platform.local_kafka import LocalKafka
-from weatherpipe.platform.local_postgres import LocalPostgres
-from weatherpipe.platform.processes import require_free_port, wait_until_ready
 from weatherpipe.settings import Settings, load_settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -48,6 +44,8 @@ def run(
     exist, produce every row, consume until idle into the raw zone, run the batch, print a
     summary (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this
     command started; after --no-dashboard the platform is left running for you to look."""
+    from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
+
     settings = load_settings()
     flow = LabFlow(settings, console, rows=rows, seed=seed, idle_seconds=idle)
     try:
@@ -71,6 +69,9 @@ def run(
 
 def _stop_started(settings: Settings, started: list[str]) -> None:
     """Stop the local services this command started (and only those)."""
+    from weatherpipe.platform.local_kafka import LocalKafka
+    from weatherpipe.platform.local_postgres import LocalPostgres
+
     for name in started:
         if (LocalKafka if name == "kafka" else LocalPostgres)(settings).stop():
             console.print(f"stopped {name}", highlight=False)
@@ -78,6 +79,8 @@ def _stop_started(settings: Settings, started: list[str]) -> None:
 
 def serve_dashboard(settings: Settings, port: int) -> None:
     """Serve the dashboard in a child process until Ctrl-C; print its URL once it answers."""
+    from weatherpipe.platform.processes import require_free_port, wait_until_ready
+
     require_free_port(port, "The dashboard", "choose another one with --port")
     child = subprocess.Popen(
         [sys.executable, "-m", "weatherpipe", "dashboard", "--port", str(port)],
