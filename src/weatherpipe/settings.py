@@ -104,6 +104,32 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of weatherpipe's own messages."""
 
+    # --- batch ----------------------------------------------------------------------------
+    batch_engine: Literal["duckdb"] = "duckdb"
+    """Engine that reads the raw zone and aggregates it (Spark comes as a second choice)."""
+
+    batch_threads: int | None = Field(None, ge=1, le=1024)
+    """Threads of the DuckDB engine; unset: one per CPU core."""
+
+    batch_lock_wait: float = Field(600, ge=0)
+    """Seconds a one-off `weatherpipe batch` waits for a run still in progress to finish
+    before giving up (scheduled runs skip a tick instead)."""
+
+    batch_db_user: str = Field("weatherpipe_batch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """PostgreSQL login the batch writes with (created by the batch as the administrator)."""
+
+    batch_db_password: SecretStr | None = None
+    """Its password; unset: one is generated once and kept in STATE_DIR/db (mode 600)."""
+
+    dashboard_db_user: str = Field(
+        "weatherpipe_dashboard", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+    )
+    """PostgreSQL login the dashboard reads with; it can only SELECT."""
+
+    dashboard_db_password: SecretStr | None = None
+    """Its password; unset: one is generated once and kept in STATE_DIR/db (mode 600). Set it
+    when the dashboard runs where it cannot see the batch's STATE_DIR (another container)."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

@@ -1,0 +1,114 @@
+"""The login roles: the batch writes as one, the dashboard reads as another that can only SELECT.
+
+Their privileges come from the group roles `weatherpipe_writer` and `weatherpipe_reader` that the
+migrations create and grant; here we create the login roles (names and passwords from settings)
+and make them members. Unset passwords are generated once and kept in STATE_DIR/db (mode 600),
+like the embedded server's superuser password.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from weatherpipe import platform
+from weatherpipe.db.connection import connect
+from weatherpipe.settings import Settings
+
+WRITER_GROUP = "weatherpipe_writer"
+READER_GROUP = "weatherpipe_reader"
+# Serialises role updates of one database's users; roles are server-wide, so a run against
+# another database may still create the same role at the same moment (handled below).
+ROLES_LOCK = 0x7770_726F_6C65
+
+
+def _password(settings: Settings, user: str, configured: str | None) -> str:
+    if configured is not None:
+        return configured
+    path = Path(settings.state_dir).resolve() / "db" / f"{user}.password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(24)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it a moment ago
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(generated + "\n")
+    return generated
+
+
+def writer_credentials(settings: Settings) -> tuple[str, str]:
+    """(user, password) of the batch's login role."""
+    secret = settings.batch_db_password
+    value = secret.get_secret_value() if secret is not None else None
+    return settings.batch_db_user, _password(settings, settings.batch_db_user, value)
+
+
+def reader_credentials(settings: Settings) -> tuple[str, str]:
+    """(user, password) of the dashboard's SELECT-only login role."""
+    secret = settings.dashboard_db_password
+    value = secret.get_secret_value() if secret is not None else None
+    return settings.dashboard_db_user, _password(settings, settings.dashboard_db_user, value)
+
+
+def _with_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def writer_url(settings: Settings) -> str:
+    """URL the batch writes with: DATABASE_URL's server and database, the writer's login."""
+    return _with_user(platform.database_url(settings), *writer_credentials(settings))
+
+
+def reader_url(settings: Settings) -> str:
+    """URL the dashboard reads with: DATABASE_URL's server and database, the reader's login."""
+    return _with_user(platform.database_url(settings), *reader_credentials(settings))
+
+
+def ensure_roles(settings: Settings, admin_url: str | None = None) -> None:
+    """Create or update the two login roles (password included) and their group membership.
+
+    Needs an administrator's URL (default: `platform.database_url(settings)`) and the
+    migrations applied (they create the groups). Idempotent."""
+    url = admin_url or platform.database_url(settings)
+    logins = (
+        (*writer_credentials(settings), WRITER_GROUP),
+        (*reader_credentials(settings), READER_GROUP),
+    )
+    with connect(url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLES_LOCK,))
+        for user, password, group in logins:
+            create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
+            alter = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}")
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+            try:
+                with conn.transaction():
+                    statement = alter if exists else create
+                    conn.execute(statement.format(sql.Identifier(user), sql.Literal(password)))
+            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(alter.format(sql.Identifier(user), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user))
+            )
+
+
+def can_connect(url: str) -> bool:
+    """True when `url`'s credentials are accepted."""
+    try:
+        with connect(url, timeout=5):
+            return True
+    except psycopg.OperationalError:
+        return False
