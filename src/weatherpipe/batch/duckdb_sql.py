@@ -40,9 +40,7 @@ class Renderer:
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
         self.rules = rule_list
         self.paths = [p for p in r.paths(rule_list) if p != ()]
-        self.number_paths = [
-            p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)
-        ]
+        self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
 
     def columns(self, path: r.Path) -> Columns:
         if path == ():
