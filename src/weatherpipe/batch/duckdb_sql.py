@@ -92,7 +92,7 @@ class Renderer:
         )
         return f"CASE {whens} END"
 
-    def predicate(self, p: r.Predicate) -> str:  # noqa: PLR0911 - one branch per predicate kind
+    def predicate(self, p: r.Predicate) -> str:
         """SQL that is true exactly when `p` holds (never NULL)."""
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number
