@@ -1,4 +1,4 @@
-"""A generated raw zone of weather events for the dashboard's tests: `cities` × `days` with
+"""A generated raw zone of weather events for the dashboard's tests: `cities` by `days` with
 `per_day` observations per city and day, spread over three partitions (one file per day and
 partition, as the consumer writes them), plus a few records the batch must quarantine. The
 valid events are returned so tests can compute the expected figures without the database."""

@@ -122,7 +122,6 @@ def shown(values: dict[str, float]) -> dict[str, str]:
         "Average humidity": f"{values['humidity']:,.1f} %",
         "Average wind speed": f"{values['wind']:,.1f} km/h",
         "Total precipitation": f"{values['precipitation']:,.1f} mm",
-        "Observations": f"{int(values['observations']):,}",
     }
 
 
@@ -158,6 +157,9 @@ def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
     assert {k: tiles[k] for k in shown(everything)} == shown(everything)
     # The same figures straight from the generated events, without the database.
     assert shown(zone.expected(set(CITIES), FIRST_DAY, last)) == shown(everything)
+    assert f"From {int(everything['observations']):,} observations on {DAYS} days." in [
+        c.value for c in at.caption
+    ]
     assert len(at.dataframe[0].value) == len(CITIES)
 
     chosen, start, end = ["Dallas", "Phoenix"], FIRST_DAY + timedelta(days=2), last

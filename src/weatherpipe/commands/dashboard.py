@@ -45,6 +45,8 @@ def run(
         "false",
         "--theme.base",
         "light",
+        "--client.toolbarMode",
+        "viewer",
     ]
     typer.echo(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)", err=True)
     try:

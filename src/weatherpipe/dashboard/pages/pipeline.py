@@ -32,13 +32,18 @@ def _runs(url: str, timeout: float, epoch: int) -> bool:
         return True
     last = runs[0]
     finished = last["finished_at"]
-    when = f"{finished:%Y-%m-%d %H:%M:%S} UTC" if finished else "still running"
+    took = f", took {last['seconds']:.1f} s" if last["seconds"] is not None else ""
+    when = f"finished {finished:%Y-%m-%d %H:%M:%S} UTC{took}" if finished else "is still running"
+    what = f"({last['mode']}, {last['engine']})"
+    st.markdown(f"Last run **#{last['id']}** {what}: **{last['status']}**, {when}.")
     tiles = st.columns(5)
-    tiles[0].metric("Last run finished", when, help=f"Run {last['id']}: {last['status']}")
-    tiles[1].metric("Last run: files", f"{last['files']:,}")
-    tiles[2].metric("Last run: lines read", f"{last['lines']:,}")
-    tiles[3].metric("Last run: rejected", f"{last['rejected']:,}")
-    tiles[4].metric("Last run: duplicates", f"{last['duplicates']:,}")
+    tiles[0].metric("Last run: files", f"{last['files']:,}")
+    tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
+    tiles[2].metric("Last run: rejected", f"{last['rejected']:,}")
+    tiles[3].metric("Last run: duplicates", f"{last['duplicates']:,}")
+    tiles[4].metric(
+        "Last run: daily rows written", f"{last['rows_inserted'] + last['rows_updated']:,}"
+    )
     tiles = st.columns(5)
     tiles[0].metric("Runs", f"{totals['runs']:,}")
     tiles[1].metric("Observations stored", f"{totals['observations']:,}")

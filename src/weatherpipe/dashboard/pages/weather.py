@@ -12,7 +12,7 @@ import streamlit as st
 
 from weatherpipe.dashboard import data, ui
 from weatherpipe.dashboard.places import COORDINATES
-from weatherpipe.dashboard.queries import Row, Selection
+from weatherpipe.dashboard.queries import Kpis, Row, Selection
 
 # Line chart choices: label -> (column of daily_weather, axis title with unit).
 MEASURES: dict[str, tuple[str, str]] = {
@@ -76,13 +76,15 @@ def _csv(rows: list[Row]) -> str:
     return out.getvalue()
 
 
-def _kpi_tiles(kpis: Any) -> None:
-    tiles = st.columns(5)
-    tiles[0].metric("Average temperature", ui.number(kpis.avg_temperature_c, "°C"))
-    tiles[1].metric("Average humidity", ui.number(kpis.avg_humidity_pct, "%"))
-    tiles[2].metric("Average wind speed", ui.number(kpis.avg_wind_speed_kmh, "km/h"))
-    tiles[3].metric("Total precipitation", ui.number(kpis.total_precipitation_mm, "mm"))
-    tiles[4].metric("Observations", f"{kpis.observations:,}")
+def _kpi_tiles(kpis: Kpis) -> None:
+    tiles = st.columns(4)
+    tiles[0].metric("Average temperature", ui.number(kpis.avg_temperature_c, "°C"), border=True)
+    tiles[1].metric("Average humidity", ui.number(kpis.avg_humidity_pct, "%"), border=True)
+    tiles[2].metric("Average wind speed", ui.number(kpis.avg_wind_speed_kmh, "km/h"), border=True)
+    tiles[3].metric(
+        "Total precipitation", ui.number(kpis.total_precipitation_mm, "mm"), border=True
+    )
+    st.caption(f"From {kpis.observations:,} observations on {kpis.days:,} days.")
 
 
 def _filters(cities: tuple[str, ...], first: date, last: date) -> Selection | None:
