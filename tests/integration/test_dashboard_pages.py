@@ -9,18 +9,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
+from tests import kafka_topics
 from tests.conftest import free_port
 from tests.weather_rawzone import FIRST_DAY, RawZone, write
 from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
 from weatherpipe.db.roles import reader_url
 from weatherpipe.db.setup import prepare_database
-from weatherpipe.kafka.admin import admin_client
 from weatherpipe.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -125,24 +123,6 @@ def shown(values: dict[str, float]) -> dict[str, str]:
     }
 
 
-def _topic(settings: Settings, name: str, values: list[bytes], partitions: int = 2) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)
-    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
-        future.result(timeout=30)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for i, value in enumerate(values):
-        producer.produce(name, value=value, key=f"k{i}".encode(), partition=i % partitions)
-    assert producer.flush(30) == 0
-
-
-def _commit(settings: Settings, topic: str, group: str, offsets: dict[int, int]) -> None:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group})
-    consumer.commit(
-        offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False
-    )
-    consumer.close()
-
-
 def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
     filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
 ) -> None:
@@ -221,7 +201,7 @@ def test_unreachable_database_is_reported_and_the_kafka_page_still_works(
     unique_name: Callable[[str], str],
 ) -> None:
     topic = unique_name("db_down")
-    _topic(filled[0], topic, [b"{}"])
+    kafka_topics.create(filled[0].kafka_bootstrap_servers, topic, [b"{}"])
     settings = load_settings(
         **{
             **filled[0].model_dump(),
@@ -247,8 +227,8 @@ def test_pipeline_shows_runs_raw_zone_lag_and_quarantine(
 ) -> None:
     base, zone = filled
     topic, group = unique_name("pipeline"), unique_name("group")
-    _topic(base, topic, [b'{"n": %d}' % i for i in range(10)])
-    _commit(base, topic, group, {0: 3})
+    kafka_topics.create(base.kafka_bootstrap_servers, topic, [b'{"n": %d}' % i for i in range(10)])
+    kafka_topics.commit(base.kafka_bootstrap_servers, topic, group, {0: 3})
     settings = load_settings(**{**base.model_dump(), "kafka_topic": topic, "kafka_group_id": group})
     use(settings)
     at = page("pipeline.py")
@@ -311,7 +291,7 @@ def test_kafka_page_lists_topics_and_decodes_the_last_messages(
     topic = unique_name("kafka_page")
     values = [json.dumps({"location": "Dallas", "n": i}).encode() for i in range(30)]
     values[28] = b"\xff not json"
-    _topic(base, topic, values, partitions=2)
+    kafka_topics.create(base.kafka_bootstrap_servers, topic, values, partitions=2)
     use(load_settings(**{**base.model_dump(), "kafka_topic": topic}))
     at = page("kafka.py")
     assert not at.error
