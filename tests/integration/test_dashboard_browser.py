@@ -168,7 +168,7 @@ def settled(page: Page) -> None:
 
 def weather_ready(page: Page) -> None:
     expect(page.get_by_test_id("stMetricValue")).to_have_count(4, timeout=WAIT_MS)
-    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(3, timeout=WAIT_MS)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1, timeout=WAIT_MS)
     settled(page)
 

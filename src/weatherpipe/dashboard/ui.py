@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import altair as alt
 import streamlit as st
 
 NO_VALUE = "—"
@@ -32,8 +28,3 @@ def refresh_button(cache_seconds: float) -> None:
         st.caption(f"Results are reused for {cache_seconds:g} s.")
         if st.button("Refresh now", key="refresh", icon=":material/refresh:"):
             st.cache_data.clear()
-
-
-def inline(rows: Sequence[dict[str, Any]]) -> alt.Data:
-    """`rows` as chart data embedded in the chart (dates as ISO strings, typed in encodings)."""
-    return alt.Data(values=list(rows))  # type: ignore[no-untyped-call]

@@ -3,7 +3,6 @@ how far behind the raw-zone consumer is in Kafka."""
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
 from weatherpipe.dashboard import data, ui
@@ -105,21 +104,23 @@ def _raw_zone(settings: Settings, url: str, timeout: float, epoch: int, db_ok: b
     tiles[0].metric("Days", f"{len(rows):,}")
     tiles[1].metric("Files", f"{sum(d.files for d in days):,}")
     tiles[2].metric("Size", ui.size(sum(d.bytes for d in days)))
-    chart = (
-        alt.Chart(ui.inline(rows))
-        .mark_bar()
-        .encode(
-            x=alt.X("day:T", axis=alt.Axis(title="Day (UTC)", format="%Y-%m-%d", labelAngle=-30)),
-            y=alt.Y("bytes:Q", title="Raw data (bytes)"),
-            tooltip=[
-                alt.Tooltip("day:T", title="Day (UTC)", format="%Y-%m-%d"),
-                alt.Tooltip("files:Q", title="Files"),
-                alt.Tooltip("size:N", title="Size"),
+    chart = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": {
+                "field": "day",
+                "type": "temporal",
+                "axis": {"title": "Day (UTC)", "format": "%Y-%m-%d", "labelAngle": -30},
+            },
+            "y": {"field": "bytes", "type": "quantitative", "title": "Raw data (bytes)"},
+            "tooltip": [
+                {"field": "day", "type": "temporal", "title": "Day (UTC)", "format": "%Y-%m-%d"},
+                {"field": "files", "type": "quantitative", "title": "Files"},
+                {"field": "size", "type": "nominal", "title": "Size"},
             ],
-        )
-        .properties(height=200)
-    )
-    st.altair_chart(chart, width="stretch")
+        },
+    }
+    st.vega_lite_chart(rows, chart, width="stretch", height=200)
     st.dataframe(
         [{k: v for k, v in r.items() if k != "bytes"} for r in reversed(rows)],
         hide_index=True,
