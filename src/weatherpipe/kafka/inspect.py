@@ -7,6 +7,7 @@ so it joins no group) and closed without committing.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -77,15 +78,28 @@ class Message:
     value: bytes | None
 
 
+_clients: dict[tuple[str, float], AdminClient] = {}
+_clients_lock = threading.Lock()
+
+
 def _admin(bootstrap_servers: str, timeout: float) -> AdminClient:
-    return admin_client(
-        bootstrap_servers,
-        **{
-            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
-            "reconnect.backoff.max.ms": 500,
-            "log_level": 0,
-        },
-    )
+    """One long-lived admin client per broker list: a dashboard asks every few seconds, and
+    creating and destroying librdkafka clients that often (from Streamlit's script threads)
+    costs a connection each time and has crashed the process at teardown."""
+    key = (bootstrap_servers, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = admin_client(
+                bootstrap_servers,
+                **{
+                    "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+                    "reconnect.backoff.max.ms": 1000,
+                    "log_level": 0,
+                },
+            )
+            _clients[key] = client
+        return client
 
 
 def _unavailable(bootstrap_servers: str, exc: Exception) -> KafkaUnavailableError:
