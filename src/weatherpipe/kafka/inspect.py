@@ -1,8 +1,8 @@
 """Read-only views into Kafka for the dashboard: topics, offsets, a group's lag, recent messages.
 
-Nothing here writes to Kafka or commits offsets: offsets come from the admin API, and the last
-messages of a partition are read by a throwaway consumer that is assigned (never subscribed,
-so it joins no group) and closed without committing.
+Nothing here writes to Kafka or commits offsets: offsets come from the admin API; a group's
+committed offsets and the last messages of a partition are read by consumers that never
+subscribe (so they join no group) and are closed without committing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -157,25 +156,41 @@ def partition_offsets(bootstrap_servers: str, topic: str, timeout: float) -> lis
     return [PartitionOffsets(p, starts[p], ends[p]) for p in partitions]
 
 
+def _consumer(bootstrap_servers: str, group_id: str, timeout: float) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+            "log_level": 0,
+        }
+    )
+
+
 def group_lag(
     bootstrap_servers: str, topic: str, group_id: str, timeout: float
 ) -> list[PartitionLag]:
-    """Per partition of `topic`: its offsets and what `group_id` has committed."""
+    """Per partition of `topic`: its offsets and what `group_id` has committed.
+
+    The committed offsets are fetched by a consumer of that group that never subscribes (so it
+    never joins the group nor commits): the admin API's ListConsumerGroupOffsets crashed
+    librdkafka (a null group handle in its OffsetFetch response path)."""
     offsets = partition_offsets(bootstrap_servers, topic, timeout)
     if not offsets:
         return []
-    admin = _admin(bootstrap_servers, timeout)
-    request = ConsumerGroupTopicPartitions(
-        group_id, [TopicPartition(topic, o.partition) for o in offsets]
-    )
+    consumer = _consumer(bootstrap_servers, group_id, timeout)
     try:
-        futures = admin.list_consumer_group_offsets([request], request_timeout=timeout)
-        answer = futures[group_id].result()
+        answer = consumer.committed(
+            [TopicPartition(topic, o.partition) for o in offsets], timeout=timeout
+        )
     except KafkaException as exc:
         raise _unavailable(bootstrap_servers, exc) from exc
-    committed = {
-        tp.partition: tp.offset for tp in answer.topic_partitions if tp.offset >= 0 and not tp.error
-    }
+    finally:
+        consumer.close()
+    committed = {tp.partition: tp.offset for tp in answer if tp.offset >= 0 and not tp.error}
     return [PartitionLag(o.partition, o.start, o.end, committed.get(o.partition)) for o in offsets]
 
 
@@ -190,19 +205,9 @@ def last_messages(
     first = max(start, end - count)
     if first >= end:
         return []
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            # A group id is required by the client; a fresh one is never joined (assign, not
-            # subscribe) and nothing is committed, so no group appears on the broker.
-            "group.id": f"weatherpipe-dashboard-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "enable.partition.eof": True,
-            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
-            "log_level": 0,
-        }
-    )
+    # A group id is required by the client; a fresh one is never joined (assign, not
+    # subscribe) and nothing is committed, so no group appears on the broker.
+    consumer = _consumer(bootstrap_servers, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
     found: list[Message] = []
     try:
         consumer.assign([TopicPartition(topic, partition, first)])
