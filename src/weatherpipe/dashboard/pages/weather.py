@@ -41,10 +41,10 @@ def _tooltip(title: str) -> list[dict[str, Any]]:
     ]
 
 
-def _line_chart(measure: str) -> dict[str, Any]:
+def _line_chart(measure: str, points: bool) -> dict[str, Any]:
     _, title = MEASURES[measure]
     return {
-        "mark": {"type": "line", "point": True},
+        "mark": {"type": "line", "point": points},
         "encoding": {
             "x": DAY_X,
             "y": {
@@ -226,7 +226,7 @@ def render() -> None:
     column = MEASURES[measure or "Temperature"][0]
     st.vega_lite_chart(
         _chart_rows(rows, column),
-        _line_chart(measure or "Temperature"),
+        _line_chart(measure or "Temperature", points=len(rows) <= 400),
         width="stretch",
         height=320,
     )
