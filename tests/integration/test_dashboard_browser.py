@@ -180,6 +180,7 @@ def pipeline_ready(page: Page) -> None:
 
 def kafka_ready(page: Page) -> None:
     expect(page.get_by_test_id("stDataFrame")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.get_by_test_id("stSlider")).to_be_visible(timeout=WAIT_MS)
     settled(page)
 
 
