@@ -75,9 +75,20 @@ def _connection(url: str, timeout: float) -> psycopg.Connection:
     return conn
 
 
+def _query(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) -> T:
+    conn = _connection(url, timeout)
+    try:
+        return query(conn)
+    except psycopg.OperationalError:
+        if not conn.broken:
+            raise
+    # The kept connection died (a server restart): one new connection gets one more try.
+    return query(_connection(url, timeout))
+
+
 def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) -> T:
     try:
-        return query(_connection(url, timeout))
+        return _query(url, timeout, query)
     except psycopg.errors.UndefinedTable as exc:
         raise NoDataError(NO_DATA) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
