@@ -85,8 +85,10 @@ def write(
         for c, city in enumerate(cities):
             partition = c % PARTITIONS
             for i in range(per_day):
+                # Spread over the day, never past its end: per_day <= 8,640 keeps the gaps
+                # wider than the city offset.
                 moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
-                    minutes=(i * 1440) // per_day + c
+                    seconds=(i * 86_400) // per_day + c
                 )
                 value = event(
                     city,
