@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -49,8 +48,6 @@ def run(
         "viewer",
     ]
     typer.echo(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)", err=True)
-    try:
-        code = subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    # Streamlit replaces this process, so a signal to this PID (Ctrl+C, a service manager's
+    # SIGTERM) reaches the server itself and no orphaned server is left behind.
+    os.execve(sys.executable, command, env)
