@@ -135,6 +135,11 @@ def served(
             )
 
 
+def rain_text(mm: float) -> str:
+    """Totals of 10,000 mm and more are shown without decimals (they must fit the tile)."""
+    return f"{mm:,.1f} mm" if mm < 10_000 else f"{mm:,.0f} mm"
+
+
 def kpis_sql(settings: Settings, cities: list[str], start: date, end: date) -> dict[str, str]:
     """The KPI tiles' texts as SQL over the stored sums computes them (as the reader)."""
     with connect(reader_url(settings)) as conn:
@@ -151,7 +156,7 @@ def kpis_sql(settings: Settings, cities: list[str], start: date, end: date) -> d
         "Average temperature": f"{temperature:,.1f} °C",
         "Average humidity": f"{humidity:,.1f} %",
         "Average wind speed": f"{wind:,.1f} km/h",
-        "Total precipitation": f"{rain:,.1f} mm",
+        "Total precipitation": rain_text(rain),
     }
 
 

@@ -99,6 +99,11 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def rain_text(mm: float) -> str:
+    """Totals of 10,000 mm and more are shown without decimals (they must fit the tile)."""
+    return f"{mm:,.1f} mm" if mm < 10_000 else f"{mm:,.0f} mm"
+
+
 def kpi_sql(settings: Settings, cities: list[str], start: date, end: date) -> dict[str, float]:
     """The KPIs as one independent SQL statement over the stored sums, as the reader."""
     with connect(reader_url(settings)) as conn:
@@ -119,7 +124,7 @@ def shown(values: dict[str, float]) -> dict[str, str]:
         "Average temperature": f"{values['temperature']:,.1f} °C",
         "Average humidity": f"{values['humidity']:,.1f} %",
         "Average wind speed": f"{values['wind']:,.1f} km/h",
-        "Total precipitation": f"{values['precipitation']:,.1f} mm",
+        "Total precipitation": rain_text(values["precipitation"]),
     }
 
 

@@ -86,9 +86,7 @@ def _kpi_tiles(kpis: Kpis) -> None:
     tiles[0].metric("Average temperature", ui.number(kpis.avg_temperature_c, "°C"), border=True)
     tiles[1].metric("Average humidity", ui.number(kpis.avg_humidity_pct, "%"), border=True)
     tiles[2].metric("Average wind speed", ui.number(kpis.avg_wind_speed_kmh, "km/h"), border=True)
-    tiles[3].metric(
-        "Total precipitation", ui.number(kpis.total_precipitation_mm, "mm"), border=True
-    )
+    tiles[3].metric("Total precipitation", ui.total(kpis.total_precipitation_mm, "mm"), border=True)
     st.caption(f"From {kpis.observations:,} observations on {kpis.days:,} days.")
 
 
