@@ -11,6 +11,7 @@ from rich.console import Console
 from weatherpipe.commands import (
     batch,
     consume,
+    dashboard,
     generate,
     platform,
     produce,
@@ -39,6 +40,7 @@ app.command("consume")(consume.run)
 app.command("batch")(batch.run)
 app.command("run")(run.run)
 app.command("serve")(serve.run)
+app.command("dashboard")(dashboard.run)
 
 err_console = Console(stderr=True)
 

@@ -160,6 +160,16 @@ class Settings(BaseSettings):
     """Its password; unset: one is generated once and kept in STATE_DIR/db (mode 600). Set it
     when the dashboard runs where it cannot see the batch's STATE_DIR (another container)."""
 
+    # --- dashboard --------------------------------------------------------------------------
+    dashboard_port: int = Field(8501, ge=1, le=65535)
+    """Port `weatherpipe dashboard` serves on (http://localhost:PORT)."""
+
+    dashboard_cache_seconds: float = Field(30, ge=0)
+    """Seconds the dashboard reuses a query's result before asking PostgreSQL or Kafka again."""
+
+    dashboard_timeout: float = Field(3, gt=0)
+    """Seconds the dashboard waits for PostgreSQL or Kafka before showing that it is down."""
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

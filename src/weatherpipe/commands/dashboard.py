@@ -1,0 +1,53 @@
+"""`weatherpipe dashboard`: serve the Streamlit dashboard."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from weatherpipe.settings import load_settings
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+
+def run(
+    port: int | None = typer.Option(
+        None, "--port", help="Port to serve on (default DASHBOARD_PORT, 8501).", min=1, max=65535
+    ),
+    address: str = typer.Option(
+        "localhost", "--address", help="Address to listen on; 0.0.0.0 to reach it from others."
+    ),
+) -> None:
+    """Serve the dashboard at http://localhost:PORT: the weather (KPIs, charts, map, CSV
+    download), the pipeline (batch runs, raw zone, consumer lag, quarantine) and Kafka (topics,
+    offsets, last messages). It reads PostgreSQL with the SELECT-only login and Kafka with the
+    current settings; stop it with Ctrl+C."""
+    settings = load_settings()
+    chosen = port if port is not None else settings.dashboard_port
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(chosen),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--theme.base",
+        "light",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    typer.echo(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)", err=True)
+    # Streamlit replaces this process, so a signal to this PID (Ctrl+C, a service manager's
+    # SIGTERM) reaches the server itself and no orphaned server is left behind.
+    os.execve(sys.executable, command, env)

@@ -1,0 +1,216 @@
+"""Where the dashboard's pages get their data: cached, with failures turned into clear messages.
+
+PostgreSQL is read only with the SELECT-only login (`reader_url`), over one connection per URL
+kept by `st.cache_resource` and replaced when it breaks. Results are kept by `st.cache_data` for
+DASHBOARD_CACHE_SECONDS: the number of that period since the epoch is part of each cache key,
+so the setting can change without restarting and a period's results expire together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+import streamlit as st
+
+from weatherpipe.batch.rawfiles import list_files
+from weatherpipe.dashboard import queries
+from weatherpipe.db.connection import connect, masked
+from weatherpipe.db.roles import reader_url
+from weatherpipe.errors import WeatherpipeError
+from weatherpipe.kafka import inspect
+from weatherpipe.settings import Settings, load_settings
+
+T = TypeVar("T")
+# Results are held at most this long even when DASHBOARD_CACHE_SECONDS is larger.
+_MAX_TTL = 3600
+# Memory bound of each cached function: a few periods of many different filter choices.
+_MAX_ENTRIES = 256
+
+NO_DATA = "No data yet — run `make run` to bring the pipeline up, then let the batch run."
+
+
+class DatabaseUnavailableError(WeatherpipeError):
+    """PostgreSQL did not answer or refused the dashboard's login."""
+
+
+class NoDataError(WeatherpipeError):
+    """The processed zone has no tables yet (the batch never ran on this database)."""
+
+
+def settings() -> Settings:
+    """The settings, read from the environment on every run of a page (cheap), so a page
+    never works with values older than its process's environment."""
+    return load_settings()
+
+
+def epoch(current: Settings) -> int:
+    """The current caching period; a new one starts every DASHBOARD_CACHE_SECONDS (zero: every
+    call is its own period, nothing is reused)."""
+    if current.dashboard_cache_seconds <= 0:
+        return time.monotonic_ns()
+    return int(time.time() // current.dashboard_cache_seconds)
+
+
+def database_url(current: Settings) -> str:
+    """The SELECT-only login's URL."""
+    return reader_url(current)
+
+
+def _usable(conn: psycopg.Connection) -> bool:
+    return not conn.closed and not conn.broken
+
+
+@st.cache_resource(validate=_usable, show_spinner=False)
+def _connection(url: str, timeout: float) -> psycopg.Connection:
+    conn = connect(url, timeout=timeout, autocommit=True)
+    # Times are shown in UTC, like the raw zone's day folders and the batch's days.
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute("SET default_transaction_read_only = on")
+    return conn
+
+
+def _query(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) -> T:
+    conn = _connection(url, timeout)
+    try:
+        return query(conn)
+    except psycopg.OperationalError:
+        if not conn.broken:
+            raise
+    # The kept connection died (a server restart): one new connection gets one more try.
+    return query(_connection(url, timeout))
+
+
+def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) -> T:
+    try:
+        return _query(url, timeout, query)
+    except psycopg.errors.UndefinedTable as exc:
+        raise NoDataError(NO_DATA) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DatabaseUnavailableError(
+            f"The dashboard's login may not read this: {exc.diag.message_primary}. "
+            "Run the batch once (`weatherpipe batch`), it grants the read rights."
+        ) from exc
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(
+            f"Cannot read PostgreSQL at {masked(url)}: {first_line}. Start it with "
+            "`make run` (or `weatherpipe platform up`), or check DATABASE_URL; if the server "
+            "is up but refuses the login, run the batch once: it creates the dashboard's login."
+        ) from exc
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def coverage(url: str, timeout: float, epoch: int) -> queries.Coverage:
+    """Cities and days in the processed zone."""
+    return _read(url, timeout, queries.coverage)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def kpis(url: str, timeout: float, epoch: int, selection: queries.Selection) -> queries.Kpis:
+    """Weighted KPIs of a selection."""
+    return _read(url, timeout, lambda conn: queries.kpis(conn, selection))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def daily(url: str, timeout: float, epoch: int, selection: queries.Selection) -> list[queries.Row]:
+    """Daily rows of a selection."""
+    return _read(url, timeout, lambda conn: queries.daily(conn, selection))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def per_city(
+    url: str, timeout: float, epoch: int, selection: queries.Selection
+) -> list[queries.Row]:
+    """Per-city comparison of a selection."""
+    return _read(url, timeout, lambda conn: queries.per_city(conn, selection))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def runs(url: str, timeout: float, epoch: int, limit: int) -> list[queries.Row]:
+    """Latest batch runs."""
+    return _read(url, timeout, lambda conn: queries.runs(conn, limit))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def totals(url: str, timeout: float, epoch: int) -> queries.Row:
+    """Totals over all runs."""
+    return _read(url, timeout, queries.totals)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def processed_per_day(url: str, timeout: float, epoch: int) -> list[queries.Row]:
+    """Processed files per day."""
+    return _read(url, timeout, queries.processed_per_day)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def rejected_by_reason(url: str, timeout: float, epoch: int) -> list[queries.Row]:
+    """Quarantined records per reason."""
+    return _read(url, timeout, queries.rejected_by_reason)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def rejected_records(
+    url: str, timeout: float, epoch: int, reason: str | None, limit: int
+) -> list[queries.Row]:
+    """Latest quarantined records."""
+    return _read(url, timeout, lambda conn: queries.rejected_records(conn, reason, limit))
+
+
+@dataclass(frozen=True)
+class RawDay:
+    """Finished raw files of one day folder."""
+
+    day: str
+    files: int
+    bytes: int
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def raw_zone(raw_dir: str, topic: str, epoch: int) -> list[RawDay]:
+    """Finished raw files and bytes per day folder of `topic` (temp files are not counted)."""
+    files: dict[str, int] = defaultdict(int)
+    size: dict[str, int] = defaultdict(int)
+    for raw in list_files(Path(raw_dir)):
+        if raw.topic != topic:
+            continue
+        day = raw.path.split("/")[1].removeprefix("date=")
+        files[day] += 1
+        size[day] += raw.size_bytes
+    return [RawDay(day, files[day], size[day]) for day in sorted(files)]
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def topics(servers: str, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+    """The cluster's topics."""
+    return inspect.topics(servers, timeout)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def partition_offsets(
+    servers: str, topic: str, timeout: float, epoch: int
+) -> list[inspect.PartitionOffsets]:
+    """Start and end offsets per partition."""
+    return inspect.partition_offsets(servers, topic, timeout)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def group_lag(
+    servers: str, topic: str, group: str, timeout: float, epoch: int
+) -> list[inspect.PartitionLag]:
+    """A consumer group's lag per partition."""
+    return inspect.group_lag(servers, topic, group, timeout)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def last_messages(
+    servers: str, topic: str, partition: int, count: int, timeout: float, epoch: int
+) -> list[inspect.Message]:
+    """The last records of a partition."""
+    return inspect.last_messages(servers, topic, partition, count, timeout)
