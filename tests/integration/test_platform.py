@@ -182,3 +182,12 @@ def test_down_never_stops_a_process_it_did_not_start(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    # Random ids are URL-safe base64, so about one in 32 starts with "-".
+    kafka = LocalKafka(load_settings(**platform_overrides(tmp_path)))
+    kafka.data.mkdir(parents=True)
+    kafka.render_config()
+    kafka.ensure_formatted("-AbCdEfGhIjKlMnOpQrStU")
+    assert "cluster.id=-AbCdEfGhIjKlMnOpQrStU" in (kafka.data / "meta.properties").read_text()

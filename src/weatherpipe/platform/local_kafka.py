@@ -123,19 +123,19 @@ class LocalKafka:
             )
         )
 
-    def ensure_formatted(self) -> None:
+    def ensure_formatted(self, cluster_id: str | None = None) -> None:
         """Format the KRaft storage once; later starts reuse it, so topics persist."""
         if (self.data / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [
                 *self._jvm(heap="256m"),
                 STORAGE_TOOL,
                 "format",
                 "--standalone",
-                "--cluster-id",
-                cluster_id,
+                # One argument: an id may start with "-" and must not be read as an option.
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(self.config),
             ],
