@@ -6,13 +6,11 @@ text with `value_error`)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def write_file(
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, path)
+    tmp.replace(path)
     return path
 
 

@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from weatherpipe.commands import platform, settings
+from weatherpipe.commands import batch, platform, settings
 from weatherpipe.errors import WeatherpipeError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(platform.app, name="platform")
 app.command("settings")(settings.show)
+app.command("batch")(batch.run)
 
 err_console = Console(stderr=True)
 

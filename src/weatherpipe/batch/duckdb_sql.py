@@ -40,9 +40,7 @@ class Renderer:
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
         self.rules = rule_list
         self.paths = [p for p in r.paths(rule_list) if p != ()]
-        self.number_paths = [
-            p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)
-        ]
+        self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
 
     def columns(self, path: r.Path) -> Columns:
         if path == ():
@@ -94,7 +92,7 @@ class Renderer:
         )
         return f"CASE {whens} END"
 
-    def predicate(self, p: r.Predicate) -> str:  # noqa: PLR0911 - one branch per predicate kind
+    def predicate(self, p: r.Predicate) -> str:
         """SQL that is true exactly when `p` holds (never NULL)."""
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number

@@ -161,7 +161,7 @@ def timestamp_pattern(fmt: str) -> str:
     out = []
     for part in parts:
         if part.startswith("%") and len(part) == 2:
-            out.append(r"[0-9]{%d}" % widths[part[1]])
+            out.append(f"[0-9]{{{widths[part[1]]}}}")
         else:
             out.append(re.escape(part))
     return "".join(out)

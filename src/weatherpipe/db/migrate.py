@@ -58,28 +58,27 @@ def current_version(conn: psycopg.Connection) -> int:
 def migrate(url: str) -> list[int]:
     """Bring the database at `url` to the newest schema; returns the versions applied now."""
     applied: list[int] = []
-    with connect(url) as conn:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    with connect(url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = current_version(conn)
+        for migration in available():
+            if migration.version <= done:
+                continue
+            try:
+                conn.execute(migration.sql.encode())
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"Migration {migration.version:04d}_{migration.name}.sql failed: "
+                    f"{exc}. Nothing was changed; fix the database or the file and rerun."
+                ) from exc
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
+                "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
             )
-            done = current_version(conn)
-            for migration in available():
-                if migration.version <= done:
-                    continue
-                try:
-                    conn.execute(migration.sql.encode())
-                except psycopg.Error as exc:
-                    raise MigrationError(
-                        f"Migration {migration.version:04d}_{migration.name}.sql failed: "
-                        f"{exc}. Nothing was changed; fix the database or the file and rerun."
-                    ) from exc
-                conn.execute(
-                    "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-                applied.append(migration.version)
+            applied.append(migration.version)
     return applied

@@ -1,0 +1,166 @@
+"""Merging an engine's result into PostgreSQL: partial sums, quarantine, processed files and the
+run record, all in the caller's ONE transaction.
+
+Incremental: the partial sums are added to the daily rows (new rows inserted). Full: the result
+replaces the daily table's content, written as a diff inside the same transaction (insert new
+rows, update changed ones, delete vanished ones) rather than by swapping tables: readers never
+block and always see either the old or the new content, the writer role needs no DDL rights,
+and the run record says exactly how many rows changed. Rows whose values would not change are
+never touched (`IS DISTINCT FROM`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+
+from weatherpipe.batch.engine import EngineResult
+from weatherpipe.batch.rawfiles import OffsetRange, RawFile
+
+VALUES = (
+    "observations",
+    "temperature_sum",
+    "humidity_sum",
+    "wind_speed_sum",
+    "precipitation_sum",
+    "temperature_min",
+    "temperature_max",
+)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+
+
+def processed_files(conn: psycopg.Connection) -> dict[str, OffsetRange]:
+    """Paths of the files already merged, with their offset ranges."""
+    rows = conn.execute(
+        "SELECT path, topic, partition, first_offset, last_offset FROM processed_file"
+    ).fetchall()
+    return {path: OffsetRange(topic, part, lo, hi) for path, topic, part, lo, hi in rows}
+
+
+def _stage(conn: psycopg.Connection, result: EngineResult) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE stage_daily (LIKE daily_aggregate INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    conn.execute("ALTER TABLE stage_daily DROP COLUMN run_id")
+    columns = ", ".join(("location", "day", *VALUES))
+    with conn.cursor().copy(f"COPY stage_daily ({columns}) FROM STDIN") as copy:
+        for part in result.daily:
+            copy.write_row(
+                (
+                    part.location,
+                    part.day,
+                    part.observations,
+                    part.temperature_sum,
+                    part.humidity_sum,
+                    part.wind_speed_sum,
+                    part.precipitation_sum,
+                    part.temperature_min,
+                    part.temperature_max,
+                )
+            )
+
+
+def _upsert(conn: psycopg.Connection, run_id: int, *, replace: bool) -> tuple[int, int]:
+    if replace:
+        new = {c: f"EXCLUDED.{c}" for c in VALUES}
+    else:
+        new = {
+            c: f"d.{c} + EXCLUDED.{c}"
+            for c in VALUES
+            if c not in ("temperature_min", "temperature_max")
+        }
+        new["temperature_min"] = "LEAST(d.temperature_min, EXCLUDED.temperature_min)"
+        new["temperature_max"] = "GREATEST(d.temperature_max, EXCLUDED.temperature_max)"
+    sets = ", ".join(f"{c} = {expr}" for c, expr in new.items())
+    old_row = ", ".join(f"d.{c}" for c in VALUES)
+    new_row = ", ".join(new[c] for c in VALUES)
+    columns = ", ".join(("location", "day", *VALUES))
+    rows = conn.execute(
+        f"""INSERT INTO daily_aggregate AS d ({columns}, run_id)
+            SELECT {columns}, %s FROM stage_daily
+            ON CONFLICT (location, day) DO UPDATE SET {sets}, run_id = EXCLUDED.run_id
+            WHERE ({old_row}) IS DISTINCT FROM ({new_row})
+            RETURNING (xmax = 0)""",
+        (run_id,),
+    ).fetchall()
+    inserted = sum(1 for (fresh,) in rows if fresh)
+    return inserted, len(rows) - inserted
+
+
+def _quarantine(conn: psycopg.Connection, run_id: int, result: EngineResult) -> None:
+    columns = 'run_id, file, line, topic, partition, "offset", reason, field, raw'
+    with conn.cursor().copy(f"COPY quarantine ({columns}) FROM STDIN") as copy:
+        for q in result.rejected:
+            copy.write_row(
+                (
+                    run_id,
+                    q.file,
+                    q.line,
+                    q.topic,
+                    q.partition,
+                    q.offset,
+                    q.reason,
+                    q.field,
+                    # PostgreSQL text cannot hold NUL characters.
+                    q.raw.replace("\x00", "\\u0000"),
+                )
+            )
+
+
+def _record_files(
+    conn: psycopg.Connection, run_id: int, files: Sequence[RawFile], result: EngineResult
+) -> None:
+    columns = "path, topic, partition, first_offset, last_offset, size_bytes, lines, run_id"
+    with conn.cursor().copy(f"COPY processed_file ({columns}) FROM STDIN") as copy:
+        for f in files:
+            copy.write_row(
+                (
+                    f.path,
+                    f.topic,
+                    f.partition,
+                    f.first_offset,
+                    f.last_offset,
+                    f.size_bytes,
+                    result.lines_per_file.get(f.path, 0),
+                    run_id,
+                )
+            )
+
+
+def merge(
+    conn: psycopg.Connection,
+    run_id: int,
+    files: Sequence[RawFile],
+    result: EngineResult,
+    *,
+    full: bool,
+) -> MergeCounts:
+    """Write `result` (computed from `files`) into the processed zone, inside the transaction
+    the caller holds open; returns how many daily rows were inserted / updated / left
+    unchanged / deleted."""
+    _stage(conn, result)
+    deleted = 0
+    if full:
+        # Everything is recomputed: the old bookkeeping goes, the new replaces it.
+        conn.execute("DELETE FROM quarantine")
+        conn.execute("DELETE FROM processed_file")
+        cur = conn.execute(
+            """DELETE FROM daily_aggregate d WHERE NOT EXISTS (
+                   SELECT 1 FROM stage_daily s WHERE s.location = d.location AND s.day = d.day)"""
+        )
+        deleted = cur.rowcount
+    inserted, updated = _upsert(conn, run_id, replace=full)
+    _quarantine(conn, run_id, result)
+    _record_files(conn, run_id, files, result)
+    total = conn.execute("SELECT count(*) FROM daily_aggregate").fetchone()
+    unchanged = (total[0] if total else 0) - inserted - updated
+    return MergeCounts(inserted, updated, unchanged, deleted)

@@ -1,0 +1,76 @@
+"""`weatherpipe batch`: aggregate the raw zone into PostgreSQL, once or on a schedule."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from weatherpipe.batch.runner import RunSummary, run_once
+from weatherpipe.batch.schedule import parse_interval, run_every
+from weatherpipe.settings import load_settings
+
+console = Console(stderr=True)
+
+
+def run(
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Recompute everything from the whole raw zone and replace the daily table's "
+        "content in one transaction (after a rule change or a repaired raw zone). Default: "
+        "only the raw files not processed yet.",
+    ),
+    every: str | None = typer.Option(
+        None,
+        "--every",
+        metavar="INTERVAL",
+        help="Keep running: one run now, then one every INTERVAL (e.g. 15m, 1h, 90s) until "
+        "stopped with Ctrl-C or SIGTERM. Runs never overlap; a failed run is logged and "
+        "retried at the next tick.",
+    ),
+) -> None:
+    """Read the finished raw files (RAW_DIR) not processed yet, validate every line (bad ones go
+    to the quarantine table with file, line and reason), aggregate per location and day with
+    DuckDB, and merge into PostgreSQL (DATABASE_URL) exactly once. Creates or updates the
+    schema and the batch/dashboard logins first. Prints one summary line per run."""
+    settings = load_settings()
+    if every is None:
+        summary = _run_with_progress(lambda step: run_once(settings, full=full, on_step=step))
+        console.print(summary.line(), highlight=False)
+        return
+    interval = parse_interval(every)
+    console.print(f"running the batch every {every}; stop with Ctrl-C", highlight=False)
+    run_every(
+        interval,
+        lambda: _run_with_progress(
+            lambda step: run_once(settings, full=full, lock_wait=0, on_step=step)
+        ),
+        on_done=lambda s: console.print(s.line(), highlight=False),
+        on_error=lambda exc: console.print(
+            f"[bold red]batch run failed:[/] {exc} (retrying at the next tick)", highlight=False
+        ),
+    )
+
+
+def _run_with_progress(work: Callable[[Callable[[str], None]], RunSummary]) -> RunSummary:
+    progress: AbstractContextManager[Progress | None]
+    if sys.stderr.isatty():
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+    else:
+        progress = nullcontext()
+    with progress as bar:
+        if bar is None:
+            return work(lambda _step: None)
+        task = bar.add_task("starting", total=None)
+        return work(lambda step: bar.update(task, description=step))

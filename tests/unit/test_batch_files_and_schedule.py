@@ -1,0 +1,98 @@
+"""Raw file names read back, offset ranges joined, and the schedule's interval arithmetic."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.rawzone_files import Record, event, write_file
+from weatherpipe.batch.merge import MergeCounts
+from weatherpipe.batch.rawfiles import OffsetRange, list_files, merged_ranges, parse
+from weatherpipe.batch.runner import RunSummary
+from weatherpipe.batch.schedule import IntervalError, next_tick, parse_interval, run_every
+
+NAME = "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson"
+
+
+def test_a_finished_file_name_is_read_back() -> None:
+    raw = parse(NAME, 7)
+    assert raw is not None
+    assert (raw.topic, raw.partition, raw.first_offset, raw.last_offset) == ("t", 2, 10, 19)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".tmp/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "u/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t/day=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t/date=2024-03-01/t+2+10+19.ndjson",
+        "t/date=2024-03-01/t+00002+00000000000000000019+00000000000000000010.ndjson",
+        "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson.part",
+    ],
+)
+def test_anything_else_is_not_a_raw_file(name: str) -> None:
+    assert parse(name) is None
+
+
+def test_listing_skips_temp_files_and_strangers(tmp_path: Path) -> None:
+    path = write_file(tmp_path, "t", [Record(0, 5, event("A", "2024-03-01 00:00:00", 1, 1, 1, 1))])
+    (tmp_path / ".tmp" / "date=2024-03-01").mkdir(parents=True)
+    (tmp_path / ".tmp" / "date=2024-03-01" / path.name).write_text("{}\n")
+    (path.parent / "notes.ndjson").write_text("{}\n")
+    files = list_files(tmp_path)
+    assert [f.path for f in files] == [path.relative_to(tmp_path).as_posix()]
+    assert files[0].size_bytes == path.stat().st_size
+
+
+def test_adjacent_and_overlapping_ranges_are_joined() -> None:
+    ranges = [
+        OffsetRange("t", 0, 10, 19),
+        OffsetRange("t", 0, 0, 9),
+        OffsetRange("t", 0, 15, 25),
+        OffsetRange("t", 0, 30, 39),
+        OffsetRange("t", 1, 0, 9),
+    ]
+    assert merged_ranges(ranges) == [
+        OffsetRange("t", 0, 0, 25),
+        OffsetRange("t", 0, 30, 39),
+        OffsetRange("t", 1, 0, 9),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("1.5h", 5400), ("1d", 86400)]
+)
+def test_intervals(text: str, seconds: float) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0m", "15 minutes", "-5m", "m"])
+def test_bad_intervals_say_what_to_write(text: str) -> None:
+    with pytest.raises(IntervalError, match=r"e\.g\. --every 15m"):
+        parse_interval(text)
+
+
+def test_ticks_stay_on_the_grid_and_missed_ones_are_skipped() -> None:
+    assert next_tick(100.0, 60.0, 100.5) == 160.0
+    assert next_tick(100.0, 60.0, 159.9) == 160.0
+    assert next_tick(100.0, 60.0, 290.0) == 340.0  # a run of 190 s skipped two ticks
+
+
+def test_a_failed_run_does_not_stop_the_schedule() -> None:
+    stop = threading.Event()
+    outcomes: list[str] = []
+    calls = iter([RuntimeError("boom"), None, None])
+
+    def run() -> RunSummary:
+        error = next(calls)
+        if error is not None:
+            raise error
+        if len(outcomes) == 2:
+            stop.set()
+        return RunSummary(1, "incremental", "duckdb", 0, 0, 0, 0, MergeCounts(0, 0, 0, 0), 0.0)
+
+    run_every(0.01, run, lambda s: outcomes.append("ok"), lambda e: outcomes.append(str(e)), stop)
+    assert outcomes == ["boom", "ok", "ok"]
