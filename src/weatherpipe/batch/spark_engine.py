@@ -143,7 +143,7 @@ class SparkEngine:
         except EngineError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith("pyspark"):
+            if type(exc).__module__.startswith(("pyspark", "py4j")):
                 raise EngineError(
                     f"Spark could not read the raw files under {base}: {exc}. Check that the "
                     "cluster can read them (a shared filesystem, or s3a:// with the hadoop-aws "
