@@ -292,7 +292,9 @@ def test_the_batch_runs_on_a_standalone_spark_cluster(
             engines = conn.execute("SELECT engine, status FROM batch_run").fetchall()
     assert engines == [("spark", "succeeded")]
     # The work ran on the cluster: the master saw the application come and go.
-    apps = master_status(ui_port)["completedapps"]
+    deadline = time.monotonic() + 60
+    while not (apps := master_status(ui_port)["completedapps"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert [app["name"] for app in apps] == ["weatherpipe-batch"]
     assert spark == duck
     assert duck["quarantine"]

@@ -11,6 +11,7 @@ PySpark is an optional extra (`weatherpipe[spark]`): it is imported only when a 
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -119,6 +120,9 @@ class SparkEngine:
                 "URL (SPARK_MASTER / --master) and that Java 17 or newer is installed."
             ) from exc
         spark.sparkContext.setLogLevel("ERROR")
+        # Leave a cluster cleanly (the application ends as finished, its executors are freed)
+        # also when the caller never calls stop(), as the CLI does not.
+        atexit.register(self.stop)
         return spark
 
     def stop(self) -> None:
