@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -224,7 +225,17 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     port of the master's web UI."""
     home = spark_jars().parent
     logs = tmp_path_factory.mktemp("spark-cluster")
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    # The worker starts executors from SPARK_HOME/jars; it asks for the Scala version first,
+    # which a pip-installed Spark only tells through its jar names.
+    core = next(spark_jars().glob("spark-core_*.jar")).name
+    scala = re.match(r"spark-core_([0-9.]+)-", core)
+    assert scala is not None, core
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_SCALA_VERSION": scala[1],
+    }
     port, ui_port = free_port(), free_port()
     classpath = f"{spark_jars()}/*"
     master_cmd = [
