@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from tests.batch_reference import check, parse_line
 from weatherpipe.batch import rules as r
-from weatherpipe.batch.duckdb_sql import Renderer
+from weatherpipe.batch.duckdb_engine import DuckDBEngine
+from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import LOCATION_MAX_LENGTH, MEASURES, Reason
 
 GOOD = {
@@ -75,29 +76,41 @@ LINE_CASES = [
 ]
 
 
-def duckdb_verdicts(lines: list[str]) -> list[tuple[str | None, str | None]]:
-    q = Renderer()
-    with duckdb.connect() as db:
-        db.execute("CREATE TABLE input (n INTEGER, line VARCHAR)")
-        db.executemany("INSERT INTO input VALUES (?, ?)", list(enumerate(lines)))
-        return [
-            (reason, field)
-            for _, reason, field in db.execute(
-                f"""
-                WITH parsed AS (
-                    SELECT n, line, j, json_type(j) AS jt FROM (
-                        SELECT *, CASE WHEN json_valid(line) THEN line::JSON END AS j FROM input)
-                ), fragments AS (SELECT n, line, jt, {q.fragments()} FROM parsed
-                ), unpacked AS (SELECT n, line, jt, {q.unpacked()} FROM fragments
-                ), numbered AS (SELECT *, {q.numbers()} FROM unpacked)
-                SELECT n, {q.reason()}, {q.field()} FROM numbered ORDER BY n"""
-            ).fetchall()
-        ]
+def duckdb_verdicts(lines: list[str], tmp: Path) -> list[tuple[str | None, str | None]]:
+    """The DuckDB engine's verdict on each line (each given its own offset)."""
+    renumbered = []
+    for offset, text in enumerate(lines):
+        parsed = parse_line(text)
+        if parsed is not None and isinstance(parsed.get("kafka"), dict):
+            if parsed["kafka"].get("offset") == KAFKA["offset"]:
+                parsed["kafka"]["offset"] = offset
+            text = json.dumps(parsed, allow_nan=True)
+        renumbered.append(text)
+    # All lines in one file (read line by line, as it has rejects), and each line in a file of
+    # its own (clean files are read whole by read_json): both readings must agree.
+    together = tmp / "together"
+    folder = together / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
+    name = f"t+00000+{0:020d}+{len(lines):020d}.ndjson"
+    (folder / name).write_text("".join(x + "\n" for x in renumbered))
+    apart = tmp / "apart"
+    folder = apart / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
+    for i, text in enumerate(renumbered):
+        (folder / f"t+{i:05d}+{i:020d}+{i:020d}.ndjson").write_text(text + "\n")
+    verdicts: list[tuple[str | None, str | None]] = [(None, None)] * len(lines)
+    for q in DuckDBEngine(threads=1).aggregate(together, list_files(together), []).rejected:
+        verdicts[q.line - 1] = (q.reason, q.field)
+    separate: list[tuple[str | None, str | None]] = [(None, None)] * len(lines)
+    for q in DuckDBEngine().aggregate(apart, list_files(apart), []).rejected:
+        separate[int(q.file.split("+")[1])] = (q.reason, q.field)
+    assert separate == verdicts
+    return verdicts
 
 
-def test_duckdb_rendering_agrees_with_the_reference_on_every_case() -> None:
+def test_duckdb_engine_agrees_with_the_reference_on_every_case(tmp_path: Path) -> None:
     expected = [check(parse_line(text)) or (None, None) for text in LINE_CASES]
-    assert duckdb_verdicts(LINE_CASES) == expected
+    assert duckdb_verdicts(LINE_CASES, tmp_path) == expected
     # The cases cover every reason a raw line can be rejected for.
     raw_reasons = {v for k, v in vars(Reason).items() if k.isupper()} - {Reason.WRONG_FIELD_COUNT}
     assert {reason for reason, _ in expected if reason} == raw_reasons
@@ -119,8 +132,10 @@ def test_duckdb_rendering_agrees_with_the_reference_on_every_case() -> None:
         ),
     ],
 )
-def test_the_first_failing_rule_gives_the_reason(value: Any, reason: str, field: str) -> None:
-    assert duckdb_verdicts([line(value)]) == [(reason, field)]
+def test_the_first_failing_rule_gives_the_reason(
+    value: Any, reason: str, field: str, tmp_path: Path
+) -> None:
+    assert duckdb_verdicts([line(value)], tmp_path) == [(reason, field)]
 
 
 def test_rules_are_derived_from_the_event_contract() -> None:
@@ -140,3 +155,15 @@ def test_timestamp_pattern_follows_the_format() -> None:
         r.timestamp_pattern("%Y-%m-%d %H:%M:%S")
         == r"[0-9]{4}\-[0-9]{2}\-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}"
     )
+
+
+def test_a_line_that_is_not_utf8_is_rejected_and_the_rest_still_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "t" / "date=2024-03-01"
+    folder.mkdir(parents=True)
+    good = [json.dumps({"kafka": {**KAFKA, "offset": i}, "value": GOOD}) for i in (0, 2)]
+    data = good[0].encode() + b"\n" + b'{"kafka": \xff\xfe}\n' + good[1].encode() + b"\n"
+    (folder / f"t+00000+{0:020d}+{2:020d}.ndjson").write_bytes(data)
+    result = DuckDBEngine().aggregate(tmp_path, list_files(tmp_path), [])
+    assert [(q.line, q.reason) for q in result.rejected] == [(2, Reason.NOT_UTF8)]
+    assert [d.observations for d in result.daily] == [2]
+    assert result.lines == 3

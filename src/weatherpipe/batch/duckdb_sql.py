@@ -1,18 +1,24 @@
 """Renders the shared rule list (`weatherpipe.batch.rules`) into DuckDB SQL.
 
-Each JSON path the rules read becomes three columns computed once per line: the JSON fragment
-(`f<i>`), its JSON type (`t<i>`) and its text (`s<i>`); numbers also get `n<i>` (DOUBLE). The
-rules then become one CASE expression for the reason and one for the field.
+Each JSON path the rules read becomes columns computed once per line: the JSON fragment
+(`f<i>`), its JSON type (`t<i>`) and its text (`s<i>`); numbers also get `n<i>` (DOUBLE) and
+timestamps the parsed TIMESTAMP. The rules then become one CASE expression giving the number of
+the first rule that fails, which indexes the lists of reasons and fields.
+
+Fragments come from one of two paths: the fast one reads whole files with `read_json` into
+JSON leaves (one vectorised parse), the slow one splits files into numbered lines and extracts
+from each (any line, even corrupt, becomes a row with its line number).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from weatherpipe.batch import rules as r
 
 BLANKS = " \t\r\n"
-_NUMERIC_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')"
+_NUMERIC_TYPES = "('NUMBER', 'VARCHAR')"
 
 
 def literal(text: str) -> str:
@@ -41,6 +47,13 @@ class Renderer:
         self.rules = rule_list
         self.paths = [p for p in r.paths(rule_list) if p != ()]
         self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
+        # Paths whose rules only need the value as text (a JSON null or absent path is NULL):
+        # read as VARCHAR, they skip the JSON-type work (most of a line's fields are these).
+        self.text_paths = {
+            p
+            for p in self.paths
+            if all(isinstance(x.predicate, _TEXT_ONLY) for x in rule_list if x.predicate.path == p)
+        }
 
     def columns(self, path: r.Path) -> Columns:
         if path == ():
@@ -50,58 +63,130 @@ class Renderer:
 
     # --- the projections, innermost first ---------------------------------------------------
     def fragments(self) -> str:
-        """`f<i>` columns from `j`: one json_extract call parses each line once."""
+        """Slow path, from a line column `j` of any shape: the list column `frags` (one
+        json_extract call parses each line once)."""
         listed = ", ".join(literal(json_path(p)) for p in self.paths)
-        parts = [f"CASE WHEN jt = 'OBJECT' THEN json_extract(j, [{listed}]) END AS frags"]
-        return ", ".join(parts)
+        return f"CASE WHEN jt = 'OBJECT' THEN json_extract(j, [{listed}]) END AS frags"
 
     def unpacked(self) -> str:
-        """`f<i>`, `t<i>`, `s<i>` from the list column `frags`."""
+        """Slow path: `f<i>` from the list column `frags`."""
+        return ", ".join(
+            f"frags[{i + 1}] ->> '$' AS s{i}"
+            if p in self.text_paths
+            else f"frags[{i + 1}]::VARCHAR AS f{i}"
+            for i, p in enumerate(self.paths)
+        )
+
+    def read_json_columns(self) -> dict[str, str]:
+        """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
+        as STRUCTs; a line of another shape makes read_json fail, and goes the slow path)."""
+        tree: dict[str, Any] = {}
+        for path in self.paths:
+            node = tree
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            if path[-1] not in node:
+                leaf = "VARCHAR" if path in self.text_paths else "JSON"
+                node[path[-1]] = {} if self._is_parent(path) else leaf
+
+        def render(node: dict[str, Any]) -> str:
+            inner = ", ".join(
+                f'"{k}" ' + (render(v) if isinstance(v, dict) else str(v)) for k, v in node.items()
+            )
+            return f"STRUCT({inner})"
+
+        return {k: render(v) if isinstance(v, dict) else str(v) for k, v in tree.items()}
+
+    def _is_parent(self, path: r.Path) -> bool:
+        return any(p[: len(path)] == path and p != path for p in self.paths)
+
+    def read_json_fragments(self, alias: str) -> str:
+        """Fast path: `f<i>` from the columns of `read_json_columns` (an object on the way is
+        rendered as '{}': only its being an object matters)."""
         out = []
-        for i, _ in enumerate(self.paths):
-            out.append(f"frags[{i + 1}] AS f{i}")
-            out.append(f"json_type(frags[{i + 1}]) AS t{i}")
-            out.append(f"frags[{i + 1}] ->> '$' AS s{i}")
+        for i, path in enumerate(self.paths):
+            ref = alias + "".join(f'."{k}"' for k in path)
+            if path in self.text_paths:
+                out.append(f"{ref} AS s{i}")
+            elif self._is_parent(path):
+                out.append(f"CASE WHEN {ref} IS NOT NULL THEN '{{}}' END AS f{i}")
+            else:
+                out.append(f"{ref}::VARCHAR AS f{i}")
+        return ", ".join(out)
+
+    def typed(self) -> str:
+        """`t<i>` (the JSON type, read off the fragment's first character: fragments are compact
+        JSON) and `s<i>` (a string's value, any other fragment's JSON text)."""
+        out = []
+        for i, path in enumerate(self.paths):
+            if path in self.text_paths:
+                continue
+            first = f"left(f{i}, 1)"
+            out.append(
+                f"CASE WHEN f{i} IS NULL THEN NULL WHEN {first} = '\"' THEN 'VARCHAR' "
+                f"WHEN {first} = '{{' THEN 'OBJECT' WHEN {first} = '[' THEN 'ARRAY' "
+                f"WHEN {first} = 'n' THEN 'NULL' WHEN {first} IN ('t', 'f') THEN 'BOOLEAN' "
+                f"ELSE 'NUMBER' END AS t{i}"
+            )
+            out.append(
+                f"CASE WHEN left(f{i}, 1) = '\"' THEN f{i}::JSON ->> '$' ELSE f{i} END AS s{i}"
+            )
         return ", ".join(out)
 
     def numbers(self) -> str:
-        """`n<i>`: the DOUBLE of a number or numeric string, NULL for anything else."""
+        """`n<i>`: the DOUBLE of a number or numeric string, NULL for anything else; for a
+        timestamp path the parsed TIMESTAMP, NULL unless it has the exact shape and is real."""
         out = []
+        for p in self.timestamps():
+            c = self.columns(p.path)
+            is_string = "true" if p.path in self.text_paths else f"{c.type} = 'VARCHAR'"
+            out.append(
+                f"CASE WHEN {is_string} AND regexp_full_match({c.text}, "
+                f"{literal(p.pattern)}) THEN try_strptime({c.text}, {literal(p.format)}) END "
+                f"AS {c.number}"
+            )
         for path in self.number_paths:
             c = self.columns(path)
+            if path in self.text_paths:
+                # Booleans, objects and arrays arrive as text that is not a number.
+                out.append(f"TRY_CAST({c.text} AS DOUBLE) AS {c.number}")
+                continue
             out.append(
                 f"CASE WHEN {c.type} IN {_NUMERIC_TYPES} "
                 f"THEN TRY_CAST({c.text} AS DOUBLE) END AS {c.number}"
             )
         return ", ".join(out)
 
-    def reason(self) -> str:
-        """CASE expression: the reason of the first rule that fails, NULL for a valid record."""
+    def rule_number(self) -> str:
+        """CASE expression: the 1-based number of the first rule that fails, NULL if none."""
         whens = " ".join(
-            f"WHEN {self.predicate(rule.predicate)} THEN {literal(rule.reason)}"
-            for rule in self.rules
+            f"WHEN {self.predicate(rule.predicate)} THEN {i}"
+            for i, rule in enumerate(self.rules, start=1)
         )
         return f"CASE {whens} END"
 
-    def field(self) -> str:
-        """CASE expression: the field of the first rule that fails (NULL if none or no field)."""
-        whens = " ".join(
-            f"WHEN {self.predicate(rule.predicate)} THEN "
-            f"{literal(rule.field) if rule.field else 'NULL'}"
-            for rule in self.rules
-        )
-        return f"CASE {whens} END"
+    def reason(self, number: str) -> str:
+        """The reason of rule number `number` (a column from `rule_number`)."""
+        reasons = ", ".join(literal(rule.reason) for rule in self.rules)
+        return f"[{reasons}][{number}]"
+
+    def field(self, number: str) -> str:
+        """The field of rule number `number`, NULL for rules about the whole record."""
+        fields = ", ".join(literal(rule.field) if rule.field else "NULL" for rule in self.rules)
+        return f"[{fields}][{number}]"
 
     def predicate(self, p: r.Predicate) -> str:
         """SQL that is true exactly when `p` holds (never NULL)."""
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number
+        if p.path in self.text_paths and isinstance(p, r.Absent):
+            return f"({s} IS NULL OR {s} = '')"
         if isinstance(p, r.Absent):
             return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
         if isinstance(p, r.NotInteger):
             return (
-                f"NOT coalesce({t} IN ('BIGINT', 'UBIGINT') "
-                f"AND TRY_CAST({s} AS BIGINT) >= 0, false)"
+                f"NOT coalesce({t} = 'NUMBER' AND regexp_full_match({s}, '[0-9]{{1,19}}') "
+                f"AND TRY_CAST({s} AS BIGINT) IS NOT NULL, false)"
             )
         if isinstance(p, r.NotString):
             return f"coalesce({t} <> 'VARCHAR', true)"
@@ -119,10 +204,7 @@ class Renderer:
                 f"{p.length}, false)"
             )
         if isinstance(p, r.NotTimestamp):
-            return (
-                f"NOT coalesce({t} = 'VARCHAR' AND regexp_full_match({s}, {literal(p.pattern)}) "
-                f"AND try_strptime({s}, {literal(p.format)}) IS NOT NULL, false)"
-            )
+            return f"({c.number} IS NULL)"
         if isinstance(p, r.NotNumber):
             return f"({n} IS NULL)"
         if isinstance(p, r.NotFinite):
@@ -137,15 +219,16 @@ class Renderer:
 
     def day(self) -> str:
         """The valid record's day: the date of the event's own timestamp."""
-        fmt = next(
-            rule.predicate.format
-            for rule in self.rules
-            if isinstance(rule.predicate, r.NotTimestamp) and rule.predicate.path == r.TIMESTAMP
-        )
-        return f"CAST(try_strptime({self.columns(r.TIMESTAMP).text}, {literal(fmt)}) AS DATE)"
+        return f"CAST({self.columns(r.TIMESTAMP).number} AS DATE)"
+
+    def timestamps(self) -> list[r.NotTimestamp]:
+        return [x.predicate for x in self.rules if isinstance(x.predicate, r.NotTimestamp)]
 
     def number(self, path: r.Path) -> str:
         return self.columns(path).number
+
+
+_TEXT_ONLY = r.Absent | r.NotTimestamp | r.NotNumber | r.NotFinite | r.OutOfRange
 
 
 def _is_number_rule(rule: r.Rule, path: r.Path) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +22,7 @@ class DailyPart:
     """Partial sums of the valid records of one location and day."""
 
     location: str
-    day: object  # datetime.date
+    day: date
     observations: int
     temperature_sum: Decimal
     humidity_sum: Decimal

@@ -29,7 +29,7 @@ from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
 from weatherpipe.db.setup import prepare_database
-from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.errors import TerminalError, TransientError, WeatherpipeError
 from weatherpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,11 @@ def run_once(
         raise TransientError(
             f"Cannot reach PostgreSQL ({exc}). Is it running? Locally: `weatherpipe platform up`; "
             f"otherwise check DATABASE_URL."
+        ) from exc
+    except psycopg.Error as exc:
+        raise TerminalError(
+            f"Could not prepare the database ({exc}). DATABASE_URL must name a role that may "
+            "create tables and roles (the batch creates its own login and the dashboard's)."
         ) from exc
     with conn:
         on_step("waiting for the previous run")
