@@ -217,8 +217,8 @@ class SparkEngine:
                CASE WHEN reason IS NOT NULL THEN line END AS line,
                reason, field,
                CASE WHEN {topic.type} = 'VARCHAR' THEN {topic.text} END AS topic,
-               CASE WHEN {part.type} = 'BIGINT' THEN try_cast({part.text} AS INT) END AS part,
-               CASE WHEN {off.type} = 'BIGINT' THEN try_cast({off.text} AS BIGINT) END AS off,
+               {_coordinate(part.type, part.text, "INT")} AS part,
+               {_coordinate(off.type, off.text, "BIGINT")} AS off,
                CASE WHEN reason IS NULL THEN {q.location()} END AS location,
                CASE WHEN reason IS NULL THEN {q.day()} END AS day,
                {measures}
@@ -310,6 +310,17 @@ class SparkEngine:
             duplicates=lines - kept,
             lines_per_file=per_file,
         )
+
+
+def _coordinate(kind: str, text: str, sql_type: str) -> str:
+    """A partition or offset as the DuckDB engine reads it for dedupe: any JSON number that
+    fits, a fraction rounded half away from zero (such a line is rejected, but its coordinates
+    still decide whether it is a repeat)."""
+    return (
+        f"CASE WHEN {kind} = 'BIGINT' THEN try_cast({text} AS {sql_type}) "
+        f"WHEN {kind} = 'DOUBLE' THEN try_cast(round(try_cast({text} AS DOUBLE)) AS {sql_type}) "
+        "END"
+    )
 
 
 def _unscaled(value: Decimal) -> Decimal:
