@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     time out. Unset: dynamic membership. Never give two running consumers the same id."""
 
     # --- batch ----------------------------------------------------------------------------
-    batch_engine: Literal["duckdb"] = "duckdb"
+    batch_engine: Literal["duckdb", "spark"] = "duckdb"
     """Engine that reads the raw zone and aggregates it (Spark comes as a second choice)."""
 
     batch_threads: int | None = Field(None, ge=1, le=1024)
@@ -169,6 +169,21 @@ class Settings(BaseSettings):
 
     dashboard_timeout: float = Field(3, gt=0)
     """Seconds the dashboard waits for PostgreSQL or Kafka before showing that it is down."""
+
+    # --- spark ------------------------------------------------------------------------------
+    spark_master: str = Field("local[*]", min_length=1)
+    """Spark master of `weatherpipe batch --engine spark`: local[*] (this machine, one thread
+    per core), spark://host:7077 (a standalone cluster), yarn, k8s://..."""
+
+    spark_raw_uri: str | None = None
+    """The raw zone as the Spark executors read it: any Hadoop URI (file:///shared/raw,
+    s3a://bucket/raw, hdfs://...). Unset: RAW_DIR. The driver lists the files at RAW_DIR."""
+
+    spark_driver_memory: str = Field("2g", pattern=r"^[0-9]+[kKmMgG]$")
+    """Memory of the Spark driver (it collects only the per-day sums and rejected lines)."""
+
+    spark_executor_memory: str = Field("1g", pattern=r"^[0-9]+[kKmMgG]$")
+    """Memory of each Spark executor (a raw file is read whole, ROTATE_MB at most)."""
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -68,6 +68,10 @@ class RunSummary:
 
 def make_engine(settings: Settings) -> Engine:
     """The engine BATCH_ENGINE names."""
+    if settings.batch_engine == "spark":
+        from weatherpipe.batch.spark_engine import from_settings
+
+        return from_settings(settings)
     return DuckDBEngine(threads=settings.batch_threads)
 
 

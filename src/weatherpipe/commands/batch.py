@@ -36,6 +36,20 @@ def run(
         "stopped with Ctrl-C or SIGTERM. Runs never overlap; a failed run is logged and "
         "retried at the next tick.",
     ),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        metavar="duckdb|spark",
+        help="Engine that reads and aggregates the raw files: duckdb (this machine) or spark "
+        "(Apache Spark, needs `weatherpipe[spark]`). Default: BATCH_ENGINE (duckdb).",
+    ),
+    master: str | None = typer.Option(
+        None,
+        "--master",
+        metavar="URL",
+        help="Spark master for --engine spark: local[*], spark://host:7077, yarn, ... "
+        "Default: SPARK_MASTER (local[*]).",
+    ),
 ) -> None:
     """Read the finished raw files (RAW_DIR) not processed yet, validate every line (bad ones go
     to the quarantine table with file, line and reason), aggregate per location and day with
@@ -44,7 +58,8 @@ def run(
     # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
     from weatherpipe.batch.runner import run_once
 
-    settings = load_settings()
+    overrides = {"batch_engine": engine, "spark_master": master}
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     if every is None:
         summary = _run_with_progress(lambda step: run_once(settings, full=full, on_step=step))
         console.print(summary.line(), highlight=False)
