@@ -25,7 +25,7 @@ from weatherpipe.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
-LINES_PER_FILE = 100_000
+LINES_PER_FILE = 50_000
 CITIES = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
 
 
