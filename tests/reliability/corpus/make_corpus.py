@@ -140,7 +140,7 @@ def csv_cases() -> dict[str, tuple[bytes, Expected]]:
         ),
         "only_commas.csv": _row_error(Reason.EMPTY_LOCATION, "location", ",,,,,"),
         "binary_garbage.csv": (
-            bytes(range(256)) * 4,
+            bytes(range(255, -1, -1)) * 4,
             {"exit": 1, "message": ["line 1", "not UTF-8", "Save the file as UTF-8"]},
         ),
     }
