@@ -6,10 +6,10 @@ reason; no valid row or line is lost."""
 from __future__ import annotations
 
 import json
-import uuid
 import shutil
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -161,7 +161,9 @@ def batched(
     )
     yield url, raw, done
     with connect(pg_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def quarantined(url: str, path: str) -> list[list[Any]]:

@@ -159,7 +159,7 @@ def test_broker_down_during_produce_every_row_exactly_once(
         # The producer keeps running (retrying) while the broker is away.
         assert producer.poll() is None
         kafka.start(broker.startup_timeout)
-        out, err = producer.communicate(timeout=300)
+        _, err = producer.communicate(timeout=300)
     finally:
         if producer.poll() is None:
             producer.kill()

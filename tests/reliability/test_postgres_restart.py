@@ -92,9 +92,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
 def running(url: str) -> bool:
     try:
         with connect(url) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM batch_run WHERE status = 'running'"
-            ).fetchone()
+            row = conn.execute("SELECT count(*) FROM batch_run WHERE status = 'running'").fetchone()
     except Exception:  # the schema is not there yet
         return False
     return row == (1,)

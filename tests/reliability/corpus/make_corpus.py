@@ -151,13 +151,13 @@ def csv_cases() -> dict[str, tuple[bytes, Expected]]:
     return cases
 
 
-def _raw(
-    case: str, lines: list[Record | str], partition: int = 0
-) -> tuple[str, bytes]:
+def _raw(case: str, lines: list[Record | str], partition: int = 0) -> tuple[str, bytes]:
     """A raw file of topic `case` (relative path, content): records and literal lines."""
     topic = f"corpus_{case}"
     offsets = [r.offset for r in lines if isinstance(r, Record)]
-    path = file_path(Path("raw"), topic, partition, min(offsets), max(offsets), Record(0, 0, 0).timestamp_ms)
+    path = file_path(
+        Path("raw"), topic, partition, min(offsets), max(offsets), Record(0, 0, 0).timestamp_ms
+    )
     text = "".join((line_for(topic, r) if isinstance(r, Record) else r) + "\n" for r in lines)
     return path.as_posix(), text.encode()
 
