@@ -48,6 +48,7 @@ def values(url: str) -> list[tuple[Any, ...]]:
     return [row[:-1] for row in snapshot(url)]  # without xmin
 
 
+@pytest.mark.reliability
 def test_sigkill_inside_the_merge_transaction_then_rerun_equals_a_clean_run(
     platform_settings: Settings,
     fresh_database: str,

@@ -172,6 +172,7 @@ def in_background(work: Callable[[], None]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.reliability
 def test_sigkill_at_random_moments_stores_every_offset_exactly_once(
     platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:

@@ -119,27 +119,37 @@ def run_once(
             f"Could not prepare the database ({exc}). DATABASE_URL must name a role that may "
             "create tables and roles (the batch creates its own login and the dashboard's)."
         ) from exc
-    with conn:
-        on_step("waiting for the previous run")
-        _acquire(conn, settings.batch_lock_wait if lock_wait is None else lock_wait)
-        conn.execute(
-            "UPDATE batch_run SET status = 'failed', finished_at = now(),"
-            " error = 'interrupted: the process ended before the run finished'"
-            " WHERE status = 'running'"
-        )
-        row = conn.execute(
-            "INSERT INTO batch_run (engine, mode) VALUES (%s, %s) RETURNING id",
-            (engine.name, "full" if full else "incremental"),
-        ).fetchone()
-        assert row is not None
-        run_id = int(row[0])
-        try:
-            summary = _work(conn, settings.raw_dir, run_id, engine, full, on_step, started)
-        except BaseException as exc:
-            _record_failure(conn, run_id, exc)
-            raise
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (BATCH_LOCK,))
+    try:
+        with conn:
+            on_step("waiting for the previous run")
+            _acquire(conn, settings.batch_lock_wait if lock_wait is None else lock_wait)
+            conn.execute(
+                "UPDATE batch_run SET status = 'failed', finished_at = now(),"
+                " error = 'interrupted: the process ended before the run finished'"
+                " WHERE status = 'running'"
+            )
+            row = conn.execute(
+                "INSERT INTO batch_run (engine, mode) VALUES (%s, %s) RETURNING id",
+                (engine.name, "full" if full else "incremental"),
+            ).fetchone()
+            assert row is not None
+            run_id = int(row[0])
+            try:
+                summary = _work(conn, settings.raw_dir, run_id, engine, full, on_step, started)
+            except BaseException as exc:
+                _record_failure(conn, run_id, exc)
+                raise
+            finally:
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (BATCH_LOCK,))
+    except psycopg.OperationalError as exc:
+        # The server restarted or the network dropped: the open transaction was rolled back
+        # by the server, so nothing of this run is kept and a rerun is safe.
+        raise TransientError(
+            f"Lost the connection to PostgreSQL during the batch run ({exc}). Nothing of this "
+            "run was kept. Once PostgreSQL answers again (`weatherpipe platform status`), run "
+            "`weatherpipe batch` again; it redoes the same work."
+        ) from exc
     return summary
 
 
@@ -193,6 +203,8 @@ def _work(
 
 def _record_failure(conn: psycopg.Connection, run_id: int, exc: BaseException) -> None:
     message = str(exc) or type(exc).__name__
+    if conn.broken:  # the next run marks this one failed when it finds it still 'running'
+        return
     try:
         conn.execute(
             "UPDATE batch_run SET status = 'failed', finished_at = now(), error = %s WHERE id = %s",

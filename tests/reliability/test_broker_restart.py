@@ -1,0 +1,173 @@
+"""The broker stopped (controlled) or killed (SIGKILL) and restarted while `weatherpipe produce`
+sends a file: the producer exits 0 and every row is on the topic exactly once."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from tests.conftest import as_env, platform_overrides
+from weatherpipe.datagen import write_csv
+from weatherpipe.events import CSV_COLUMNS, EVENT_FIELDS
+from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.platform.local_kafka import LocalKafka
+from weatherpipe.settings import Settings, load_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+ROWS = 60_000
+PARTITIONS = 3
+Row = tuple[str, str, float, float, float, float]
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Settings]:
+    """A broker of its own: this module stops and kills it, which the shared one must not see."""
+    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-broker-"))
+    settings = load_settings(**platform_overrides(state_dir))
+    kafka = LocalKafka(settings)
+    try:
+        kafka.start(settings.startup_timeout)
+        yield settings
+    finally:
+        kafka.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def weather_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("csv") / "weather.csv"
+    write_csv(path, ROWS, seed=8)
+    return path
+
+
+def csv_rows(path: Path) -> Counter[Row]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        assert next(reader) == list(CSV_COLUMNS)
+        return Counter((r[0], r[1], *map(float, r[2:])) for r in reader)  # type: ignore[misc]
+
+
+def end_offsets(settings: Settings, topic: str) -> int:
+    """The sum of the topic's end offsets (0 while the topic does not exist yet)."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "offsets"}
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        )
+    except KafkaException:  # a new topic's partitions have no leader for a moment
+        return 0
+    finally:
+        consumer.close()
+
+
+def read_topic(settings: Settings, topic: str) -> Counter[Row]:
+    """Every record of `topic`, read from the beginning up to its end offsets."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"reader-{topic}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: Counter[Row] = Counter()
+    try:
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(PARTITIONS)
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        remaining = {p: end for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + 120
+        while remaining and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, timeout=1):
+                assert msg.error() is None, msg.error()
+                value = orjson.loads(msg.value())
+                found[tuple(value[f] for f in EVENT_FIELDS)] += 1  # type: ignore[arg-type]
+                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                    remaining.pop(msg.partition(), None)
+        assert not remaining, f"partitions not read to their end: {remaining}"
+    finally:
+        consumer.close()
+    return found
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("how", ["stop", "sigkill"])
+def test_broker_down_during_produce_every_row_exactly_once(
+    broker: Settings, weather_csv: Path, unique_name: Callable[[str], str], how: str
+) -> None:
+    topic = unique_name(f"broker_{how}")
+    env = as_env(broker)
+    # Small batches: the send takes long enough for the broker to go down in the middle of it.
+    env.update(
+        CSV_PATH=str(weather_csv),
+        KAFKA_TOPIC=topic,
+        KAFKA_PARTITIONS=str(PARTITIONS),
+        PRODUCER_BATCH_BYTES="16384",
+        PRODUCER_LINGER_MS="1",
+    )
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "weatherpipe", "produce"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    kafka = LocalKafka(broker)
+    try:
+        # Mid-way: some rows are on the topic, most are not yet.
+        wait_for(lambda: end_offsets(broker, topic) >= ROWS // 10, "the first rows on the topic")
+        sent_before = end_offsets(broker, topic)
+        assert producer.poll() is None, "the producer finished before the broker went down"
+        assert sent_before < ROWS
+        if how == "stop":
+            assert kafka.stop()
+        else:
+            pid = kafka.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: kafka.pid() is None, "the killed broker to be gone", 30)
+        assert cluster_metadata(broker.kafka_bootstrap_servers, 1) is None
+        # The producer keeps running (retrying) while the broker is away.
+        assert producer.poll() is None
+        kafka.start(broker.startup_timeout)
+        _, err = producer.communicate(timeout=300)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+    assert producer.returncode == 0, err
+    summary = " ".join(err.split())  # the console wraps long lines
+    assert f"sent {ROWS:,} to {topic}, quarantined 0" in summary, err
+    expected = csv_rows(weather_csv)
+    found = read_topic(broker, topic)
+    assert sum(found.values()) == ROWS
+    assert found == expected
