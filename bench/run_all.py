@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform as host
+import re
 import socket
 import subprocess
 import sys
@@ -57,6 +58,11 @@ def machine() -> str:
         f"{java.splitlines()[0] if java else 'java ?'}; load average at start "
         f"{os.getloadavg()[0]:.1f}"
     )
+
+
+def demote(markdown: str) -> str:
+    """A stage's report with its headings one level down, to nest under results.md's title."""
+    return re.sub(r"(?m)^(#+) ", r"#\1 ", markdown).strip()
 
 
 def weatherpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -127,11 +133,21 @@ def main() -> None:
     weatherpipe(env, "platform", "up")
     try:
         for name, (script, result_file) in STAGES.items():
-            if name in skip or not (HERE / script).exists():
+            results = HERE / result_file
+            if name in skip:
+                if results.exists():
+                    # Keep the stage's last figures, marked as such, rather than drop them.
+                    sections += [
+                        f"_{name}: not rerun by this `make bench` (--skip); its last results "
+                        f"follow, from {results.name}._",
+                        "",
+                        demote(results.read_text()),
+                        "",
+                    ]
                 continue
             print(f"bench: {name}…", file=sys.stderr, flush=True)
             subprocess.run([sys.executable, str(HERE / script)], env=env, check=True)
-            sections += [(HERE / result_file).read_text().replace("\n# ", "\n## "), ""]
+            sections += [demote(results.read_text()), ""]
         print("bench: end to end…", file=sys.stderr, flush=True)
         sections.append(end_to_end(env, args.rows))
     finally:
