@@ -104,8 +104,14 @@ def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBloc
     """The data lines of `path` after its header, in blocks of about `block_bytes` bytes.
 
     A final line without a line end is a line; the empty string after the last line end is not.
+    The header is checked right away (not on the first block), so a caller can rely on it
+    before it creates topics or sends anything.
     """
     offset = check_header(path)
+    return _read_after_header(path, offset, block_bytes)
+
+
+def _read_after_header(path: Path, offset: int, block_bytes: int) -> Iterator[LineBlock]:
     with path.open("rb") as handle:
         handle.seek(offset)
         yield from _blocks(handle, block_bytes, first_line=2, offset=offset)
