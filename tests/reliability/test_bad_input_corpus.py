@@ -178,7 +178,7 @@ def quarantined(url: str, path: str) -> list[list[Any]]:
     return [list(row) for row in rows]
 
 
-@pytest.mark.parametrize("path", RAW_FILES)
+@pytest.mark.parametrize("path", RAW_FILES, ids=[Path(p).name for p in RAW_FILES])
 def test_raw_file_quarantines_each_bad_line_with_its_reason(
     path: str, batched: tuple[str, Path, subprocess.CompletedProcess[str]]
 ) -> None:

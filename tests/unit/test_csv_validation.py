@@ -171,3 +171,14 @@ def test_last_line_without_newline_and_day_of_rejects(tmp_path: Path) -> None:
     events, rejects = run(write(tmp_path, text))
     assert [line for line, _ in events] == [2]
     assert rejects[0].line == 3 and str(rejects[0].day) == "2024-03-02"
+
+
+def test_a_wrong_header_is_reported_when_reading_starts_not_at_the_first_block(
+    tmp_path: Path,
+) -> None:
+    # The producer creates its topics between opening the file and reading the first block:
+    # a wrong header must stop it before that.
+    path = tmp_path / "bad.csv"
+    path.write_text("Location,Date_Time\nNew York,2024-01-14 21:12:46\n")
+    with pytest.raises(CsvError, match="line 1"):
+        read_blocks(path)
