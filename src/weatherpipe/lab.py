@@ -81,13 +81,20 @@ class LabFlow:
     interrupted run can stop exactly that."""
 
     def __init__(
-        self, settings: Settings, console: Console, rows: int, seed: int, idle_seconds: float
+        self,
+        settings: Settings,
+        console: Console,
+        rows: int,
+        seed: int,
+        idle_seconds: float,
+        produce_again: bool = False,
     ) -> None:
         self.settings = settings
         self.console = console
         self.rows = rows
         self.seed = seed
         self.idle_seconds = idle_seconds
+        self.produce_again = produce_again
         self.result = LabResult()
 
     @contextmanager
@@ -156,6 +163,16 @@ class LabFlow:
 
         def work() -> Stage:
             source = self.settings.csv_path
+            held = _records_in_topic(self.settings)
+            if held and not self.produce_again:
+                # The lab flow sends the data set once: a second `make run` must not send the
+                # same rows again (the batch would then count every observation twice).
+                return Stage(
+                    "produce",
+                    0,
+                    f"skipped: {self.settings.kafka_topic} already holds {held:,} records "
+                    "(--produce-again sends the CSV once more)",
+                )
             with (
                 stop_on_interrupt() as stop,
                 self._stage("produce", total=source.stat().st_size) as (progress, task),
@@ -255,3 +272,11 @@ def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
     """How many offsets below `ends` lie beyond the raw zone's highest stored offset."""
     stored = highest_offsets(settings.raw_dir, settings.kafka_topic)
     return sum(max(0, end - (stored.get(p, -1) + 1)) for p, end in ends.items())
+
+
+def _records_in_topic(settings: Settings) -> int:
+    """Records the topic holds (0 when it does not exist yet)."""
+    metadata = admin_client(settings.kafka_bootstrap_servers).list_topics(timeout=30)
+    if settings.kafka_topic not in metadata.topics:
+        return 0
+    return sum(end_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic).values())

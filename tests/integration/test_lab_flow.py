@@ -123,7 +123,7 @@ def test_lab_flow_end_to_end(
         got = conn.execute(
             "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
             " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
-            " FROM daily_weather"
+            " FROM daily_weather ORDER BY location, day"
         ).fetchall()
     assert len(got) == len(expected)
     for location, day, n, t, h, w, p, tmin, tmax in got:
@@ -133,3 +133,24 @@ def test_lab_flow_end_to_end(
             assert value == pytest.approx(float(Decimal(total) / int(e["n"])), rel=1e-12)
         assert p == pytest.approx(float(e["p"]), rel=1e-12)
         assert (tmin, tmax) == (float(e["tmin"]), float(e["tmax"]))
+
+    # A second lab run sends nothing again, so nothing is counted twice.
+    again = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard", "--idle", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"skipped: {topic} already holds {ROWS:,} records" in again.stderr
+    with connect(fresh_database) as conn:
+        assert (
+            conn.execute(
+                "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
+                " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
+                " FROM daily_weather ORDER BY location, day"
+            ).fetchall()
+            == got
+        )

@@ -29,6 +29,14 @@ def run(
         int, typer.Option("--rows", min=1, help="Rows to generate when CSV_PATH does not exist.")
     ] = 1_000_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data set.")] = 42,
+    produce_again: Annotated[
+        bool,
+        typer.Option(
+            "--produce-again",
+            help="Send the CSV even when the topic already holds records (by default a rerun "
+            "skips producing, so the same rows are not sent and counted twice).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Also print the stage summary as one JSON object on stdout."),
@@ -47,7 +55,9 @@ def run(
     from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
 
     settings = load_settings()
-    flow = LabFlow(settings, console, rows=rows, seed=seed, idle_seconds=idle)
+    flow = LabFlow(
+        settings, console, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again
+    )
     try:
         result = flow.run()
         console.print(result.table())
