@@ -17,7 +17,7 @@ from rich.table import Table
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.platform.local_kafka import LocalKafka
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.rawzone.recovery import highest_offsets
@@ -200,7 +200,7 @@ class LabFlow:
         from weatherpipe.rawzone.rotation import RotationPolicy
 
         s = self.settings
-        ends = end_offsets(s.kafka_bootstrap_servers, s.kafka_topic)
+        ends = end_offsets(s)
         options = ConsumeOptions(
             raw_dir=s.raw_dir,
             topic=s.kafka_topic,
@@ -256,16 +256,10 @@ class LabFlow:
         )
 
 
-def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    """The offset after the last record of each partition of `topic`."""
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
-
-    admin = admin_client(bootstrap_servers)
-    partitions = admin.list_topics(topic, timeout=30).topics[topic].partitions
-    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    request = {TopicPartition(topic, p): latest for p in partitions}
-    return {tp.partition: f.result(30).offset for tp, f in admin.list_offsets(request).items()}
+def end_offsets(settings: Settings) -> dict[int, int]:
+    """The offset after the last record of each partition of the topic."""
+    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    return {p.partition: p.end for p in offsets}
 
 
 def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
@@ -276,7 +270,5 @@ def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
 
 def _records_in_topic(settings: Settings) -> int:
     """Records the topic holds (0 when it does not exist yet)."""
-    metadata = admin_client(settings.kafka_bootstrap_servers).list_topics(timeout=30)
-    if settings.kafka_topic not in metadata.topics:
-        return 0
-    return sum(end_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic).values())
+    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    return sum(p.records for p in offsets)

@@ -32,6 +32,11 @@ BAD_LINES = [
     "Phoenix,2024-03-01 10:00:00,NaN,50.0,0.0,5.0",  # not finite
     "San Jose,2024-03-01 10:00:00,1.0,50.0",  # missing fields
 ]
+DAILY = (
+    "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
+    " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
+    " FROM daily_weather ORDER BY location, day"
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +125,7 @@ def test_lab_flow_end_to_end(
     # daily_weather equals the independent computation.
     expected = expected_daily(weather_csv)
     with connect(fresh_database) as conn:
-        got = conn.execute(
-            "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
-            " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
-            " FROM daily_weather ORDER BY location, day"
-        ).fetchall()
+        got = conn.execute(DAILY).fetchall()
     assert len(got) == len(expected)
     for location, day, n, t, h, w, p, tmin, tmax in got:
         e = expected[(location, day)]
@@ -146,11 +147,4 @@ def test_lab_flow_end_to_end(
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"skipped: {topic} already holds {ROWS:,} records" in again.stderr
     with connect(fresh_database) as conn:
-        assert (
-            conn.execute(
-                "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
-                " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
-                " FROM daily_weather ORDER BY location, day"
-            ).fetchall()
-            == got
-        )
+        assert conn.execute(DAILY).fetchall() == got
