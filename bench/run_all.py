@@ -26,11 +26,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# stage: (script, its results file, its arguments: every stage uses the platform started here)
 STAGES = {
-    "produce": ("bench_produce.py", "results-produce.md"),
-    "consume": ("bench_consume.py", "results-consume.md"),
-    "batch": ("bench_batch.py", "results-batch.md"),
-    "spark": ("bench_spark.py", "results-spark.md"),
+    "produce": ("bench_produce.py", "results-produce.md", ["--use-env"]),
+    "consume": ("bench_consume.py", "results-consume.md", []),
+    "batch": ("bench_batch.py", "results-batch.md", []),
+    "spark": ("bench_spark.py", "results-spark.md", []),
 }
 
 
@@ -68,7 +69,10 @@ def demote(markdown: str) -> str:
 def weatherpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "weatherpipe", *args],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
 
@@ -132,7 +136,7 @@ def main() -> None:
     ]
     weatherpipe(env, "platform", "up")
     try:
-        for name, (script, result_file) in STAGES.items():
+        for name, (script, result_file, script_args) in STAGES.items():
             results = HERE / result_file
             if name in skip:
                 if results.exists():
@@ -146,7 +150,7 @@ def main() -> None:
                     ]
                 continue
             print(f"bench: {name}…", file=sys.stderr, flush=True)
-            subprocess.run([sys.executable, str(HERE / script)], env=env, check=True)
+            subprocess.run([sys.executable, str(HERE / script), *script_args], env=env, check=True)
             sections += [demote(results.read_text()), ""]
         print("bench: end to end…", file=sys.stderr, flush=True)
         sections.append(end_to_end(env, args.rows))
