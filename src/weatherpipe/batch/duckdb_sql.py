@@ -12,7 +12,6 @@ from each (any line, even corrupt, becomes a row with its line number).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from weatherpipe.batch import rules as r
@@ -30,23 +29,11 @@ def json_path(path: r.Path) -> str:
     return "$" + "".join(f'."{key}"' for key in path)
 
 
-@dataclass(frozen=True)
-class Columns:
-    """Names of the columns that hold one JSON path's fragment, type, text and number."""
-
-    fragment: str
-    type: str
-    text: str
-    number: str
-
-
-class Renderer:
+class Renderer(r.ColumnPlan):
     """DuckDB SQL for a rule list over a line column `j` (JSON, NULL when not parseable)."""
 
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
-        self.rules = rule_list
-        self.paths = [p for p in r.paths(rule_list) if p != ()]
-        self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
+        super().__init__(rule_list)
         # Paths whose rules only need the value as text (a JSON null or absent path is NULL):
         # read as VARCHAR, they skip the JSON-type work (most of a line's fields are these).
         self.text_paths = {
@@ -54,12 +41,6 @@ class Renderer:
             for p in self.paths
             if all(isinstance(x.predicate, _TEXT_ONLY) for x in rule_list if x.predicate.path == p)
         }
-
-    def columns(self, path: r.Path) -> Columns:
-        if path == ():
-            return Columns("j", "jt", "line", "")
-        i = self.paths.index(path)
-        return Columns(f"f{i}", f"t{i}", f"s{i}", f"n{i}")
 
     # --- the projections, innermost first ---------------------------------------------------
     def fragments(self) -> str:
@@ -229,9 +210,3 @@ class Renderer:
 
 
 _TEXT_ONLY = r.Absent | r.NotTimestamp | r.NotNumber | r.NotFinite | r.OutOfRange
-
-
-def _is_number_rule(rule: r.Rule, path: r.Path) -> bool:
-    return rule.predicate.path == path and isinstance(
-        rule.predicate, r.NotNumber | r.NotFinite | r.OutOfRange
-    )

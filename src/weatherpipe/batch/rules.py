@@ -223,3 +223,39 @@ def paths(rules: tuple[Rule, ...] = RULES) -> list[Path]:
     for extra in (TOPIC, PARTITION, OFFSET, LOCATION, TIMESTAMP, *MEASURE_PATHS.values()):
         seen.setdefault(extra, None)
     return list(seen)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Names of the SQL columns that hold one JSON path's fragment, type, text and number."""
+
+    fragment: str
+    type: str
+    text: str
+    number: str
+
+
+class ColumnPlan:
+    """The JSON paths a rule list reads and the column names each engine's SQL gives them.
+
+    Shared by the DuckDB and Spark renderers, so both name and select the same columns.
+    """
+
+    def __init__(self, rule_list: tuple[Rule, ...] = RULES) -> None:
+        self.rules = rule_list
+        self.paths = [p for p in paths(rule_list) if p != LINE]
+        self.number_paths = [
+            p
+            for p in self.paths
+            if any(
+                x.predicate.path == p
+                and isinstance(x.predicate, NotNumber | NotFinite | OutOfRange)
+                for x in rule_list
+            )
+        ]
+
+    def columns(self, path: Path) -> Columns:
+        if path == LINE:
+            return Columns("j", "jt", "line", "")
+        i = self.paths.index(path)
+        return Columns(f"f{i}", f"t{i}", f"s{i}", f"n{i}")

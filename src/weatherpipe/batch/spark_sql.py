@@ -10,8 +10,6 @@ verdict, which the parity test checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from weatherpipe.batch import rules as r
 
 BLANKS = " \t\r\n"
@@ -74,29 +72,8 @@ def kind(schema: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Columns:
-    """Names of the columns that hold one JSON path's fragment, kind, text and number."""
-
-    fragment: str
-    type: str
-    text: str
-    number: str
-
-
-class Renderer:
+class Renderer(r.ColumnPlan):
     """Spark SQL for a rule list over a line column `j` (VARIANT, NULL when not parseable)."""
-
-    def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
-        self.rules = rule_list
-        self.paths = [p for p in r.paths(rule_list) if p != ()]
-        self.number_paths = [p for p in self.paths if any(_is_number_rule(x, p) for x in rule_list)]
-
-    def columns(self, path: r.Path) -> Columns:
-        if path == ():
-            return Columns("j", "jt", "line", "")
-        i = self.paths.index(path)
-        return Columns(f"f{i}", f"t{i}", f"s{i}", f"n{i}")
 
     # --- the projections, innermost first ---------------------------------------------------
     def parse(self, line: str = "line") -> str:
@@ -218,9 +195,3 @@ class Renderer:
 
     def number(self, path: r.Path) -> str:
         return self.columns(path).number
-
-
-def _is_number_rule(rule: r.Rule, path: r.Path) -> bool:
-    return rule.predicate.path == path and isinstance(
-        rule.predicate, r.NotNumber | r.NotFinite | r.OutOfRange
-    )
