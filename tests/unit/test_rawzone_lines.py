@@ -47,6 +47,29 @@ def test_json_that_is_not_an_object_is_kept_as_json() -> None:
         assert (body, error) == (value, None)
 
 
+def test_numbers_beyond_double_range_are_json_and_kept_exactly() -> None:
+    # RFC 8259 sets no limit; the batch rejects such a measurement as not finite.
+    for value in (b'{"t":1e999}', b"123456789012345678901234567890", b"-1.5E-400"):
+        assert encode_value(value) == (value, None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"a":1,}',
+        b"01",
+        b"NaN",
+        b'"\\x"',
+        b'{"a":1}{"b":2}',
+        b'"a\x01b"',
+        b"[1 2]",
+        b"\xef\xbb\xbf{}",
+    ],
+)
+def test_text_that_breaks_the_json_grammar_is_marked(value: bytes) -> None:
+    assert encode_value(value)[1] == Reason.INVALID_JSON
+
+
 def test_pretty_printed_json_keeps_its_exact_content_on_one_line() -> None:
     pretty = b'{\r\n  "big": 123456789012345678901234567890,\n  "a": [1,\n 2]\n}\n'
     parsed, line = line_of(pretty)

@@ -31,6 +31,15 @@ _FIXED_CONFIG: Final[dict[str, str | int | bool]] = {
 }
 
 
+# Defaults a caller's config may override. librdkafka stops fetching a partition once its local
+# queue holds queued.min.messages and then waits fetch.queue.backoff.ms (1 s by default) before
+# it looks again; a consumer that drains its queue fast sits idle most of that second. 10 ms
+# keeps the fetcher busy (measured: bare consume 164k -> 600k msg/s on the local broker).
+_DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
+    "fetch.queue.backoff.ms": 10,
+}
+
+
 class KafkaConsumerError(TerminalError):
     """The Kafka consumer failed in a way retrying will not fix."""
 
@@ -49,7 +58,7 @@ class KafkaConsumer:
         *,
         extra_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
-        config: dict[str, str | int | float | bool] = dict(extra_config or {})
+        config: dict[str, str | int | float | bool] = {**_DEFAULT_CONFIG, **(extra_config or {})}
         config.update(_FIXED_CONFIG)
         config["bootstrap.servers"] = bootstrap_servers
         config["group.id"] = group_id

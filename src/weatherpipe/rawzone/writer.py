@@ -71,6 +71,13 @@ class RawFile:
         self.last_offset = offset
         self.records += 1
 
+    def write_lines(self, data: bytes, records: int, last_offset: int) -> None:
+        """Append the lines of `records` records at once, the last one at `last_offset`."""
+        self._file.write(data)
+        self.size += len(data)
+        self.last_offset = last_offset
+        self.records += records
+
     def finish(self) -> Path:
         """Make the file durable and visible under its final name; returns that name.
 
