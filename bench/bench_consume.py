@@ -144,13 +144,17 @@ def consumer_performance(settings: Settings, topic: str, count: int) -> dict[str
     return figures
 
 
-def ours(settings: Settings, topic: str, raw_dir: Path) -> dict[str, Any]:
-    """`weatherpipe consume --until-idle` on `topic` into `raw_dir`: its JSON summary."""
+def ours(settings: Settings, topic: str, raw_dir: Path, workers: int = 1) -> dict[str, Any]:
+    """`weatherpipe consume --until-idle --workers N` on `topic` into `raw_dir`: its JSON
+    summary."""
     env = dict(os.environ, RAW_DIR=str(raw_dir), KAFKA_TOPIC=topic, LOG_LEVEL="WARNING")
     env["KAFKA_GROUP_ID"] = f"bench-{uuid.uuid4().hex[:8]}"
     start, cpu = time.perf_counter(), children_cpu_seconds()
     out = subprocess.run(
-        [sys.executable, "-m", "weatherpipe", "consume", "--until-idle", "2", "--json"],
+        [
+            *(sys.executable, "-m", "weatherpipe", "consume", "--until-idle", "2", "--json"),
+            *("--workers", str(workers)),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -174,6 +178,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--memory-factor", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the speed comparison")
+    parser.add_argument(
+        "--workers", type=int, default=PARTITIONS, help="consumer processes of the second run"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results-consume.md"))
     args = parser.parse_args()
     settings = load_settings()
@@ -188,6 +195,7 @@ def main() -> None:
 
     kafka_runs: list[dict[str, float]] = []
     our_runs: list[dict[str, Any]] = []
+    worker_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
         raw_dir = Path(tmp)
         # Alternate the two, best of each: the machine is shared, so one slow moment should
@@ -199,12 +207,20 @@ def main() -> None:
             our_runs.append(ours(settings, topic, raw_dir))
             check(raw_dir, topic, small)
             shutil.rmtree(raw_dir / topic)
+            print(f"round {n + 1}: weatherpipe consume --workers {args.workers}…", file=sys.stderr)
+            worker_runs.append(ours(settings, topic, raw_dir, args.workers))
+            check(raw_dir, topic, small)
+            shutil.rmtree(raw_dir / topic)
         print(f"weatherpipe consume, {large:,} messages…", file=sys.stderr)
         run_large = ours(settings, topic_large, raw_dir)
         check(raw_dir, topic_large, large)
 
     kafka = max(kafka_runs, key=lambda r: r["fetch.nMsg.sec"])
     run_small = max(our_runs, key=lambda r: float(r["messages_per_second"]))
+    run_workers = max(worker_runs, key=lambda r: float(r["messages_per_second"]))
+    w = args.workers
+    mine_w = float(run_workers["messages_per_second"])
+    cpu_w = float(run_workers["cpu_seconds"])
     ref = kafka["fetch.nMsg.sec"]
     mine = float(run_small["messages_per_second"])
     mib = 1024 * 1024
@@ -225,6 +241,8 @@ every file included).
 | Kafka `ConsumerPerformance` (Java, discards records) | {small:,} | {ref:,.0f} | 1.00 |
 | `weatherpipe consume` (writes the raw zone) | {int(run_small["messages"]):,} | {mine:,.0f} | \
 {mine / ref:.2f} |
+| `weatherpipe consume --workers {w}` ({w} processes in the group) | \
+{int(run_workers["messages"]):,} | {mine_w:,.0f} | **{mine_w / ref:.2f}** |
 
 CPU time of the whole process (user + system, all threads, JVM start-up and our interpreter
 start-up included), the figure the machine's other load disturbs least:
@@ -236,6 +254,8 @@ start-up included), the figure the machine's other load disturbs least:
 | `weatherpipe consume` | {float(run_small["cpu_seconds"]):.1f} | \
 {small / float(run_small["cpu_seconds"]):,.0f} | \
 {kafka["cpu_seconds"] / float(run_small["cpu_seconds"]):.2f} |
+| `weatherpipe consume --workers {w}` | {cpu_w:.1f} | {small / cpu_w:,.0f} | \
+{kafka["cpu_seconds"] / cpu_w:.2f} |
 
 Load average while it ran: {os.getloadavg()[0]:.1f} on 2 cores (other work shares the machine).
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     consume_batch_size: int = Field(10_000, ge=1, le=1_000_000)
     """Most records the raw-zone consumer takes from Kafka per call (one write per file)."""
 
+    consume_workers: int = Field(1, ge=1, le=64)
+    """Processes `weatherpipe consume` runs as members of one consumer group, each owning some
+    partitions (at most one per partition is used). One Python process stores ~250k records/s
+    on one core; more workers use more cores."""
+
     consume_until_idle: float | None = Field(None, gt=0)
     """Let `weatherpipe consume` finish its files and exit once no record arrived for this
     many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""

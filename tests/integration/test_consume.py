@@ -281,6 +281,51 @@ def test_sigterm_finishes_the_files_commits_and_exits_zero(
     assert_exactly_once(tmp_path, topic, delivered)
 
 
+def test_workers_share_the_partitions_exactly_once_and_add_up_their_figures(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("workers"), unique_name("g")
+    create_topic(platform_settings, topic, 3)
+    delivered = produce(platform_settings, topic, events(0, 30_000))
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    proc = start_consume(env, "--workers", "5", "--until-idle", "3", "--rotate-mb", "0.5")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "3 partitions: running that many workers instead of 5" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["workers"] == 3
+    assert_exactly_once(tmp_path, topic, delivered)
+    assert summary["messages"] == len(delivered)
+    assert summary["files"] == len(list(tmp_path.glob(f"{topic}/date=*/*.ndjson")))
+    assert summary["bytes"] == sum(p.stat().st_size for p in tmp_path.glob(f"{topic}/**/*.ndjson"))
+    highest = recovery.highest_offsets(tmp_path, topic)
+    assert committed(platform_settings, group, topic, 3) == {
+        p: last + 1 for p, last in highest.items()
+    }
+
+
+def test_sigterm_to_the_parent_makes_every_worker_finish_its_files(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("wterm"), unique_name("g")
+    create_topic(platform_settings, topic, 2)
+    delivered = produce(platform_settings, topic, events(0, 6_000))
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    proc = start_consume(env, "--workers", "2", "--rotate-mb", "100", "--rotate-seconds", "3600")
+    deadline = time.monotonic() + 90
+    while len(list(naming.temp_dir(tmp_path).glob("*"))) < 2:  # both workers hold a file
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    summary = summary_of(proc)
+    found = stored(tmp_path, topic)
+    assert summary["messages"] == len(found) > 0
+    assert summary["rotations"]["shutdown"] == summary["files"]  # type: ignore[index]
+    assert {partition for partition, _ in found} == {0, 1}
+    summary_of(start_consume(env, "--until-idle", "1"))
+    assert_exactly_once(tmp_path, topic, delivered)
+
+
 def consume_in_process(
     settings: Settings, raw_dir: Path, topic: str, group: str, batch_size: int = 10_000
 ) -> SinkStats:

@@ -6,6 +6,8 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.settings import load_settings
+from weatherpipe.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats, RawZoneConsumer
@@ -67,6 +69,17 @@ def run(
             help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Run this many consumer processes in the group, each owning some partitions "
+            "(more cores, same exactly-once files; at most one per partition is used). "
+            "Default CONSUME_WORKERS.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
@@ -102,13 +115,44 @@ def run(
         if settings.kafka_group_instance_id
         else {}
     )
-    with KafkaConsumer(
-        settings.kafka_bootstrap_servers, group or settings.kafka_group_id, extra_config=extra
-    ) as kc:
+    group_id = group or settings.kafka_group_id
+    count = _worker_count(settings, options.topic, workers or settings.consume_workers)
+    if count > 1:
+        from weatherpipe.rawzone.workers import WorkerPlan, run_workers
+
+        plan = WorkerPlan(
+            settings.kafka_bootstrap_servers, group_id, options, extra, settings.log_level
+        )
+        with _progress() as show:
+            stats = run_workers(plan, count, on_progress=show)
+        _print_summary(stats, options, as_json, workers=count)
+        return
+    with KafkaConsumer(settings.kafka_bootstrap_servers, group_id, extra_config=extra) as kc:
         consumer = RawZoneConsumer(kc, options)
         _stop_on_signals(consumer)
-        stats = _run_with_progress(consumer) if sys.stderr.isatty() else consumer.run()
+        with _progress() as show:
+            consumer.on_progress = show
+            stats = consumer.run()
     _print_summary(stats, options, as_json)
+
+
+def _worker_count(settings: Settings, topic: str, wanted: int) -> int:
+    """`wanted`, but no more than the topic has partitions (an extra member would own none)."""
+    if wanted <= 1:
+        return 1
+    from weatherpipe.kafka.admin import cluster_metadata
+
+    metadata = cluster_metadata(settings.kafka_bootstrap_servers, timeout=10)
+    found = metadata.topics.get(topic) if metadata is not None else None
+    if found is None or found.error is not None or not found.partitions:
+        return wanted  # not created yet: members wait for it, as a single consumer does
+    if len(found.partitions) < wanted:
+        console.print(
+            f"[yellow]{topic} has {len(found.partitions)} partitions: running that many "
+            f"workers instead of {wanted}[/]",
+            highlight=False,
+        )
+    return min(wanted, len(found.partitions))
 
 
 def _stop_on_signals(consumer: RawZoneConsumer) -> None:
@@ -121,7 +165,12 @@ def _stop_on_signals(consumer: RawZoneConsumer) -> None:
     signal.signal(signal.SIGINT, request_stop)
 
 
-def _run_with_progress(consumer: RawZoneConsumer) -> ConsumeStats:
+@contextmanager
+def _progress() -> Iterator[Callable[[ConsumeStats], None] | None]:
+    """A live progress line on a terminal (None elsewhere: logs stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -139,8 +188,7 @@ def _run_with_progress(consumer: RawZoneConsumer) -> ConsumeStats:
                 f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)",
             )
 
-        consumer.on_progress = show
-        return consumer.run()
+        yield show
 
 
 def _describe(stats: ConsumeStats) -> str:
@@ -150,15 +198,18 @@ def _describe(stats: ConsumeStats) -> str:
     )
 
 
-def _print_summary(stats: ConsumeStats, options: ConsumeOptions, as_json: bool) -> None:
+def _print_summary(
+    stats: ConsumeStats, options: ConsumeOptions, as_json: bool, workers: int = 1
+) -> None:
     if as_json:
-        typer.echo(json.dumps(stats.as_dict()))
+        typer.echo(json.dumps({**stats.as_dict(), "workers": workers}))
     sink = stats.sink
     errors = ", ".join(f"{n} {reason}" for reason, n in sorted(sink.value_errors.items()))
     rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
     console.print(
         f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
         f" in {stats.seconds:.1f} s"
+        + (f" by {workers} workers" if workers > 1 else "")
         + (f"; values marked: {errors}" if errors else "")
         + (f"; files finished by {rotations}" if rotations else ""),
         highlight=False,

@@ -52,6 +52,8 @@ class ConsumeStats:
     assigned_at: float | None = None
     last_record_at: float | None = None
     finished: float | None = None
+    peak_rss: int | None = None
+    """Peak resident memory in bytes, when not this process's own (workers: their sum)."""
 
     @property
     def seconds(self) -> float:
@@ -79,7 +81,7 @@ class ConsumeStats:
             "rotations": sink.rotations.as_dict(),
             "skipped": sink.skipped,
             "stale_temp_files_removed": sink.stale_temp_files_removed,
-            "peak_rss_bytes": peak_rss_bytes(),
+            "peak_rss_bytes": self.peak_rss if self.peak_rss is not None else peak_rss_bytes(),
         }
 
 

@@ -1,0 +1,219 @@
+"""Several members of one consumer group in parallel processes: the raw zone on more cores.
+
+One Python process runs one thread of Python code at a time, which caps what a single consumer
+stores per second. Kafka's own answer is the consumer group, so each worker is an ordinary
+member: it owns some of the topic's partitions, writes, publishes and commits their files and
+recovers them from the raw zone exactly like a lone `weatherpipe consume`. Nothing is shared
+between workers but the folder, and each partition has one owner at a time, so the
+exactly-once guarantee is the group's, unchanged.
+
+The parent only starts the workers, forwards a stop request (SIGTERM / Ctrl-C) to them, adds up
+their figures for the progress line and the summary, and fails if one of them failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from types import FrameType
+from typing import Final
+
+from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
+from weatherpipe.rawzone.sink import SinkStats
+
+log = logging.getLogger(__name__)
+
+# Workers report their figures at most this often (and once at the end).
+REPORT_SECONDS: Final = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker needs to join the group and write the raw zone."""
+
+    bootstrap_servers: str
+    group_id: str
+    options: ConsumeOptions
+    extra_config: Mapping[str, str | int | float | bool]
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """A worker's figures so far; `done` once it has finished its files, `error` if it
+    failed."""
+
+    index: int
+    sink: SinkStats
+    assigned_at: float | None
+    last_record_at: float | None
+    peak_rss_bytes: int
+    done: bool = False
+    error: str | None = None
+
+
+def instance_config(
+    extra: Mapping[str, str | int | float | bool], index: int
+) -> dict[str, str | int | float | bool]:
+    """Worker `index`'s client config: a static member id must be unique, so each worker
+    gets the configured one with its number appended."""
+    config = dict(extra)
+    if "group.instance.id" in config:
+        config["group.instance.id"] = f"{config['group.instance.id']}-{index}"
+    return config
+
+
+def merge(reports: Mapping[int, WorkerReport], started: float) -> ConsumeStats:
+    """One `ConsumeStats` for the whole group of workers."""
+    total = SinkStats()
+    for report in reports.values():
+        sink = report.sink
+        total.messages += sink.messages
+        total.bytes += sink.bytes
+        total.files += sink.files
+        total.written += sink.written
+        total.skipped += sink.skipped
+        total.stale_temp_files_removed += sink.stale_temp_files_removed
+        total.value_errors.update(sink.value_errors)
+        total.rotations.counts.update(sink.rotations.counts)
+    assigned = [r.assigned_at for r in reports.values() if r.assigned_at is not None]
+    last = [r.last_record_at for r in reports.values() if r.last_record_at is not None]
+    # CLOCK_MONOTONIC is one clock for every process of the machine, so the times compare.
+    return ConsumeStats(
+        total,
+        started=started,
+        assigned_at=min(assigned, default=None),
+        last_record_at=max(last, default=None),
+        peak_rss=sum(r.peak_rss_bytes for r in reports.values()),
+    )
+
+
+def run_workers(
+    plan: WorkerPlan,
+    count: int,
+    on_progress: Callable[[ConsumeStats], None] | None = None,
+) -> ConsumeStats:
+    """Run `count` workers until each has stopped (idle, or asked to by SIGTERM / Ctrl-C to
+    this process); return their summed figures. Raises if a worker failed, after stopping the
+    others."""
+    started = time.monotonic()
+    context = multiprocessing.get_context("spawn")  # no forked Kafka client threads
+    reports_queue: multiprocessing.Queue[WorkerReport] = context.Queue()
+    workers = [
+        context.Process(
+            target=_work, args=(plan, index, reports_queue), name=f"consume-worker-{index}"
+        )
+        for index in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop_workers(signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()  # SIGTERM: the worker finishes its files and exits
+
+    previous = {sig: signal.signal(sig, stop_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
+    reports: dict[int, WorkerReport] = {}
+    problems: list[str] = []
+
+    def finished(index: int) -> bool:
+        return index in reports and reports[index].done
+
+    try:
+        while not all(finished(i) for i in range(count)):
+            try:
+                report = reports_queue.get(timeout=REPORT_SECONDS)
+            except queue.Empty:
+                # A worker writes its last report before it exits, so one that is gone while
+                # nothing is pending died without finishing (killed, or a bug).
+                for index, worker in enumerate(workers):
+                    if not worker.is_alive() and not finished(index):
+                        problems.append(
+                            f"{worker.name} ended without finishing (exit status "
+                            f"{worker.exitcode}); its unpublished records are read again on "
+                            "the next start"
+                        )
+                        # Its last report stands: it covers files published until then.
+                        last = reports.get(index) or WorkerReport(index, SinkStats(), None, None, 0)
+                        reports[index] = replace(last, done=True)
+                        stop_workers()
+                continue
+            reports[report.index] = report
+            if report.error is not None:
+                problems.append(f"consume worker {report.index} failed: {report.error}")
+                stop_workers()
+            if on_progress is not None:
+                on_progress(merge(reports, started))
+        for worker in workers:
+            worker.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats = merge(reports, started)
+    stats.finished = time.monotonic()
+    if problems:
+        raise WorkerError("; ".join(problems))
+    return stats
+
+
+class WorkerError(TransientError):
+    """A consume worker failed; the others were stopped with their files published."""
+
+
+def _work(plan: WorkerPlan, index: int, reports: multiprocessing.Queue[WorkerReport]) -> None:
+    """One worker process: an ordinary member of the group, reporting to the parent."""
+    # Imported in the worker: the parent never needs a Kafka consumer of its own.
+    from weatherpipe.kafka.consumer import KafkaConsumer
+    from weatherpipe.rawzone.consume_loop import RawZoneConsumer, peak_rss_bytes
+
+    # Ctrl-C reaches every process of the terminal's group; the parent turns it into one
+    # SIGTERM per worker, so the worker ignores the SIGINT itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=plan.log_level, format=f"worker {index}: %(levelname)s %(message)s")
+    last_sent = 0.0
+
+    def report(stats: ConsumeStats, *, done: bool = False, error: str | None = None) -> None:
+        reports.put(
+            WorkerReport(
+                index,
+                stats.sink,
+                stats.assigned_at,
+                stats.last_record_at,
+                peak_rss_bytes(),
+                done=done,
+                error=error,
+            )
+        )
+
+    def progress(stats: ConsumeStats) -> None:
+        nonlocal last_sent
+        now = time.monotonic()
+        if now - last_sent >= REPORT_SECONDS:
+            last_sent = now
+            report(stats)
+
+    with KafkaConsumer(
+        plan.bootstrap_servers,
+        plan.group_id,
+        extra_config=instance_config(plan.extra_config, index),
+    ) as kafka:
+        consumer = RawZoneConsumer(kafka, plan.options, on_progress=progress)
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            consumer.stop_requested = True
+            signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM means "now"
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            stats = consumer.run()
+        except WeatherpipeError as exc:
+            report(consumer.stats, done=True, error=str(exc))
+            return
+    report(stats, done=True)
