@@ -138,8 +138,10 @@ class LineEncoder:
             deque(map(_check_json, values), maxlen=0)  # type: ignore[arg-type]
         except (TypeError, UnicodeDecodeError, _JSONError):
             return None
-        keys_json = self._keys
-        encoded_keys = [keys_json.get(key) or self.key(key) for key in keys]
+        try:  # keys repeat: usually every one is cached already
+            encoded_keys = list(map(self._keys.__getitem__, keys))
+        except KeyError:
+            encoded_keys = [self._keys.get(key) or self.key(key) for key in keys]
         return list(
             map(
                 _LINE.__mod__,

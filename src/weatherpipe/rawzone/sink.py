@@ -148,10 +148,14 @@ class RawZoneSink:
         records share one UTC date and carry clean JSON values is written column-wise in one
         go, anything else record by record.
         """
+        partitions: list[int] = list(map(_partition_of, messages))  # type: ignore[arg-type]
+        if partitions and partitions.count(partitions[0]) == len(partitions):
+            self._write_run(partitions[0], messages)  # the common case: one partition
+            return
         start = 0
-        for number, run in groupby(map(_partition_of, messages)):
-            end = start + sum(1 for _ in run)
-            self._write_run(number, messages[start:end])  # type: ignore[arg-type]
+        for number, run in groupby(partitions):
+            end = start + len(list(run))
+            self._write_run(number, messages[start:end])
             start = end
 
     def _write_run(self, number: int, run: list[Message]) -> None:

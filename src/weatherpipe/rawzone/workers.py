@@ -17,8 +17,10 @@ import logging
 import multiprocessing
 import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Final
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Workers report their figures at most this often (and once at the end).
 REPORT_SECONDS: Final = 0.5
+# How long a worker waits for the others to start before it joins the group alone.
+JOIN_WAIT_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,14 @@ def run_workers(
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")  # no forked Kafka client threads
     reports_queue: multiprocessing.Queue[WorkerReport] = context.Queue()
+    # Workers join the group together: one joining after the others would make the group
+    # revoke and reassign every partition again right after the start.
+    joined = context.Barrier(count)
     workers = [
         context.Process(
-            target=_work, args=(plan, index, reports_queue), name=f"consume-worker-{index}"
+            target=_work,
+            args=(plan, index, reports_queue, joined),
+            name=f"consume-worker-{index}",
         )
         for index in range(count)
     ]
@@ -167,7 +176,12 @@ class WorkerError(TransientError):
     """A consume worker failed; the others were stopped with their files published."""
 
 
-def _work(plan: WorkerPlan, index: int, reports: multiprocessing.Queue[WorkerReport]) -> None:
+def _work(
+    plan: WorkerPlan,
+    index: int,
+    reports: multiprocessing.Queue[WorkerReport],
+    joined: threading.Barrier,
+) -> None:
     """One worker process: an ordinary member of the group, reporting to the parent."""
     # Imported in the worker: the parent never needs a Kafka consumer of its own.
     from weatherpipe.kafka.consumer import KafkaConsumer
@@ -211,6 +225,8 @@ def _work(plan: WorkerPlan, index: int, reports: multiprocessing.Queue[WorkerRep
             signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM means "now"
 
         signal.signal(signal.SIGTERM, request_stop)
+        with suppress(threading.BrokenBarrierError):  # a worker that died must not hold us
+            joined.wait(timeout=JOIN_WAIT_SECONDS)
         try:
             stats = consumer.run()
         except WeatherpipeError as exc:
