@@ -14,6 +14,7 @@ import duckdb
 
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import Renderer, literal
+from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.errors import TerminalError
@@ -22,6 +23,10 @@ from weatherpipe.events import Reason
 # Sums are exact decimals (12 places: far below any instrument's resolution); numeric in
 # PostgreSQL keeps them exact, so runs can be merged in any order with the same result.
 SUM_TYPE = "DECIMAL(38, 12)"
+_SUMMED = ("temperature_c", "humidity_pct", "wind_speed_kmh", "precipitation_mm")
+# A typed file's offsets are checked for uniqueness with a bitmap over its name's range; a
+# range wider than this (a compacted topic) is left to the exact path.
+MAX_OFFSET_SPAN = 1 << 24
 
 
 class EngineError(TerminalError):
@@ -33,14 +38,23 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, typed: bool = True) -> None:
         self.threads = threads
+        self.typed = typed  # False: every file the exact path (for comparisons)
         self.sql = Renderer()
+        self.typed_sql = TypedRenderer()
 
     def aggregate(
         self, raw_dir: Path, files: Sequence[RawFile], counted: Sequence[OffsetRange]
     ) -> EngineResult:
-        """See `Engine.aggregate`."""
+        """See `Engine.aggregate`.
+
+        Clean files take the typed read (`duckdb_typed`); the others, and any file the typed
+        read cannot vouch for, the exact path, which names the rule each bad line breaks. The
+        two never share a record: a typed file's records lie in its name's range, no other
+        file overlaps it, and should an exact-path record fall into one, everything is redone
+        the exact way.
+        """
         if not files:
             return EngineResult(daily=[], rejected=[], lines=0, duplicates=0)
         with duckdb.connect(":memory:") as db:
@@ -48,22 +62,140 @@ class DuckDBEngine:
                 db.execute(f"SET threads = {int(self.threads)}")
             db.execute("SET preserve_insertion_order = false")
             base = raw_dir.resolve()
-            db.execute("CREATE TEMP TABLE wanted (filename VARCHAR, rel VARCHAR)")
-            db.executemany(
-                "INSERT INTO wanted VALUES (?, ?)", [(str(base / f.path), f.path) for f in files]
-            )
-            slow = self._fast(db, base, files)
             db.execute(
-                "CREATE TEMP TABLE slow_files AS SELECT DISTINCT rel FROM checked"
-                " WHERE reason IS NOT NULL"
+                "CREATE TEMP TABLE wanted (id INTEGER, filename VARCHAR, rel VARCHAR,"
+                " topic VARCHAR, part INTEGER, first BIGINT, last BIGINT)"
             )
-            # Rejected records need their line numbers: their files go the slow path too.
-            db.execute("DELETE FROM checked WHERE rel IN (SELECT rel FROM slow_files)")
-            slow += [str(row[0]) for row in db.execute("SELECT rel FROM slow_files").fetchall()]
-            if slow:
-                self._slow(db, base, slow)
-            self._dedupe(db, merged_ranges(list(counted)))
-            return self._result(db)
+            db.executemany(
+                "INSERT INTO wanted VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        n,
+                        str(base / f.path),
+                        f.path,
+                        f.topic,
+                        f.partition,
+                        f.first_offset,
+                        f.last_offset,
+                    )
+                    for n, f in enumerate(files)
+                ],
+            )
+            db.execute(
+                "CREATE TEMP TABLE typed_daily (location VARCHAR, day DATE, n BIGINT, "
+                + ", ".join(f"sum_{m} {SUM_TYPE}" for m in _SUMMED)
+                + ", min_t DOUBLE, max_t DOUBLE)"
+            )
+            db.execute("CREATE TEMP TABLE typed_files (rel VARCHAR, lines BIGINT)")
+            clean = self._typed(db, base, files, counted) if self.typed else set()
+            self._exact(db, base, [f for f in files if f.path not in clean], counted, files[0])
+            if clean and self._collides(db):
+                # Rare enough to redo the whole thing the exact way, which dedupes everything.
+                return DuckDBEngine(self.threads, typed=False).aggregate(raw_dir, files, counted)
+            result = self._result(db)
+            result.fast_files = len(clean)
+            return result
+
+    def _exact(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        base: Path,
+        files: Sequence[RawFile],
+        counted: Sequence[OffsetRange],
+        sample: RawFile,
+    ) -> None:
+        """Validate `files` rule by rule into `checked` and count each record once into
+        `firsts` (both empty without files; `sample`: any raw file, for the table's shape)."""
+        slow = self._fast(db, base, files, sample)
+        db.execute(
+            "CREATE TEMP TABLE slow_files AS SELECT DISTINCT rel FROM checked"
+            " WHERE reason IS NOT NULL"
+        )
+        # Rejected records need their line numbers: their files go the slow path too.
+        db.execute("DELETE FROM checked WHERE rel IN (SELECT rel FROM slow_files)")
+        slow += [str(row[0]) for row in db.execute("SELECT rel FROM slow_files").fetchall()]
+        if slow:
+            self._slow(db, base, slow)
+        self._dedupe(db, merged_ranges(list(counted)))
+
+    def _typed(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        base: Path,
+        files: Sequence[RawFile],
+        counted: Sequence[OffsetRange],
+    ) -> set[str]:
+        """Aggregate the files the typed read can vouch for into `typed_daily` (their line
+        counts into `typed_files`); returns their paths."""
+        candidates = [
+            f for f in _alone(files, counted) if f.last_offset - f.first_offset < MAX_OFFSET_SPAN
+        ]
+        candidates = self._typed_lines(db, base, _without_words(db, base, candidates))
+        if not candidates:
+            return set()
+        span = max(f.last_offset - f.first_offset + 1 for f in candidates)
+        verdicts = db.execute(
+            f"""SELECT t.id, count(*) AS lines,
+                       count(*) FILTER (WHERE t.ok AND t.off BETWEEN w.first AND w.last)
+                           AS vouched,
+                       bit_count(bitstring_agg(
+                           CASE WHEN t.ok AND t.off BETWEEN w.first AND w.last
+                                THEN t.off - w.first END, 0, {span - 1})) AS distinct_offsets
+                FROM typed_lines t JOIN wanted w USING (id) GROUP BY t.id"""
+        ).fetchall()
+        ids = [n for n, lines, vouched, distinct in verdicts if lines == vouched == distinct]
+        if not ids:
+            return set()
+        db.execute("CREATE TEMP TABLE typed_ids (id INTEGER)")
+        db.executemany("INSERT INTO typed_ids VALUES (?)", [(n,) for n in ids])
+        sums = ", ".join(f"sum(m_{m}::{SUM_TYPE})" for m in _SUMMED)
+        db.execute(
+            f"""INSERT INTO typed_daily
+                SELECT location, day, count(*), {sums}, min(m_temperature_c), max(m_temperature_c)
+                FROM typed_lines SEMI JOIN typed_ids USING (id) GROUP BY location, day"""
+        )
+        db.execute(
+            "INSERT INTO typed_files SELECT w.rel, count(*) FROM typed_lines"
+            " SEMI JOIN typed_ids USING (id) JOIN wanted w USING (id) GROUP BY w.rel"
+        )
+        clean = {files[n].path for n in ids}
+        return clean
+
+    def _typed_lines(
+        self, db: duckdb.DuckDBPyConnection, base: Path, files: list[RawFile]
+    ) -> list[RawFile]:
+        """Table `typed_lines` from the typed read of `files`; returns the files it could
+        read (read_json fails on a line of another shape: a value that is not an object)."""
+        if not files:
+            return []
+        sql = self.typed_sql.lines_sql()
+        try:
+            db.execute(
+                f"CREATE TEMP TABLE typed_lines AS {sql}", [[str(base / f.path) for f in files]]
+            )
+            return files
+        except duckdb.Error:
+            pass
+        read: list[RawFile] = []
+        for f in files:  # find the file(s) it cannot read
+            statement = "INSERT INTO typed_lines " if read else "CREATE TEMP TABLE typed_lines AS "
+            try:
+                db.execute(statement + sql, [[str(base / f.path)]])
+                read.append(f)
+            except duckdb.Error:
+                pass
+        return read
+
+    @staticmethod
+    def _collides(db: duckdb.DuckDBPyConnection) -> bool:
+        """Whether a record read the exact way lies in the range of a file read typed (a
+        file edited by hand, with offsets outside its name): then one could count twice."""
+        found = db.execute(
+            """SELECT count(*) FROM checked c
+               JOIN wanted w ON w.rel IN (SELECT rel FROM typed_files)
+                   AND c.topic = w.topic AND c.part = w.part AND c.off BETWEEN w.first AND w.last"""
+        ).fetchone()
+        return bool(found and found[0])
 
     def _slow(self, db: duckdb.DuckDBPyConnection, base: Path, slow: list[str]) -> None:
         """Add the line-numbered reading of `slow` files to `checked`. A file that is not UTF-8
@@ -107,14 +239,20 @@ class DuckDBEngine:
             db.execute("INSERT INTO checked " + self._checked_sql(slow=True, from_table=True))
 
     def _fast(
-        self, db: duckdb.DuckDBPyConnection, base: Path, files: Sequence[RawFile]
+        self,
+        db: duckdb.DuckDBPyConnection,
+        base: Path,
+        files: Sequence[RawFile],
+        sample: RawFile,
     ) -> list[str]:
         """Create table `checked` from the fast path over `files`; returns the files it could
         not read (a line that is not a JSON object of the expected shape), for the slow path."""
         db.execute(
             "CREATE TEMP TABLE checked AS " + self._checked_sql(slow=False) + " LIMIT 0",
-            [[str(base / files[0].path)]],
+            [[str(base / sample.path)]],
         )
+        if not files:
+            return []
         try:
             db.execute(
                 "INSERT INTO checked " + self._checked_sql(slow=False),
@@ -228,17 +366,20 @@ class DuckDBEngine:
 
     @staticmethod
     def _result(db: duckdb.DuckDBPyConnection) -> EngineResult:
-        sums = ", ".join(
-            f"sum(m_{name}::{SUM_TYPE})"
-            for name in ("temperature_c", "humidity_pct", "wind_speed_kmh", "precipitation_mm")
-        )
+        sums = ", ".join(f"sum(m_{name}::{SUM_TYPE}) AS sum_{name}" for name in _SUMMED)
+        resums = ", ".join(f"sum(sum_{name})" for name in _SUMMED)
         daily = [
             DailyPart(*row)
             for row in db.execute(
-                f"""SELECT location, day, count(*), {sums},
-                           min(m_temperature_c), max(m_temperature_c)
-                    FROM firsts WHERE reason IS NULL GROUP BY location, day
-                    ORDER BY location, day"""
+                f"""WITH parts AS (
+                        SELECT location, day, count(*) AS n, {sums},
+                               min(m_temperature_c) AS min_t, max(m_temperature_c) AS max_t
+                        FROM firsts WHERE reason IS NULL GROUP BY location, day
+                        UNION ALL BY NAME
+                        SELECT * FROM typed_daily
+                    )
+                    SELECT location, day, sum(n)::BIGINT, {resums}, min(min_t), max(max_t)
+                    FROM parts GROUP BY location, day ORDER BY location, day"""
             ).fetchall()
         ]
         rejected = [
@@ -248,13 +389,64 @@ class DuckDBEngine:
                    FROM firsts WHERE reason IS NOT NULL ORDER BY rel, lineno"""
             ).fetchall()
         ]
-        per_file = dict(db.execute("SELECT rel, count(*) FROM checked GROUP BY rel").fetchall())
+        per_file = dict(
+            db.execute(
+                "SELECT rel, count(*) FROM checked GROUP BY rel"
+                " UNION ALL SELECT rel, lines FROM typed_files"
+            ).fetchall()
+        )
         lines = sum(per_file.values())
+        # Typed files hold no copies; every copy is among the exact path's lines.
+        exact = db.execute("SELECT count(*) FROM checked").fetchone()
         kept = db.execute("SELECT count(*) FROM firsts").fetchone()
         return EngineResult(
             daily=daily,
             rejected=rejected,
             lines=lines,
-            duplicates=lines - (kept[0] if kept else 0),
+            duplicates=(exact[0] if exact else 0) - (kept[0] if kept else 0),
             lines_per_file={str(k): int(v) for k, v in per_file.items()},
         )
+
+
+def _without_words(
+    db: duckdb.DuckDBPyConnection, base: Path, files: list[RawFile]
+) -> list[RawFile]:
+    """`files` without those that hold a boolean word anywhere (read as DOUBLE a JSON boolean
+    would pass for 1 or 0) and those that are not UTF-8 throughout (read_text fails on them):
+    both are for the exact path."""
+    sql = "SELECT filename FROM read_text(?) WHERE " + " OR ".join(
+        f"contains(content, {literal(w)})" for w in BOOLEAN_WORDS
+    )
+    try:
+        found = db.execute(sql, [[str(base / f.path) for f in files]]).fetchall() if files else []
+        skip = {str(row[0]) for row in found}
+        return [f for f in files if str(base / f.path) not in skip]
+    except duckdb.Error:
+        pass
+    kept = []
+    for f in files:
+        try:
+            if not db.execute(sql, [[str(base / f.path)]]).fetchall():
+                kept.append(f)
+        except duckdb.Error:
+            pass
+    return kept
+
+
+def _alone(files: Sequence[RawFile], counted: Sequence[OffsetRange]) -> list[RawFile]:
+    """The files whose offset range overlaps no other file's and nothing counted before: only
+    these can be read typed (their records cannot have a second copy elsewhere)."""
+    ranges = sorted(
+        [(f.topic, f.partition, f.first_offset, f.last_offset, f.path) for f in files]
+        + [(c.topic, c.partition, c.first, c.last, "") for c in counted]
+    )
+    shared: set[str] = set()
+    reach: dict[tuple[str, int], tuple[int, str]] = {}  # furthest last offset so far, and whose
+    for topic, partition, first, last, path in ranges:
+        key = (topic, partition)
+        seen = reach.get(key)
+        if seen is not None and first <= seen[0]:
+            shared.update(p for p in (path, seen[1]) if p)
+        if seen is None or last > seen[0]:
+            reach[key] = (last, path)
+    return [f for f in files if f.path not in shared]

@@ -55,6 +55,8 @@ class EngineResult:
     lines: int
     duplicates: int
     lines_per_file: dict[str, int] = field(default_factory=dict)
+    fast_files: int = 0
+    """Files an engine could aggregate without checking each rule line by line."""
 
 
 class Engine(Protocol):
