@@ -96,14 +96,17 @@ def run_once(
     engine: Engine | None = None,
     lock_wait: float | None = None,
     on_step: Callable[[str], None] = lambda _: None,
+    prepare: bool = True,
 ) -> RunSummary:
     """One batch run over RAW_DIR (see the module docstring); raises on failure after
-    recording it in batch_run."""
+    recording it in batch_run. `prepare=False` skips migrating the schema and updating the
+    logins (a scheduled run after a successful one: nothing has changed since)."""
     started = time.monotonic()
     engine = engine or make_engine(settings)
     on_step("preparing the database")
     try:
-        prepare_database(settings)
+        if prepare:
+            prepare_database(settings)
         url = writer_url(settings)
         conn = connect(
             url + ("&" if "?" in url else "?") + f"application_name={APPLICATION_NAME}",

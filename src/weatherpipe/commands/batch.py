@@ -66,11 +66,21 @@ def run(
         return
     interval = parse_interval(every)
     console.print(f"running the batch every {every}; stop with Ctrl-C", highlight=False)
+    prepared = False  # the schema and logins: once, and again after a failed run
+
+    def scheduled(step: Callable[[str], None]) -> RunSummary:
+        nonlocal prepared
+        try:
+            summary = run_once(settings, full=full, lock_wait=0, on_step=step, prepare=not prepared)
+        except BaseException:
+            prepared = False
+            raise
+        prepared = True
+        return summary
+
     run_every(
         interval,
-        lambda: _run_with_progress(
-            lambda step: run_once(settings, full=full, lock_wait=0, on_step=step)
-        ),
+        lambda: _run_with_progress(scheduled),
         on_done=lambda s: console.print(s.line(), highlight=False),
         on_error=lambda exc: console.print(
             f"[bold red]batch run failed:[/] {exc} (retrying at the next tick)", highlight=False
