@@ -54,13 +54,15 @@ class RunSummary:
     rejected: int
     rows: MergeCounts
     seconds: float
+    fast_files: int = 0
 
     def line(self) -> str:
         """The one-line summary printed after a run."""
         r = self.rows
+        fast = f" ({self.fast_files:,} by the typed read)" if self.fast_files else ""
         return (
             f"batch run {self.run_id} ({self.mode}, {self.engine}) done in {self.seconds:.1f} s: "
-            f"{self.files:,} files, {self.lines:,} lines ({self.duplicates:,} duplicates, "
+            f"{self.files:,} files{fast}, {self.lines:,} lines ({self.duplicates:,} duplicates, "
             f"{self.rejected:,} rejected) -> daily rows: {r.inserted:,} inserted, "
             f"{r.updated:,} updated, {r.unchanged:,} unchanged, {r.deleted:,} deleted"
         )
@@ -201,6 +203,7 @@ def _work(
         rejected=len(result.rejected),
         rows=rows,
         seconds=time.monotonic() - started,
+        fast_files=result.fast_files,
     )
 
 
