@@ -173,6 +173,11 @@ def check(raw_dir: Path, topic: str, count: int) -> None:
         raise RuntimeError(f"raw zone holds {lines} lines, expected {count}")
 
 
+def rounds(rates: list[float]) -> str:
+    """Every round's rate, in the order they ran."""
+    return ", ".join(f"{rate:,.0f}" for rate in rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -236,13 +241,15 @@ cores. Command: `uv run python bench/bench_consume.py --messages {small} --repea
 counts from the first partition assignment to the last record written (fsync and rename of \
 every file included).
 
-| consumer | messages | msg/s | ratio |
-|---|---:|---:|---:|
-| Kafka `ConsumerPerformance` (Java, discards records) | {small:,} | {ref:,.0f} | 1.00 |
+| consumer | messages | msg/s (best) | ratio | all rounds, msg/s |
+|---|---:|---:|---:|---|
+| Kafka `ConsumerPerformance` (Java, discards records) | {small:,} | {ref:,.0f} | 1.00 | \
+{rounds([r["fetch.nMsg.sec"] for r in kafka_runs])} |
 | `weatherpipe consume` (writes the raw zone) | {int(run_small["messages"]):,} | {mine:,.0f} | \
-{mine / ref:.2f} |
+{mine / ref:.2f} | {rounds([float(r["messages_per_second"]) for r in our_runs])} |
 | `weatherpipe consume --workers {w}` ({w} processes in the group) | \
-{int(run_workers["messages"]):,} | {mine_w:,.0f} | **{mine_w / ref:.2f}** |
+{int(run_workers["messages"]):,} | {mine_w:,.0f} | **{mine_w / ref:.2f}** | \
+{rounds([float(r["messages_per_second"]) for r in worker_runs])} |
 
 CPU time of the whole process (user + system, all threads, JVM start-up and our interpreter
 start-up included), the figure the machine's other load disturbs least:
