@@ -155,3 +155,21 @@ def test_every_rule_has_a_typed_rendering() -> None:
     condition = TypedRenderer(RULES).surely_valid()
     assert condition.startswith("coalesce(") and condition.endswith(", false)")
     assert "c7 BETWEEN -90.0 AND 60.0" in condition  # the temperature bounds from events.py
+
+
+def test_a_record_copied_into_another_file_is_counted_once(tmp_path: Path) -> None:
+    """A hand-edited file holding a copy of a record from a clean file's range: the clean file
+    would take the typed read and the copy the exact path, so the engine redoes the run the
+    exact way and the copy counts once."""
+    rng = random.Random(5)
+    clean = [Record(0, i, good(rng)) for i in range(20)]
+    write_file(tmp_path, TOPIC, clean)
+    copy = json.dumps({"kafka": {"topic": TOPIC, "partition": 0, "offset": 4}, "value": good(rng)})
+    write_file(tmp_path, TOPIC, [Record(0, i, good(rng)) for i in range(20, 30)], [copy])
+    files = list_files(tmp_path)
+    result = DuckDBEngine().aggregate(tmp_path, files, [])
+    assert comparable(result) == comparable(
+        DuckDBEngine(typed=False).aggregate(tmp_path, files, [])
+    )
+    assert (result.lines, result.duplicates, result.fast_files) == (31, 1, 0)
+    assert sum(d.observations for d in result.daily) == 30
