@@ -123,7 +123,15 @@ def run_workers(
     for worker in workers:
         worker.start()
 
-    def stop_workers(signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+    stopping = False
+
+    def stop_workers(signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Forward a stop: every signal the user sends (a second one means "now" to a worker),
+        but our own request only once, so a worker still finishing its files is not killed."""
+        nonlocal stopping
+        if stopping and signum is None:
+            return
+        stopping = True
         for worker in workers:
             if worker.is_alive() and worker.pid is not None:
                 worker.terminate()  # SIGTERM: the worker finishes its files and exits
