@@ -31,21 +31,10 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from weatherpipe import platform
+from weatherpipe.datagen import CITY_NAMES as CITIES
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.settings import Settings, load_settings
 
-CITIES = (
-    "New York",
-    "Los Angeles",
-    "Chicago",
-    "Houston",
-    "Phoenix",
-    "Philadelphia",
-    "San Antonio",
-    "San Diego",
-    "Dallas",
-    "San Jose",
-)
 PARTITIONS = 3
 
 

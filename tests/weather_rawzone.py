@@ -13,19 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.rawzone_files import Record, Undecodable, event, write_file
+from weatherpipe.datagen import CITY_NAMES as CITIES
 
-CITIES = (
-    "New York",
-    "Los Angeles",
-    "Chicago",
-    "Houston",
-    "Phoenix",
-    "Philadelphia",
-    "San Antonio",
-    "San Diego",
-    "Dallas",
-    "San Jose",
-)
 PARTITIONS = 3
 FIRST_DAY = date(2024, 1, 1)
 

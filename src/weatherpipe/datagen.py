@@ -61,6 +61,8 @@ CITIES: Final = (
     Climate("Dallas", 8.0, 15.0, 62.0, 3.0, 17.0),
     Climate("San Jose", 10.5, 7.0, 61.0, 2.0, 12.0),
 )
+CITY_NAMES: Final = tuple(c.city for c in CITIES)
+"""The ten cities of the Kaggle data set, in a fixed order."""
 
 
 def _decimal_text(values: np.ndarray) -> pa.Array:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from weatherpipe.batch import rules as r
-from weatherpipe.batch.duckdb_sql import Renderer, literal
+from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
@@ -88,17 +88,7 @@ class DuckDBEngine:
             )
             db.execute("CREATE TEMP TABLE typed_files (rel VARCHAR, lines BIGINT)")
             clean = self._typed(db, base, files, counted) if self.typed else set()
-            exact = [f for f in files if f.path not in clean]
-            if exact:
-                self._exact(db, base, exact, counted, files[0])
-            else:  # the common case: nothing to check rule by rule
-                measures = ", ".join(f"m_{name} DOUBLE" for name in r.MEASURE_PATHS)
-                db.execute(
-                    "CREATE TEMP TABLE checked (rel VARCHAR, lineno BIGINT, line VARCHAR,"
-                    " reason VARCHAR, field VARCHAR, topic VARCHAR, part INTEGER, off BIGINT,"
-                    f" location VARCHAR, day DATE, {measures})"
-                )
-                db.execute("CREATE TEMP VIEW firsts AS SELECT * FROM checked")
+            self._exact(db, base, [f for f in files if f.path not in clean], counted, files[0])
             if clean and self._collides(db):
                 # Rare enough to redo the whole thing the exact way, which dedupes everything.
                 return DuckDBEngine(self.threads, typed=False).aggregate(raw_dir, files, counted)
@@ -117,6 +107,9 @@ class DuckDBEngine:
         """Validate `files` rule by rule into `checked` and count each record once into
         `firsts` (both empty without files; `sample`: any raw file, for the table's shape)."""
         slow = self._fast(db, base, files, sample)
+        if not files:  # the common case: every file took the typed read
+            db.execute("CREATE TEMP VIEW firsts AS SELECT * FROM checked")
+            return
         db.execute(
             "CREATE TEMP TABLE slow_files AS SELECT DISTINCT rel FROM checked"
             " WHERE reason IS NOT NULL"
@@ -308,15 +301,13 @@ class DuckDBEngine:
                 SELECT rel, lineno, line, jt, {q.unpacked()} FROM listed
             )"""
         else:
-            columns = ", ".join(
-                f"{literal(k)}: {literal(v)}" for k, v in q.read_json_columns().items()
-            )
+            columns = columns_literal(q.read_json_columns())
             head = f"""
             WITH fragments AS (
                 SELECT w.rel, NULL::BIGINT AS lineno, NULL::VARCHAR AS line, 'OBJECT' AS jt,
                        {q.read_json_fragments("x")}
                 FROM read_json(?, format = 'newline_delimited', records = true,
-                               columns = {{{columns}}}, filename = true) x
+                               columns = {columns}, filename = true) x
                 JOIN wanted w USING (filename)
             )"""
         return f"""{head}, typed AS (

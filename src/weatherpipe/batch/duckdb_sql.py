@@ -12,6 +12,7 @@ from each (any line, even corrupt, becomes a row with its line number).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from weatherpipe.batch import rules as r
@@ -27,6 +28,31 @@ def literal(text: str) -> str:
 
 def json_path(path: r.Path) -> str:
     return "$" + "".join(f'."{key}"' for key in path)
+
+
+def struct_columns(plan: r.ColumnPlan, leaf: Callable[[r.Path], str]) -> dict[str, str]:
+    """The `columns` argument of DuckDB's `read_json` for every path of `plan`: objects on
+    the way as STRUCTs, each path itself as the type `leaf` gives it."""
+    tree: dict[str, Any] = {}
+    for path in plan.paths:
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        if path[-1] not in node:
+            node[path[-1]] = {} if plan.is_parent(path) else leaf(path)
+
+    def render(node: dict[str, Any]) -> str:
+        inner = ", ".join(
+            f'"{k}" ' + (render(v) if isinstance(v, dict) else str(v)) for k, v in node.items()
+        )
+        return f"STRUCT({inner})"
+
+    return {k: render(v) if isinstance(v, dict) else str(v) for k, v in tree.items()}
+
+
+def columns_literal(columns: dict[str, str]) -> str:
+    """`struct_columns` as the DuckDB struct literal `read_json(columns = ...)` takes."""
+    return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in columns.items()) + "}"
 
 
 class Renderer(r.ColumnPlan):
@@ -61,25 +87,7 @@ class Renderer(r.ColumnPlan):
     def read_json_columns(self) -> dict[str, str]:
         """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
         as STRUCTs; a line of another shape makes read_json fail, and goes the slow path)."""
-        tree: dict[str, Any] = {}
-        for path in self.paths:
-            node = tree
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            if path[-1] not in node:
-                leaf = "VARCHAR" if path in self.text_paths else "JSON"
-                node[path[-1]] = {} if self._is_parent(path) else leaf
-
-        def render(node: dict[str, Any]) -> str:
-            inner = ", ".join(
-                f'"{k}" ' + (render(v) if isinstance(v, dict) else str(v)) for k, v in node.items()
-            )
-            return f"STRUCT({inner})"
-
-        return {k: render(v) if isinstance(v, dict) else str(v) for k, v in tree.items()}
-
-    def _is_parent(self, path: r.Path) -> bool:
-        return any(p[: len(path)] == path and p != path for p in self.paths)
+        return struct_columns(self, lambda p: "VARCHAR" if p in self.text_paths else "JSON")
 
     def read_json_fragments(self, alias: str) -> str:
         """Fast path: `f<i>` from the columns of `read_json_columns` (an object on the way is
@@ -89,7 +97,7 @@ class Renderer(r.ColumnPlan):
             ref = alias + "".join(f'."{k}"' for k in path)
             if path in self.text_paths:
                 out.append(f"{ref} AS s{i}")
-            elif self._is_parent(path):
+            elif self.is_parent(path):
                 out.append(f"CASE WHEN {ref} IS NOT NULL THEN '{{}}' END AS f{i}")
             else:
                 out.append(f"{ref}::VARCHAR AS f{i}")

@@ -20,10 +20,9 @@ are read as JSON so a string "5" is not taken for the integer 5.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from weatherpipe.batch import rules as r
-from weatherpipe.batch.duckdb_sql import BLANKS, literal
+from weatherpipe.batch.duckdb_sql import BLANKS, columns_literal, literal, struct_columns
 
 BOOLEAN_WORDS = ("true", "false")
 # A string field read as VARCHAR whose text starts like this could have been a number, an
@@ -49,30 +48,9 @@ class TypedRenderer(r.ColumnPlan):
             return "DOUBLE"
         return "VARCHAR"
 
-    def read_json_columns(self) -> str:
+    def read_json_columns(self) -> dict[str, str]:
         """The `columns` argument of `read_json`: objects as STRUCTs, leaves as `sql_type`."""
-        tree: dict[str, Any] = {}
-        for path in self.paths:
-            node = tree
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            if path[-1] not in node:
-                node[path[-1]] = {} if self._is_parent(path) else self.sql_type(path)
-
-        def render(node: dict[str, Any]) -> str:
-            inner = ", ".join(
-                f'"{k}" ' + (render(v) if isinstance(v, dict) else v) for k, v in node.items()
-            )
-            return f"STRUCT({inner})"
-
-        items = (
-            f"{literal(k)}: {literal(render(v) if isinstance(v, dict) else v)}"
-            for k, v in tree.items()
-        )
-        return "{" + ", ".join(items) + "}"
-
-    def _is_parent(self, path: r.Path) -> bool:
-        return any(p[: len(path)] == path and p != path for p in self.paths)
+        return struct_columns(self, self.sql_type)
 
     def ref(self, path: r.Path) -> str:
         """The column of `path` in the projection `projection` makes."""
@@ -83,7 +61,7 @@ class TypedRenderer(r.ColumnPlan):
         out = []
         for path in self.paths:
             ref = alias + "".join(f'."{k}"' for k in path)
-            if self._is_parent(path):
+            if self.is_parent(path):
                 out.append(f"{ref} IS NOT NULL AS {self.ref(path)}")
             elif self.sql_type(path) == "JSON":
                 out.append(f"{ref}::VARCHAR AS {self.ref(path)}")
@@ -157,11 +135,12 @@ class TypedRenderer(r.ColumnPlan):
         topic, part, off = self.ref(r.TOPIC), self.ref(r.PARTITION), self.ref(r.OFFSET)
         measures = ", ".join(f"{self.ref(path)} AS m_{n}" for n, path in r.MEASURE_PATHS.items())
         stamp = self.ref(r.TIMESTAMP)
+        columns = columns_literal(self.read_json_columns())
         return f"""
         WITH lines AS (
             SELECT w.id, w.topic AS file_topic, w.part AS file_part, {self.projection("x")}
             FROM read_json(?, format = 'newline_delimited', records = true,
-                           columns = {self.read_json_columns()}, filename = true) x
+                           columns = {columns}, filename = true) x
             JOIN wanted w USING (filename)
         ), stamped AS (
             SELECT *, {self.parsed()} FROM lines

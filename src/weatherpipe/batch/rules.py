@@ -254,6 +254,10 @@ class ColumnPlan:
             )
         ]
 
+    def is_parent(self, path: Path) -> bool:
+        """Whether another path read lies inside `path` (so `path` is an object on the way)."""
+        return any(p[: len(path)] == path and p != path for p in self.paths)
+
     def columns(self, path: Path) -> Columns:
         if path == LINE:
             return Columns("j", "jt", "line", "")

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from weatherpipe.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats, RawZoneConsumer
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 
 console = Console(stderr=True)
 
@@ -129,7 +128,7 @@ def run(
         return
     with KafkaConsumer(settings.kafka_bootstrap_servers, group_id, extra_config=extra) as kc:
         consumer = RawZoneConsumer(kc, options)
-        _stop_on_signals(consumer)
+        consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
             consumer.on_progress = show
             stats = consumer.run()
@@ -153,16 +152,6 @@ def _worker_count(settings: Settings, topic: str, wanted: int) -> int:
             highlight=False,
         )
     return min(wanted, len(found.partitions))
-
-
-def _stop_on_signals(consumer: RawZoneConsumer) -> None:
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        consumer.stop_requested = True
-        # A second signal means "now": back to the default action.
-        signal.signal(signum, signal.SIG_DFL)
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
 
 @contextmanager

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import resource
+import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Final
 
 from confluent_kafka import TopicPartition
@@ -129,6 +131,17 @@ class RawZoneConsumer:
             self.sink.finish_all(RotationReason.SHUTDOWN)
         self.stats.finished = time.monotonic()
         return self.stats
+
+    def stop_on(self, *signals: int) -> None:
+        """Finish the files and return from `run` on any of `signals`; a second one means
+        "now" (the default action, e.g. termination)."""
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            self.stop_requested = True
+            signal.signal(signum, signal.SIG_DFL)
+
+        for signum in signals:
+            signal.signal(signum, request_stop)
 
     def _idle(self, now: float) -> bool:
         idle = self.options.until_idle

@@ -227,12 +227,7 @@ def _work(
         extra_config=instance_config(plan.extra_config, index),
     ) as kafka:
         consumer = RawZoneConsumer(kafka, plan.options, on_progress=progress)
-
-        def request_stop(signum: int, _frame: FrameType | None) -> None:
-            consumer.stop_requested = True
-            signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM means "now"
-
-        signal.signal(signal.SIGTERM, request_stop)
+        consumer.stop_on(signal.SIGTERM)
         with suppress(threading.BrokenBarrierError):  # a worker that died must not hold us
             joined.wait(timeout=JOIN_WAIT_SECONDS)
         try:
