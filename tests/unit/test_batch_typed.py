@@ -61,6 +61,9 @@ TWISTS: dict[str, Any] = {
     "blank location": {"location": "   "},
     "long location": {"location": "x" * 101},
     "escaped location": {"location": "Chic\u0061go"},
+    "null location": {"location": None},
+    "false location": {"location": False},
+    "three-digit year": {"timestamp": "0999-03-01 10:00:00"},
     "short month": {"timestamp": "2024-3-01 10:00:00"},
     "five-digit year": {"timestamp": "12024-03-01 10:00:00"},
     "impossible day": {"timestamp": "2024-02-30 10:00:00"},
@@ -98,12 +101,26 @@ def write_zone(raw: Path) -> list[OffsetRange]:
         lambda o: line(0, o - 1, good(rng)),  # a copy of the record before it
         lambda o: json.dumps({"kafka": {"topic": TOPIC, "partition": 0, "offset": o}, "value": 5}),
         lambda o: line(0, o, "text", value_error="invalid_json"),
+        lambda o: json.dumps({**json.loads(line(0, o, good(rng))), "value_error": None}),
+        lambda o: json.dumps({**json.loads(line(0, o, good(rng))), "value_error": ""}),
         lambda o: "",  # an empty line
         lambda o: "{not json",
     ]
     for make in odd:
         batch = records(10)
         write_file(raw, TOPIC, batch, extra_lines=[make(batch[-1].offset)])
+    # Odd Kafka coordinates of a record inside its file's range, in place of the record.
+    in_place = [
+        lambda o: line(0, float(o), good(rng)),  # offset as a real
+        lambda o: line(0, str(o), good(rng)),  # offset as a string
+        lambda o: line(0, o, good(rng)).replace(f'"offset": {o}', f'"offset": {o}e0'),
+        lambda o: line("0", o, good(rng)),  # partition as a string
+        lambda o: line(0.0, o, good(rng)),  # partition as a real
+    ]
+    for make in in_place:
+        batch = records(10)
+        gap = batch.pop(5)
+        write_file(raw, TOPIC, batch, extra_lines=[make(gap.offset)])
     # Two files of one partition with overlapping offsets (a redelivery), and one of a range
     # counted before.
     overlap = records(10, partition=2)

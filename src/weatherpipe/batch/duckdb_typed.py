@@ -15,19 +15,30 @@ the gap: a number read as VARCHAR looks like text, so a string field must not lo
 number, object, array or boolean; a JSON boolean read as DOUBLE becomes 1 or 0, so files that
 contain the words true/false anywhere go the exact path (`BOOLEAN_WORDS`); Kafka coordinates
 are read as JSON so a string "5" is not taken for the integer 5.
+
+Two kinds of rule are checked more cheaply than line by line (the per-line condition is most
+of this path's cost): the Kafka coordinates are compared with the file's name (`NAMED`: its
+topic and partition, its offset range, uniqueness), which is stronger than "a string" and "an
+integer >= 0"; and the rules of an aggregation key (`KEYED`: the location) are checked once per
+distinct value (`key_check_sql`), as a key has only a handful of values.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import BLANKS, columns_literal, literal, struct_columns
 
 BOOLEAN_WORDS = ("true", "false")
+# Checked against the file's name by the caller (`lines_sql` and the per-file verdict).
+NAMED = (r.TOPIC, r.PARTITION, r.OFFSET)
+# Checked once per distinct value (`key_check_sql`) rather than on every line.
+KEYED = (r.LOCATION,)
 # A string field read as VARCHAR whose text starts like this could have been a number, an
 # object or an array in the JSON: only a string that cannot is surely a string.
-_NOT_STRING_STARTS = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '{', '[')"
+_NOT_STRING_STARTS = "-0123456789{["
 
 
 class TypedRenderer(r.ColumnPlan):
@@ -42,8 +53,10 @@ class TypedRenderer(r.ColumnPlan):
     def sql_type(self, path: r.Path) -> str:
         """How `read_json` reads `path`: the cheapest type that keeps what its rules check."""
         kinds = self.kinds[path]
-        if kinds & {r.NotInteger, r.Equals, r.Present}:
-            return "JSON"  # the JSON type of an integer or a marker matters
+        if r.NotInteger in kinds:
+            return "JSON"  # whether an integer was written as one matters ("5", 5.0, 5)
+        if kinds & {r.Equals, r.Present}:
+            return "VARCHAR"  # only checked for being absent or null, which reads as NULL
         if path in self.number_paths:
             return "DOUBLE"
         return "VARCHAR"
@@ -79,20 +92,59 @@ class TypedRenderer(r.ColumnPlan):
     def _timestamps(self) -> list[r.NotTimestamp]:
         return [x.predicate for x in self.rules if isinstance(x.predicate, r.NotTimestamp)]
 
-    def surely_valid(self, *extra: str) -> str:
+    def surely_valid(self, *extra: str, lines_only: bool = False) -> str:
         """True only for a line no rule rejects and all `extra` conditions hold (never NULL).
         Sufficient, not exact: a clean line it cannot vouch for (a location with surrounding
-        blanks, say) is false, and its file goes the exact path."""
-        conditions = dict.fromkeys(c for x in self.rules for c in self._passes(x.predicate))
+        blanks, say) is false, and its file goes the exact path. `lines_only`: without the
+        rules of `NAMED` and `KEYED` paths, which the caller checks its cheaper way."""
+        skip = (*NAMED, *KEYED) if lines_only else ()
+        conditions = dict.fromkeys(
+            c for x in self.rules if x.predicate.path not in skip for c in self._passes(x.predicate)
+        )
         return "coalesce(" + " AND ".join([*conditions, *extra]) + ", false)"
 
-    def _passes(self, p: r.Predicate) -> list[str]:
-        """SQL conditions that together imply that predicate `p` does not hold."""
+    def key_check_sql(self, table: str) -> str:
+        """The distinct values of each `KEYED` path in `table` (a column named for the path's
+        last key) that no rule rejects; a line whose key is not among them is not vouched for.
+        """
+        (path,) = KEYED
+        name = path[-1]
+        conditions = dict.fromkeys(
+            c
+            for x in self.rules
+            if x.predicate.path == path
+            for c in self._passes(x.predicate, name)
+        )
+        return (
+            f"SELECT {name} FROM (SELECT DISTINCT {name} FROM {table}) "
+            f"WHERE coalesce({' AND '.join(conditions)}, false)"
+        )
+
+    @staticmethod
+    def plain_text(text: str) -> bool:
+        """Whether a VARCHAR column holding `text` must have been a JSON string: a number,
+        object, array or boolean read as VARCHAR never looks like this."""
+        return bool(text) and text[0] not in _NOT_STRING_STARTS and text not in BOOLEAN_WORDS
+
+    def _bounded(self, path: r.Path) -> bool:
+        """Whether a rule bounds `path` on both sides by finite numbers: `BETWEEN` those is
+        false for NULL, NaN and the infinities, so no separate finiteness test is needed."""
+        return any(
+            isinstance(x.predicate, r.OutOfRange)
+            and x.predicate.path == path
+            and math.isfinite(x.predicate.low)
+            and math.isfinite(x.predicate.high)
+            for x in self.rules
+        )
+
+    def _passes(self, p: r.Predicate, column: str | None = None) -> list[str]:
+        """SQL conditions that together imply that predicate `p` does not hold (of `column`,
+        by default the path's column in `projection`)."""
         if p.path == r.LINE:
             if isinstance(p, r.NotObject):
                 return []  # read_json with records = true reads nothing but objects
             raise TypeError(f"no typed rendering for {p!r}")
-        c = self.ref(p.path)
+        c = column or self.ref(p.path)
         typ = self.sql_type(p.path)
         if isinstance(p, r.NotObject):
             return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
@@ -103,13 +155,17 @@ class TypedRenderer(r.ColumnPlan):
             # "5" (a string) do not survive the round trip.
             return [f"left({c}, 1) <> '-'", f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}"]
         if typ == "DOUBLE" and isinstance(p, r.Absent | r.NotNumber | r.NotFinite):
+            if self._bounded(p.path):
+                return []
             return [f"isfinite({c})"]  # NULL when absent: coalesced to false
         if typ == "DOUBLE" and isinstance(p, r.OutOfRange):
             return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
         if typ == "VARCHAR" and isinstance(p, r.Absent):
             return [f"{c} <> ''"]
         if typ == "VARCHAR" and isinstance(p, r.NotString):
-            return [f"NOT (left({c}, 1) IN {_NOT_STRING_STARTS} OR {c} IN ('true', 'false'))"]
+            starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
+            words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
+            return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
         if typ == "VARCHAR" and isinstance(p, r.Blank | r.LongerThan):
             # No blank at either end: trimming changes nothing, so the text is not blank and
             # its length is the trimmed length.
@@ -118,27 +174,32 @@ class TypedRenderer(r.ColumnPlan):
             return [*ends, f"length({c}) <= {p.length}"] if isinstance(p, r.LongerThan) else ends
         if typ == "VARCHAR" and isinstance(p, r.NotTimestamp):
             # Formatting the parsed time gives back the very text only if the text has the
-            # format's exact shape (a regular expression costs more); the length and a leading
-            # digit rule out a year of other than four digits.
+            # format's exact shape (a regular expression costs more); the length rules out a
+            # year of other than four digits, which the rule's pattern would reject.
             shape = len(datetime(2000, 1, 1).strftime(p.format))
-            return [
-                f"length({c}) = {shape}",
-                f"left({c}, 1) BETWEEN '0' AND '9'",
-                f"strftime(ts_{c}, {literal(p.format)}) = {c}",
-            ]
+            return [f"length({c}) = {shape}", f"strftime(ts_{c}, {literal(p.format)}) = {c}"]
         raise TypeError(f"no typed rendering for {p!r} read as {typ}")
 
     def lines_sql(self) -> str:
         """The lines of the files in `wanted` (`?`: their paths) with what the per-file check
-        and the aggregation need: the file's `id` in `wanted`, offset, `ok` (surely valid and
-        in its file's topic and partition), location, day and the measures."""
+        and the aggregation need: the file's `id` in `wanted`, offset, `ok` (surely valid but
+        for the checks left to the caller: offset range and uniqueness, `key_check_sql`),
+        location, day and the measures."""
         topic, part, off = self.ref(r.TOPIC), self.ref(r.PARTITION), self.ref(r.OFFSET)
         measures = ", ".join(f"{self.ref(path)} AS m_{n}" for n, path in r.MEASURE_PATHS.items())
         stamp = self.ref(r.TIMESTAMP)
         columns = columns_literal(self.read_json_columns())
+        # The file's topic is plain text (the caller makes sure), its partition the decimal
+        # digits of a JSON integer, so equal text means equal JSON; an offset whose text is
+        # its integer's decimal digits was written as a JSON integer.
+        named = (
+            f"{topic} = file_topic",
+            f"{part} = file_part",
+            f"CAST(TRY_CAST({off} AS BIGINT) AS VARCHAR) = {off}",
+        )
         return f"""
         WITH lines AS (
-            SELECT w.id, w.topic AS file_topic, w.part AS file_part, {self.projection("x")}
+            SELECT w.id, w.topic AS file_topic, w.part_text AS file_part, {self.projection("x")}
             FROM read_json(?, format = 'newline_delimited', records = true,
                            columns = {columns}, filename = true) x
             JOIN wanted w USING (filename)
@@ -146,7 +207,8 @@ class TypedRenderer(r.ColumnPlan):
             SELECT *, {self.parsed()} FROM lines
         )
         SELECT id, TRY_CAST({off} AS BIGINT) AS off,
-               {self.surely_valid(f"{topic} = file_topic", f"{part} = file_part::VARCHAR")} AS ok,
-               {self.ref(r.LOCATION)} AS location, CAST(ts_{stamp} AS DATE) AS day, {measures}
+               {self.surely_valid(*named, lines_only=True)} AS ok,
+               {self.ref(r.LOCATION)} AS {r.LOCATION[-1]}, CAST(ts_{stamp} AS DATE) AS day,
+               {measures}
         FROM stamped
         """
