@@ -16,7 +16,7 @@ import duckdb
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
-from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
+from weatherpipe.batch.engine import DailyTable, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.errors import TerminalError
 from weatherpipe.events import Reason
@@ -214,12 +214,8 @@ class DuckDBEngine:
     @staticmethod
     def _typed_result(db: duckdb.DuckDBPyConnection, lines: dict[str, int]) -> EngineResult:
         """The result when every file took the typed read: no rejects, no copies."""
-        daily = [
-            DailyPart(*row)
-            for row in db.execute("SELECT * FROM typed_daily ORDER BY location, day").fetchall()
-        ]
         return EngineResult(
-            daily=daily,
+            daily=_daily_table(db, "SELECT * FROM typed_daily"),
             rejected=[],
             lines=sum(lines.values()),
             duplicates=0,
@@ -432,10 +428,9 @@ class DuckDBEngine:
     def _result(db: duckdb.DuckDBPyConnection) -> EngineResult:
         sums = ", ".join(f"sum(m_{name}::{SUM_TYPE}) AS sum_{name}" for name in _SUMMED)
         resums = ", ".join(f"sum(sum_{name})" for name in _SUMMED)
-        daily = [
-            DailyPart(*row)
-            for row in db.execute(
-                f"""WITH parts AS (
+        daily = _daily_table(
+            db,
+            f"""WITH parts AS (
                         SELECT location, day, count(*) AS n, {sums},
                                min(m_temperature_c) AS min_t, max(m_temperature_c) AS max_t
                         FROM firsts WHERE reason IS NULL GROUP BY location, day
@@ -443,9 +438,8 @@ class DuckDBEngine:
                         SELECT * FROM typed_daily
                     )
                     SELECT location, day, sum(n)::BIGINT, {resums}, min(min_t), max(max_t)
-                    FROM parts GROUP BY location, day ORDER BY location, day"""
-            ).fetchall()
-        ]
+                    FROM parts GROUP BY location, day""",
+        )
         rejected = [
             Rejected(*row)
             for row in db.execute(
@@ -470,6 +464,28 @@ class DuckDBEngine:
             duplicates=(exact[0] if exact else 0) - (kept[0] if kept else 0),
             lines_per_file={str(k): int(v) for k, v in per_file.items()},
         )
+
+
+# PostgreSQL COPY text escapes these in a value (the location is the only text column).
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def _daily_table(db: duckdb.DuckDBPyConnection, rows: str) -> DailyTable:
+    """The daily rows `rows` selects (location, day, observations, the four sums, minimum and
+    maximum temperature) as PostgreSQL COPY text, ordered by location and day. DuckDB renders
+    a DOUBLE as its shortest round-trip text and a DECIMAL exactly, so nothing is rounded."""
+    location = "location"
+    for raw, escaped in _COPY_ESCAPES:
+        location = f"replace({location}, {literal(raw)}, {literal(escaped)})"
+    found = db.execute(
+        f"""SELECT count(*), string_agg(concat_ws(chr(9), {location}, day, c3, c4, c5, c6, c7,
+                                                  c8, c9), chr(10) ORDER BY location, day)
+            FROM (SELECT c1 AS location, c2 AS day, c3, c4, c5, c6, c7, c8, c9
+                  FROM ({rows}) AS r(c1, c2, c3, c4, c5, c6, c7, c8, c9))"""
+    ).fetchone()
+    assert found is not None
+    count, text = found
+    return DailyTable((text or "") + ("\n" if count else ""), int(count))
 
 
 def _without_words(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from weatherpipe.batch.engine import EngineResult
+from weatherpipe.batch.engine import DailyTable, EngineResult
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile
 
 VALUES = (
@@ -48,11 +48,17 @@ def processed_files(conn: psycopg.Connection) -> dict[str, OffsetRange]:
 
 def _stage(conn: psycopg.Connection, result: EngineResult) -> None:
     conn.execute(
-        "CREATE TEMP TABLE stage_daily (LIKE daily_aggregate INCLUDING DEFAULTS) ON COMMIT DROP"
+        "CREATE TEMP TABLE stage_daily (location text NOT NULL, day date NOT NULL,"
+        " observations bigint NOT NULL, temperature_sum numeric NOT NULL,"
+        " humidity_sum numeric NOT NULL, wind_speed_sum numeric NOT NULL,"
+        " precipitation_sum numeric NOT NULL, temperature_min double precision NOT NULL,"
+        " temperature_max double precision NOT NULL) ON COMMIT DROP"
     )
-    conn.execute("ALTER TABLE stage_daily DROP COLUMN run_id")
     columns = ", ".join(("location", "day", *VALUES))
     with conn.cursor().copy(f"COPY stage_daily ({columns}) FROM STDIN") as copy:
+        if isinstance(result.daily, DailyTable):
+            copy.write(result.daily.copy_text())
+            return
         for part in result.daily:
             copy.write_row(
                 (
@@ -70,30 +76,39 @@ def _stage(conn: psycopg.Connection, result: EngineResult) -> None:
 
 
 def _upsert(conn: psycopg.Connection, run_id: int, *, replace: bool) -> tuple[int, int]:
+    """Merge the staged rows into the daily table, changing only rows whose values change;
+    returns how many rows were inserted and updated. One MERGE joins the two tables once,
+    where INSERT ... ON CONFLICT probed and locked row by row."""
     if replace:
-        new = {c: f"EXCLUDED.{c}" for c in VALUES}
+        new = {c: f"s.{c}" for c in VALUES}
     else:
         new = {
-            c: f"d.{c} + EXCLUDED.{c}"
-            for c in VALUES
-            if c not in ("temperature_min", "temperature_max")
+            c: f"d.{c} + s.{c}" for c in VALUES if c not in ("temperature_min", "temperature_max")
         }
-        new["temperature_min"] = "LEAST(d.temperature_min, EXCLUDED.temperature_min)"
-        new["temperature_max"] = "GREATEST(d.temperature_max, EXCLUDED.temperature_max)"
+        new["temperature_min"] = "LEAST(d.temperature_min, s.temperature_min)"
+        new["temperature_max"] = "GREATEST(d.temperature_max, s.temperature_max)"
     sets = ", ".join(f"{c} = {expr}" for c, expr in new.items())
     old_row = ", ".join(f"d.{c}" for c in VALUES)
     new_row = ", ".join(new[c] for c in VALUES)
     columns = ", ".join(("location", "day", *VALUES))
-    rows = conn.execute(
-        f"""INSERT INTO daily_aggregate AS d ({columns}, run_id)
-            SELECT {columns}, %s FROM stage_daily
-            ON CONFLICT (location, day) DO UPDATE SET {sets}, run_id = EXCLUDED.run_id
-            WHERE ({old_row}) IS DISTINCT FROM ({new_row})
-            RETURNING (xmax = 0)""",
-        (run_id,),
-    ).fetchall()
-    inserted = sum(1 for (fresh,) in rows if fresh)
-    return inserted, len(rows) - inserted
+    staged = ", ".join(f"s.{c}" for c in ("location", "day", *VALUES))
+    row = conn.execute(
+        f"""WITH merged AS (
+                MERGE INTO daily_aggregate d
+                USING stage_daily s ON s.location = d.location AND s.day = d.day
+                WHEN MATCHED AND ({old_row}) IS DISTINCT FROM ({new_row}) THEN
+                    UPDATE SET {sets}, run_id = %(run)s
+                WHEN NOT MATCHED THEN
+                    INSERT ({columns}, run_id) VALUES ({staged}, %(run)s)
+                RETURNING merge_action() AS action
+            )
+            SELECT count(*) FILTER (WHERE action = 'INSERT'),
+                   count(*) FILTER (WHERE action = 'UPDATE')
+            FROM merged""",
+        {"run": run_id},
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def _quarantine(conn: psycopg.Connection, run_id: int, result: EngineResult) -> None:
