@@ -472,14 +472,14 @@ _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 def _daily_table(db: duckdb.DuckDBPyConnection, rows: str) -> DailyTable:
     """The daily rows `rows` selects (location, day, observations, the four sums, minimum and
-    maximum temperature) as PostgreSQL COPY text, ordered by location and day. DuckDB renders
-    a DOUBLE as its shortest round-trip text and a DECIMAL exactly, so nothing is rounded."""
+    maximum temperature) as PostgreSQL COPY text, in no particular order. DuckDB renders a
+    DOUBLE as its shortest round-trip text and a DECIMAL exactly, so nothing is rounded."""
     location = "location"
     for raw, escaped in _COPY_ESCAPES:
         location = f"replace({location}, {literal(raw)}, {literal(escaped)})"
     found = db.execute(
         f"""SELECT count(*), string_agg(concat_ws(chr(9), {location}, day, c3, c4, c5, c6, c7,
-                                                  c8, c9), chr(10) ORDER BY location, day)
+                                                  c8, c9), chr(10))
             FROM (SELECT c1 AS location, c2 AS day, c3, c4, c5, c6, c7, c8, c9
                   FROM ({rows}) AS r(c1, c2, c3, c4, c5, c6, c7, c8, c9))"""
     ).fetchone()

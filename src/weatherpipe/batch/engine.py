@@ -39,9 +39,10 @@ _ESCAPED = re.compile(r"\\[\\tnr]")
 
 class DailyTable(Sequence[DailyPart]):
     """Daily rows as PostgreSQL COPY text (tab-separated columns in `DailyPart`'s order, one
-    row a line), as an engine that aggregates in SQL renders them: they go to PostgreSQL as
-    they are, and become `DailyPart`s only when someone reads them (building a Python object
-    per value cost ~60 ms for 3,650 rows, a good part of a small incremental run)."""
+    row a line, any order), as an engine that aggregates in SQL renders them: they go to
+    PostgreSQL as they are, and become `DailyPart`s, ordered by location and day, only when
+    someone reads them (building a Python object per value cost ~60 ms for 3,650 rows, a good
+    part of a small incremental run)."""
 
     def __init__(self, text: str, rows: int) -> None:
         self.text = text
@@ -54,7 +55,8 @@ class DailyTable(Sequence[DailyPart]):
     def parts(self) -> list[DailyPart]:
         if self._parts is None:
             # Only "\n" ends a row: a location may hold other line separators of Unicode.
-            self._parts = [_parse(line) for line in self.text.split("\n")[: self.rows]]
+            parts = [_parse(line) for line in self.text.split("\n")[: self.rows]]
+            self._parts = sorted(parts, key=lambda p: (p.location, p.day))
         return self._parts
 
     def __len__(self) -> int:
