@@ -16,7 +16,7 @@ import duckdb
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
-from weatherpipe.batch.engine import DailyTable, EngineResult, Rejected
+from weatherpipe.batch.engine import COPY_ESCAPES, DailyTable, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.errors import TerminalError
 from weatherpipe.events import Reason
@@ -131,11 +131,8 @@ class DuckDBEngine:
         sample: RawFile,
     ) -> None:
         """Validate `files` rule by rule into `checked` and count each record once into
-        `firsts` (both empty without files; `sample`: any raw file, for the table's shape)."""
+        `firsts` (`sample`: any raw file, for the table's shape)."""
         slow = self._fast(db, base, files, sample)
-        if not files:  # the common case: every file took the typed read
-            db.execute("CREATE TEMP VIEW firsts AS SELECT * FROM checked")
-            return
         db.execute(
             "CREATE TEMP TABLE slow_files AS SELECT DISTINCT rel FROM checked"
             " WHERE reason IS NOT NULL"
@@ -466,16 +463,12 @@ class DuckDBEngine:
         )
 
 
-# PostgreSQL COPY text escapes these in a value (the location is the only text column).
-_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
-
-
 def _daily_table(db: duckdb.DuckDBPyConnection, rows: str) -> DailyTable:
     """The daily rows `rows` selects (location, day, observations, the four sums, minimum and
     maximum temperature) as PostgreSQL COPY text, in no particular order. DuckDB renders a
     DOUBLE as its shortest round-trip text and a DECIMAL exactly, so nothing is rounded."""
-    location = "location"
-    for raw, escaped in _COPY_ESCAPES:
+    location = "location"  # the only text column
+    for raw, escaped in COPY_ESCAPES:
         location = f"replace({location}, {literal(raw)}, {literal(escaped)})"
     found = db.execute(
         f"""SELECT count(*), string_agg(concat_ws(chr(9), {location}, day, c3, c4, c5, c6, c7,

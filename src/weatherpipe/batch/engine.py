@@ -33,8 +33,10 @@ class DailyPart:
     temperature_max: float
 
 
-_UNESCAPE = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
-_ESCAPED = re.compile(r"\\[\\tnr]")
+COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+"""What PostgreSQL's COPY text format escapes in a value: (character, its escape)."""
+_UNESCAPE = {escaped: raw for raw, escaped in COPY_ESCAPES}
+_ESCAPED = re.compile("|".join(re.escape(escaped) for escaped in _UNESCAPE))
 
 
 class DailyTable(Sequence[DailyPart]):

@@ -47,14 +47,11 @@ def processed_files(conn: psycopg.Connection) -> dict[str, OffsetRange]:
 
 
 def _stage(conn: psycopg.Connection, result: EngineResult) -> None:
-    conn.execute(
-        "CREATE TEMP TABLE stage_daily (location text NOT NULL, day date NOT NULL,"
-        " observations bigint NOT NULL, temperature_sum numeric NOT NULL,"
-        " humidity_sum numeric NOT NULL, wind_speed_sum numeric NOT NULL,"
-        " precipitation_sum numeric NOT NULL, temperature_min double precision NOT NULL,"
-        " temperature_max double precision NOT NULL) ON COMMIT DROP"
-    )
     columns = ", ".join(("location", "day", *VALUES))
+    conn.execute(
+        f"CREATE TEMP TABLE stage_daily ON COMMIT DROP AS SELECT {columns} FROM daily_aggregate"
+        " WITH NO DATA"
+    )
     with conn.cursor().copy(f"COPY stage_daily ({columns}) FROM STDIN") as copy:
         if isinstance(result.daily, DailyTable):
             copy.write(result.daily.copy_text())
