@@ -135,6 +135,10 @@ def test_csv_gives_a_clear_error_or_quarantines_its_bad_lines(
     assert all(d["source"].endswith(Path(path).name) and d["detail"] for d in dead)
     assert f"sent {expected['valid']:,} to {topic}" in message
     assert f"quarantined {len(expected['dlq']):,}" in message
+    blank = expected.get("blank", 0)
+    assert (f"blank line{'s' if blank > 1 else ''} skipped" in message) == bool(blank)
+    if blank:
+        assert f"({blank:,} blank line" in message
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ BAD_ROWS = {
     "Chicago,2024-03-01 14:05:09,3.1,71.2,-0.1,18.9": (Reason.OUT_OF_RANGE, "precipitation_mm"),
     "Chicago,2024-03-01 14:05:09,3.1,71.2,,18.9": (Reason.MISSING_FIELD, "precipitation_mm"),
     '"Chicago, IL",2024-03-01 14:05:09,3.1,71.2,0.4': (Reason.WRONG_FIELD_COUNT, None),
-    "": (Reason.WRONG_FIELD_COUNT, None),
+    "Chicago": (Reason.WRONG_FIELD_COUNT, None),  # one field, but not a blank line
 }
 
 
@@ -164,6 +164,24 @@ def test_line_that_is_not_utf8_is_rejected_alone(tmp_path: Path) -> None:
     assert [line for line, _ in events] == [2, 4]
     assert [(r.line, r.reason) for r in rejects] == [(3, Reason.NOT_UTF8)]
     assert rejects[0].raw.startswith("Z\ufffdrich,")
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 64])
+def test_blank_lines_are_skipped_and_counted_not_rejected(tmp_path: Path, block_bytes: int) -> None:
+    # Blank lines between rows, one of spaces and a tab, CRLF ones and an editor's trailing
+    # empty lines; a line of empty fields or a lone comma is a (bad) row, not a blank line.
+    text = f"{HEADER}\r\n{GOOD}\r\n\r\n  \t\n{GOOD}\n,,,,,\n,\n\n\n"
+    path = write(tmp_path, text)
+    events, rejects = run(path, block_bytes)
+    assert [line for line, _ in events] == [2, 5]
+    assert [(r.line, r.reason) for r in rejects] == [
+        (6, Reason.EMPTY_LOCATION),
+        (7, Reason.WRONG_FIELD_COUNT),
+    ]
+    blanks = 0
+    for block in read_blocks(path, block_bytes):
+        blanks += split_fields(block)[0].blank
+    assert blanks == 4
 
 
 def test_last_line_without_newline_and_day_of_rejects(tmp_path: Path) -> None:

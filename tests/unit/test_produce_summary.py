@@ -24,6 +24,13 @@ def test_every_row_is_in_exactly_one_bucket() -> None:
     assert not stopped.ok and stopped.line().endswith("[interrupted]")
 
 
+def test_summary_counts_blank_lines_apart_from_rows() -> None:
+    one = ProduceSummary(Path("w.csv"), "t", rows_read=3, blank_lines=1, selected=3, sent=3)
+    assert one.ok and one.line().startswith("read 3 rows from w.csv (1 blank line skipped); ")
+    two = ProduceSummary(Path("w.csv"), "t", rows_read=3, blank_lines=2, selected=3, sent=3)
+    assert "(2 blank lines skipped)" in two.line()
+
+
 def test_daily_summary_names_the_day() -> None:
     day = ProduceSummary(
         Path("w.csv"), "t", rows_read=9, selected=3, sent=3, daily=True, day=dt.date(2024, 1, 2)

@@ -5,6 +5,8 @@ physical line number (header = line 1) and its raw text for the dead-letter topi
 UTF-8 with or without a byte order mark and LF or CRLF line ends. Fields are split by Arrow too;
 only lines that contain a double quote go through Python's `csv` module (the Kaggle file has
 none). A quoted field spanning several lines is not supported: each physical line is a row.
+A blank line (nothing but spaces or tabs) is no row at all, as for Python's `csv` and pandas:
+it is skipped and counted, so an editor's trailing empty lines don't reach the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class SplitRows:
     """Each row's raw text."""
     fields: tuple[pa.Array, ...]
     """One string array per CSV column, in CSV_COLUMNS order."""
+    blank: int = 0
+    """Blank lines of the block: skipped, neither a row nor a reject."""
 
 
 def check_header(path: Path) -> int:
@@ -165,7 +169,7 @@ def split_fields(block: LineBlock) -> tuple[SplitRows, list[Reject]]:
     """Split a block's lines into CSV fields.
 
     Returns the rows with the expected number of fields, and the others as rejects (wrong
-    field count, not UTF-8).
+    field count, not UTF-8); blank lines are neither, only counted.
     """
     width = len(CSV_COLUMNS)
     numbers = np.arange(block.first_line, block.first_line + len(block.lines), dtype=np.int64)
@@ -175,6 +179,9 @@ def split_fields(block: LineBlock) -> tuple[SplitRows, list[Reject]]:
     quoted = pc.match_substring(lines, '"').to_numpy(zero_copy_only=False)
     parts = pc.split_pattern(lines, pattern=",")
     counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    blank = np.zeros(len(lines), dtype=bool)
+    for i in np.flatnonzero((counts == 1) & ~quoted & decodable):  # few: only bad rows
+        blank[i] = not str(lines[i].as_py()).strip(" \t")
     simple = (counts == width) & ~quoted & decodable
     mask = pa.array(simple)
     good = pc.list_flatten(parts.filter(mask))
@@ -188,7 +195,7 @@ def split_fields(block: LineBlock) -> tuple[SplitRows, list[Reject]]:
     ]
     rejects += [
         _wrong_count(int(numbers[i]), str(lines[i].as_py()), int(counts[i]))
-        for i in np.flatnonzero((counts != width) & ~quoted & decodable)
+        for i in np.flatnonzero((counts != width) & ~quoted & decodable & ~blank)
     ]
     slow = np.flatnonzero(quoted & decodable)
     if len(slow):
@@ -196,7 +203,7 @@ def split_fields(block: LineBlock) -> tuple[SplitRows, list[Reject]]:
             [(int(numbers[i]), str(lines[i].as_py())) for i in slow], line, raw, fields, rejects
         )
     rejects.sort(key=lambda r: r.line)
-    return SplitRows(line, raw, tuple(fields)), rejects
+    return SplitRows(line, raw, tuple(fields), int(blank.sum())), rejects
 
 
 def _wrong_count(line: int, text: str, count: int) -> Reject:

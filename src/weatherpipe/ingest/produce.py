@@ -64,6 +64,8 @@ class ProduceSummary:
     source: Path
     topic: str
     rows_read: int = 0
+    blank_lines: int = 0
+    """Blank lines of the file: skipped, not rows."""
     selected: int = 0
     """Rows this run was to send: all rows read (--all) or the rows of one day (--daily)."""
     sent: int = 0
@@ -93,13 +95,19 @@ class ProduceSummary:
         """Every selected row was acknowledged, on the topic or on the dead-letter topic."""
         return self.failed == 0 and self.not_sent == 0 and not self.interrupted
 
+    def _blank(self) -> str:
+        if not self.blank_lines:
+            return ""
+        return f" ({self.blank_lines:,} blank line{'s' if self.blank_lines > 1 else ''} skipped)"
+
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
         scope = ""
         if self.daily:
             scope = f" day {self.day}: {self.selected:,} rows," if self.day else " no new day,"
         text = (
-            f"read {self.rows_read:,} rows from {self.source};{scope} sent {self.sent:,} to "
+            f"read {self.rows_read:,} rows from {self.source}{self._blank()};{scope} sent "
+            f"{self.sent:,} to "
             f"{self.topic}, quarantined {self.quarantined:,} to {self.dlq_topic}, "
             f"failed {self.failed:,}"
         )
@@ -171,9 +179,10 @@ def produce_all(
     producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     start = time.monotonic()
     accepted = 0
-    for block, records, rejects in prefetch(_prepared(blocks)):
-        summary.rows_read += len(block.lines)
-        summary.selected += len(block.lines)
+    for block, blank, records, rejects in prefetch(_prepared(blocks)):
+        summary.rows_read += len(block.lines) - blank
+        summary.blank_lines += blank
+        summary.selected += len(block.lines) - blank
         accepted += _send_rejects(producer, summary, rejects)
         accepted += producer.send_many(
             settings.kafka_topic, records.values, records.keys, stop, sink.rows
@@ -186,14 +195,17 @@ def produce_all(
     return summary
 
 
-def _prepared(blocks: Iterator[LineBlock]) -> Iterator[tuple[LineBlock, Records, list[Reject]]]:
-    """Each block with its Kafka records and its rejects (in line order)."""
+def _prepared(
+    blocks: Iterator[LineBlock],
+) -> Iterator[tuple[LineBlock, int, Records, list[Reject]]]:
+    """Each block with its number of blank lines, its Kafka records and its rejects (in line
+    order)."""
     for block in blocks:
         rows, rejects = split_fields(block)
         valid, invalid = validate(rows)
         rejects += invalid
         rejects.sort(key=lambda r: r.line)
-        yield block, encode(valid), rejects
+        yield block, rows.blank, encode(valid), rejects
 
 
 def produce_daily(
@@ -245,8 +257,9 @@ def _pick_day(
     day: dt.date | None = None
     kept: list[ValidRows] = []
     rejects: list[Reject] = []
-    for block, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
-        summary.rows_read += len(block.lines)
+    for block, blank, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
+        summary.rows_read += len(block.lines) - blank
+        summary.blank_lines += blank
         if after is None:  # rows without a readable day go with the first daily run
             rejects += undated + [r for r in invalid if r.day is None]
         days = valid.day.cast(pa.int32()).to_numpy(zero_copy_only=False)
@@ -270,11 +283,12 @@ def _pick_day(
 
 def _validated(
     blocks: Iterator[LineBlock],
-) -> Iterator[tuple[LineBlock, list[Reject], ValidRows, list[Reject]]]:
-    """Each block with its rows of the wrong shape, its valid rows and its invalid rows."""
+) -> Iterator[tuple[LineBlock, int, list[Reject], ValidRows, list[Reject]]]:
+    """Each block with its number of blank lines, its rows of the wrong shape, its valid rows
+    and its invalid rows."""
     for block in blocks:
         rows, wrong = split_fields(block)
-        yield block, wrong, *validate(rows)
+        yield block, rows.blank, wrong, *validate(rows)
 
 
 def _later_days(
