@@ -160,13 +160,16 @@ class LabFlow:
 
     def _produce(self) -> None:
         from weatherpipe.ingest.produce import produce_all, stop_on_interrupt
+        from weatherpipe.ingest.resume import pending
 
         def work() -> Stage:
             source = self.settings.csv_path
             held = _records_in_topic(self.settings)
-            if held and not self.produce_again:
+            interrupted = pending(self.settings.state_dir, self.settings.kafka_topic, source)
+            if held and not self.produce_again and not interrupted:
                 # The lab flow sends the data set once: a second `make run` must not send the
-                # same rows again (the batch would then count every observation twice).
+                # same rows again (the batch would then count every observation twice). An
+                # interrupted first send is resumed instead: only its missing rows are sent.
                 return Stage(
                     "produce",
                     0,
@@ -188,7 +191,8 @@ class LabFlow:
             return Stage(
                 "produce",
                 0,
-                f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}",
+                f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}"
+                + (f" ({summary.resumed:,} by the interrupted run)" if summary.resumed else ""),
                 f"{summary.quarantined:,} bad rows to {summary.dlq_topic}",
             )
 

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -241,34 +242,99 @@ def test_daily_mode_sends_one_new_day_per_run_and_never_twice(
     ]
 
 
-def test_ctrl_c_flushes_what_was_accepted_and_reports(
-    topic_settings: Settings, tmp_path: Path
-) -> None:
-    path = tmp_path / "big.csv"
-    datagen.write_csv(path, 400_000, seed=11)
-    topic = topic_settings.kafka_topic
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "weatherpipe", "produce", "--csv", str(path)],
-        env=as_env(topic_settings),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _wait_for_records(settings: Settings, topic: str, more_than: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if end_offsets(topic_settings, topic) > 0:
-                break
+            if end_offsets(settings, topic) > more_than:
+                return
         except (KeyError, KafkaException):
             pass  # topic not created yet, or its leader not elected yet
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    raise AssertionError(f"{topic} got no more than {more_than} records in 120 s")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
+    topic_settings: Settings, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    # Bad rows at the start (delivered before the interruption) and at the end (after it).
+    generated = tmp_path / "generated.csv"
+    datagen.write_csv(generated, 400_000, seed=11)
+    header, *rows = generated.read_text(encoding="utf-8").splitlines()
+    bad = [raw for raw, _, _ in INJECTED]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join([header, *bad[:3], *rows, *bad[3:]]) + "\n", encoding="utf-8")
+    topic = topic_settings.kafka_topic
+    command = [sys.executable, "-m", "weatherpipe", "produce", "--csv", str(path)]
+    proc = subprocess.Popen(command, env=as_env(topic_settings), stderr=subprocess.PIPE, text=True)
+    _wait_for_records(topic_settings, topic, 1000)
+    proc.send_signal(stop_signal)
     _, stderr = proc.communicate(timeout=120)
-    summary = " ".join(stderr.split())
-    assert proc.returncode == 130, stderr
-    assert "[interrupted]" in summary and "failed 0" in summary
-    sent = int(summary.split(" sent ")[1].split(" ")[0].replace(",", ""))
-    assert 0 < sent < 400_000
-    assert end_offsets(topic_settings, topic) == sent
+    delivered = end_offsets(topic_settings, topic)
+    assert 0 < delivered < 400_000
+    if stop_signal == signal.SIGINT:
+        summary = " ".join(stderr.split())
+        assert proc.returncode == 130, stderr
+        assert "[interrupted]" in summary and "failed 0" in summary
+        assert f" sent {delivered:,} to" in summary
+    else:
+        assert proc.returncode == -signal.SIGKILL
+
+    again = subprocess.run(
+        command, env=as_env(topic_settings), capture_output=True, text=True, timeout=300
+    )
+    summary = " ".join(again.stderr.split())
+    assert again.returncode == 0, again.stderr
+    assert f"sent 400,000 to {topic}, quarantined {len(bad)} to" in summary
+    assert f"({delivered + 3:,} of these delivered by an interrupted earlier run)" in summary
+    records = read_topic(topic_settings, topic)
+    assert len(records) == 400_000
+    expected = expected_events(generated)
+    assert Counter(canonical(v) for _, _, v in records) == Counter(map(canonical, expected))
+    dead = [v for _, _, v in read_topic(topic_settings, topic + ".dlq")]
+    assert sorted(v["raw"] for v in dead) == sorted(bad)
+
+    # Finished: the next run is a new one and sends the file once more.
+    third = subprocess.run(
+        command, env=as_env(topic_settings), capture_output=True, text=True, timeout=300
+    )
+    assert third.returncode == 0 and "interrupted earlier run" not in third.stderr
+    assert end_offsets(topic_settings, topic) == 800_000
+
+
+def test_daily_run_stopped_after_delivery_records_its_day_without_resending(
+    topic_settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "days.csv"
+    datagen.write_csv(path, 5_000, seed=5)
+    topic = topic_settings.kafka_topic
+    handed_over = threading.Event()
+
+    class StopOnceSent:  # the run is stopped once the day's rows are handed to Kafka
+        def rows(self, count: int) -> None:
+            handed_over.set()
+
+        def position(self, byte_offset: int) -> None:
+            pass
+
+    first = produce_daily(topic_settings, path, StopOnceSent(), handed_over.is_set)
+    assert first.interrupted and not first.ok and first.sent > 0
+    day_rows = first.sent
+    assert end_offsets(topic_settings, topic) == day_rows
+    state = daily_state.load(daily_state_path(topic_settings), topic)
+    assert state.last_day is None  # not recorded: the run did not finish
+
+    again = produce_daily(topic_settings, path)
+    assert again.ok and again.day == first.day
+    assert (again.sent, again.resumed) == (day_rows, day_rows)
+    assert end_offsets(topic_settings, topic) == day_rows  # nothing sent twice
+    state = daily_state.load(daily_state_path(topic_settings), topic)
+    assert (state.last_day, state.days_sent) == (first.day, 1)
+
+    after = produce_daily(topic_settings, path)
+    assert after.ok and after.resumed == 0 and after.day is not None and after.day > first.day
+    assert end_offsets(topic_settings, topic) == day_rows + after.sent
 
 
 def test_full_local_queue_is_waited_out_and_every_report_counted(topic_settings: Settings) -> None:

@@ -63,7 +63,9 @@ def run(
     """Send each CSV row as a JSON event (key: the location) to KAFKA_TOPIC, creating the topic
     (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` if
     missing. A bad row goes to the dead-letter topic with its line number, raw text and reason;
-    the run goes on. Exit status: 0 when every row was acknowledged (on the topic or the
+    the run goes on. A run that was interrupted (Ctrl-C, a crash, failed deliveries) is
+    resumed by the next run of the same file (and day): it sends only the rows that did not
+    reach Kafka. Exit status: 0 when every row was acknowledged (on the topic or the
     dead-letter topic), 1 when some were not, 130 after Ctrl-C (which first flushes and
     reports what was accepted)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.

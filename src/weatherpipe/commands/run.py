@@ -34,7 +34,8 @@ def run(
         typer.Option(
             "--produce-again",
             help="Send the CSV even when the topic already holds records (by default a rerun "
-            "skips producing, so the same rows are not sent and counted twice).",
+            "skips producing, so the same rows are not sent and counted twice; an interrupted "
+            "send is resumed instead).",
         ),
     ] = False,
     as_json: Annotated[

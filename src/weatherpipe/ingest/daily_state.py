@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from weatherpipe.errors import TerminalError
+from weatherpipe.ingest.statefile import write_atomically
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,6 @@ def load(path: Path, topic: str) -> DailyState:
 
 def save(path: Path, state: DailyState) -> None:
     """Replace `path` with `state` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     text = json.dumps(
         {
             "topic": state.topic,
@@ -56,16 +54,4 @@ def save(path: Path, state: DailyState) -> None:
         },
         indent=2,
     )
-    try:
-        with partial.open("w", encoding="utf-8") as out:
-            out.write(text + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_atomically(path, text + "\n")

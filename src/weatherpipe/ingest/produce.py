@@ -9,6 +9,9 @@ Dead-letter record: key = the physical line number as text; value = a JSON objec
 `{"source": <csv path>, "line": <1-based line, header = 1>, "raw": <the line's text>,
 "reason": <Reason code>, "field": <event field or null>, "detail": <what is wrong>}`. The
 dead-letter topic has one partition, so its records are in line order.
+
+An interrupted run (Ctrl-C, crash, SIGKILL, failed deliveries) is resumed by the next run of the
+same job, which sends only the rows the interrupted one did not deliver (`resume`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from weatherpipe.ingest.csv_reader import LineBlock, read_blocks, split_fields
 from weatherpipe.ingest.encode import Records, encode
 from weatherpipe.ingest.prefetch import prefetch
 from weatherpipe.ingest.reject import Reject
+from weatherpipe.ingest.resume import Resume, forget_finished_day
 from weatherpipe.ingest.validate import ValidRows, validate
 from weatherpipe.kafka.admin import TopicSpec, ensure_topics
 from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
@@ -70,6 +74,9 @@ class ProduceSummary:
     """Rows this run was to send: all rows read (--all) or the rows of one day (--daily)."""
     sent: int = 0
     quarantined: int = 0
+    resumed: int = 0
+    """Of `sent` and `quarantined`: rows an interrupted earlier run had delivered, found on
+    the topics and not sent again."""
     failed: int = 0
     seconds: float = 0.0
     interrupted: bool = False
@@ -111,6 +118,8 @@ class ProduceSummary:
             f"{self.topic}, quarantined {self.quarantined:,} to {self.dlq_topic}, "
             f"failed {self.failed:,}"
         )
+        if self.resumed:
+            text += f" ({self.resumed:,} of these delivered by an interrupted earlier run)"
         if self.not_sent:
             text += f", not sent {self.not_sent:,}"
         text += f" in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
@@ -176,6 +185,7 @@ def produce_all(
     summary = ProduceSummary(source, settings.kafka_topic)
     blocks = read_blocks(source)  # checks the header before anything is created or sent
     prepare_topics(settings)
+    resume = _resume(settings, source)
     producer = RecordProducer(producer_config(settings), settings.kafka_topic)
     start = time.monotonic()
     accepted = 0
@@ -183,16 +193,40 @@ def produce_all(
         summary.rows_read += len(block.lines) - blank
         summary.blank_lines += blank
         summary.selected += len(block.lines) - blank
-        accepted += _send_rejects(producer, summary, rejects)
-        accepted += producer.send_many(
-            settings.kafka_topic, records.values, records.keys, stop, sink.rows
-        )
+        accepted += _send_rejects(producer, summary, rejects, resume)
+        accepted += _send_rows(producer, settings.kafka_topic, records, resume, stop, sink)
         sink.position(block.end_offset)
         if stop():
             summary.interrupted = True
             break
-    _finish(producer, summary, accepted, start)
+    _finish(producer, summary, accepted, start, resume)
+    if summary.ok:
+        resume.done()
     return summary
+
+
+def _resume(settings: Settings, source: Path, day: dt.date | None = None) -> Resume:
+    return Resume.begin(
+        settings.kafka_bootstrap_servers,
+        settings.state_dir,
+        [settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX],
+        source,
+        day.isoformat() if day else None,
+    )
+
+
+def _send_rows(
+    producer: RecordProducer,
+    topic: str,
+    records: Records,
+    resume: Resume,
+    stop: Callable[[], bool],
+    sink: ProgressSink,
+) -> int:
+    values, keys = resume.unsent(topic, records.values, records.keys)
+    if len(values) < len(records.values):
+        sink.rows(len(records.values) - len(values))  # delivered before: done as well
+    return producer.send_many(topic, values, keys, stop, sink.rows)
 
 
 def _prepared(
@@ -221,6 +255,8 @@ def produce_daily(
     summary = ProduceSummary(source, settings.kafka_topic, daily=True)
     state_path = daily_state_path(settings)
     state = daily_state.load(state_path, settings.kafka_topic)
+    last = state.last_day.isoformat() if state.last_day else None
+    forget_finished_day(settings.state_dir, settings.kafka_topic, last)
     start = time.monotonic()
     picked = _pick_day(source, state.last_day, sink, stop, summary)
     if picked is None or summary.interrupted:
@@ -230,19 +266,18 @@ def produce_daily(
     summary.day = day
     summary.selected = len(valid) + len(rejects)
     prepare_topics(settings)
+    resume = _resume(settings, source, day)
     producer = RecordProducer(producer_config(settings), settings.kafka_topic)
-    accepted = _send_rejects(producer, summary, rejects)
-    records = encode(valid)
-    accepted += producer.send_many(
-        settings.kafka_topic, records.values, records.keys, stop, sink.rows
-    )
+    accepted = _send_rejects(producer, summary, rejects, resume)
+    accepted += _send_rows(producer, settings.kafka_topic, encode(valid), resume, stop, sink)
     summary.interrupted = stop()
-    _finish(producer, summary, accepted, start)
+    _finish(producer, summary, accepted, start, resume)
     if summary.ok:
         daily_state.save(
             state_path,
             daily_state.DailyState(settings.kafka_topic, day, state.days_sent + 1),
         )
+        resume.done()  # after the day is recorded: a crash in between resends nothing
     return summary
 
 
@@ -323,24 +358,29 @@ def _concat(parts: list[ValidRows]) -> ValidRows:
     )
 
 
-def _send_rejects(producer: RecordProducer, summary: ProduceSummary, rejects: list[Reject]) -> int:
+def _send_rejects(
+    producer: RecordProducer, summary: ProduceSummary, rejects: list[Reject], resume: Resume
+) -> int:
     values = [dlq_record(summary.source, r) for r in rejects]
     keys = [str(r.line) for r in rejects]
-    return producer.send_many(summary.dlq_topic, values, keys)
+    return producer.send_many(summary.dlq_topic, *resume.unsent(summary.dlq_topic, values, keys))
 
 
-def _finish(producer: RecordProducer, summary: ProduceSummary, accepted: int, start: float) -> None:
+def _finish(
+    producer: RecordProducer, summary: ProduceSummary, accepted: int, start: float, resume: Resume
+) -> None:
     """Wait for every delivery report and fill in the counts."""
     missing = producer.flush()
     main, dlq = producer.counter(summary.topic), producer.counter(summary.dlq_topic)
-    summary.sent = main.delivered
-    summary.quarantined = dlq.delivered
     summary.failed = main.failed + dlq.failed + missing
     summary.errors = main.errors + dlq.errors
     if missing:
         summary.errors.append(f"{missing:,} records got no delivery report in time")
     summary.seconds = time.monotonic() - start
-    reported = summary.sent + summary.quarantined + summary.failed
+    reported = main.delivered + dlq.delivered + summary.failed
+    summary.resumed = resume.matched[summary.topic] + resume.matched[summary.dlq_topic]
+    summary.sent = main.delivered + resume.matched[summary.topic]
+    summary.quarantined = dlq.delivered + resume.matched[summary.dlq_topic]
     if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
         summary.failed += accepted - reported
         summary.errors.append(f"{accepted - reported:,} accepted records were never reported")

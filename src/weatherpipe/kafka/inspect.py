@@ -1,4 +1,5 @@
-"""Read-only views into Kafka for the dashboard: topics, offsets, a group's lag, recent messages.
+"""Read-only views into Kafka for the dashboard and for resuming an interrupted producer:
+topics, offsets, a group's lag, recent messages, the records written since given offsets.
 
 Nothing here writes to Kafka or commits offsets: offsets come from the admin API; a group's
 committed offsets and the last messages of a partition are read by consumers that never
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import (
@@ -242,3 +244,45 @@ def last_messages(
     finally:
         consumer.close()
     return [m for m in found if m.offset < end]
+
+
+def values_since(
+    bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
+) -> Iterator[bytes | None]:
+    """The values of every record of `topic` from offset `since[partition]` up to the
+    partition's end at the time of the call (a partition not in `since`: from its start).
+    Read-only, like `last_messages`: assigned, never subscribed, nothing committed."""
+    ends = {
+        o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
+        for o in partition_offsets(bootstrap_servers, topic, timeout)
+    }
+    todo = {p: end for p, (first, end) in ends.items() if first < end}
+    if not todo:
+        return
+    consumer = _consumer(bootstrap_servers, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
+    try:
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+        idle_polls = 0
+        while todo and idle_polls < 3:
+            batch = consumer.consume(num_messages=10_000, timeout=timeout)
+            idle_polls = 0 if batch else idle_polls + 1
+            for msg in batch:
+                partition, offset, error = msg.partition(), msg.offset(), msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF and partition is not None:
+                        todo.pop(partition, None)
+                        continue
+                    raise KafkaException(error)
+                if partition not in todo or offset is None or offset >= todo[partition]:
+                    continue
+                yield msg.value()
+                if offset == todo[partition] - 1:
+                    del todo[partition]
+    except KafkaException as exc:
+        raise _unavailable(bootstrap_servers, exc) from exc
+    finally:
+        consumer.close()
+    if todo:
+        raise _unavailable(
+            bootstrap_servers, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
+        )
