@@ -9,6 +9,7 @@ subscribe (so they join no group) and are closed without committing.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -252,31 +253,34 @@ def values_since(
     """The values of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start).
     Read-only, like `last_messages`: assigned, never subscribed, nothing committed."""
-    ends = {
+    bounds = {
         o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
         for o in partition_offsets(bootstrap_servers, topic, timeout)
     }
-    todo = {p: end for p, (first, end) in ends.items() if first < end}
+    todo = {p: first for p, (first, end) in bounds.items() if first < end}  # next offset due
     if not todo:
         return
     consumer = _consumer(bootstrap_servers, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
     try:
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        idle_polls = 0
-        while todo and idle_polls < 3:
-            batch = consumer.consume(num_messages=10_000, timeout=timeout)
-            idle_polls = 0 if batch else idle_polls + 1
-            for msg in batch:
+        consumer.assign([TopicPartition(topic, p, first) for p, first in todo.items()])
+        progress_at = time.monotonic()
+        while todo and time.monotonic() - progress_at < timeout:
+            # consume() returns when it has this many or its timeout passed: asking for no
+            # more than are due keeps it from waiting out the timeout on the last batch.
+            due = sum(bounds[p][1] - offset for p, offset in todo.items())
+            for msg in consumer.consume(num_messages=min(due, 10_000), timeout=1.0):
                 partition, offset, error = msg.partition(), msg.offset(), msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF and partition is not None:
-                        todo.pop(partition, None)
+                        todo.pop(partition, None)  # at its end: any gap left was no record
                         continue
                     raise KafkaException(error)
-                if partition not in todo or offset is None or offset >= todo[partition]:
+                if partition not in todo or offset is None or offset < todo[partition]:
                     continue
+                progress_at = time.monotonic()
                 yield msg.value()
-                if offset == todo[partition] - 1:
+                todo[partition] = offset + 1
+                if offset + 1 >= bounds[partition][1]:
                     del todo[partition]
     except KafkaException as exc:
         raise _unavailable(bootstrap_servers, exc) from exc
