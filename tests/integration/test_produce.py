@@ -334,6 +334,44 @@ def test_daily_run_stopped_after_delivery_records_its_day_without_resending(
     assert end_offsets(topic_settings, topic) == day_rows + after.sent
 
 
+def test_a_daily_run_waits_for_an_interrupted_full_run_to_be_finished(
+    topic_settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "days.csv"
+    datagen.write_csv(path, 5_000, seed=6)
+    topic = topic_settings.kafka_topic
+    handed_over = threading.Event()
+
+    class StopOnceSent:
+        def rows(self, count: int) -> None:
+            handed_over.set()
+
+        def position(self, byte_offset: int) -> None:
+            pass
+
+    first = produce_all(topic_settings, path, StopOnceSent(), handed_over.is_set)
+    assert first.interrupted and first.sent > 0
+    delivered = end_offsets(topic_settings, topic)
+
+    command = [sys.executable, "-m", "weatherpipe", "produce", "--daily", "--csv", str(path)]
+    refused = subprocess.run(
+        command, env=as_env(topic_settings), capture_output=True, text=True, timeout=120
+    )
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode != 0, refused.stderr
+    assert f"weatherpipe produce --all --csv {path.resolve()}" in message
+    assert end_offsets(topic_settings, topic) == delivered  # the daily run sent nothing
+    assert pending(topic_settings.state_dir, topic, path)
+
+    finished = produce_all(topic_settings, path)
+    assert finished.ok and (finished.sent, finished.resumed) == (5_000, delivered)
+    assert Counter(canonical(v) for _, _, v in read_topic(topic_settings, topic)) == Counter(
+        map(canonical, expected_events(path))
+    )
+    daily = produce_daily(topic_settings, path)  # now the daily run may start
+    assert daily.ok and daily.sent > 0
+
+
 def test_full_local_queue_is_waited_out_and_every_report_counted(topic_settings: Settings) -> None:
     topic = topic_settings.kafka_topic
     prepare_topics(topic_settings)

@@ -12,6 +12,7 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.ingest.resume import (
     Attempt,
     Resume,
+    UnfinishedRunError,
     attempt_path,
     digest,
     forget_finished_day,
@@ -56,3 +57,29 @@ def test_an_unreadable_note_says_what_to_do(tmp_path: Path) -> None:
     path.write_text('{"source": "w.csv"')
     with pytest.raises(TerminalError, match="Delete it to start afresh"):
         load(path)
+
+
+@pytest.mark.parametrize(
+    ("noted_day", "source_name", "day", "finish_with"),
+    [
+        (None, "w.csv", "2024-01-02", "--all"),  # an --all run waits; a --daily run comes
+        ("2024-01-02", "w.csv", None, "--daily"),  # a --daily run waits; an --all run comes
+        ("2024-01-02", "w.csv", "2024-01-03", "--daily"),  # another day
+        (None, "other.csv", None, "--all"),  # another file
+    ],
+)
+def test_another_job_refuses_to_start_while_an_interrupted_run_waits(
+    tmp_path: Path, noted_day: str | None, source_name: str, day: str | None, finish_with: str
+) -> None:
+    path = attempt_path(tmp_path, "weather")
+    path.parent.mkdir(parents=True)
+    noted = str((tmp_path / "w.csv").resolve())
+    text = json.dumps({"source": noted, "day": noted_day, "start": {"weather": {"0": 5}}})
+    path.write_text(text)
+    # The broker is never asked: the refusal comes before any offset is read.
+    with pytest.raises(UnfinishedRunError) as refused:
+        Resume.begin("localhost:1", tmp_path, ["weather"], tmp_path / source_name, day)
+    message = " ".join(str(refused.value).split())
+    assert f"weatherpipe produce {finish_with} --csv {noted}" in message
+    assert f"delete {path}" in message
+    assert path.read_text() == text  # the note, and what it knows, stays

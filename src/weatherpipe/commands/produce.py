@@ -65,9 +65,9 @@ def run(
     missing. A bad row goes to the dead-letter topic with its line number, raw text and reason;
     the run goes on. A run that was interrupted (Ctrl-C, a crash, failed deliveries) is
     resumed by the next run of the same file (and day): it sends only the rows that did not
-    reach Kafka. Exit status: 0 when every row was acknowledged (on the topic or the
-    dead-letter topic), 1 when some were not, 130 after Ctrl-C (which first flushes and
-    reports what was accepted)."""
+    reach Kafka; until then, another run to the same topic refuses to start. Exit status: 0
+    when every row was acknowledged (on the topic or the dead-letter topic), 1 when some were
+    not, 130 after Ctrl-C (which first flushes and reports what was accepted)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
     from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
 

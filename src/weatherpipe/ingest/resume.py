@@ -8,6 +8,8 @@ its rows reached Kafka. It reads the records written since the noted offsets bac
 only the rows not among them. Rows are matched by content: encoding a row gives the same bytes
 every time, and the match counts (two identical CSV rows are two records). The offsets noted
 by the first attempt stay, so a resumed run that is interrupted again is resumed as a whole.
+A run of another job (another CSV file, mode or day) refuses to start while such a note waits:
+it would otherwise drop the only record of what the interrupted run left unsent.
 
 Anything another producer writes to the topic meanwhile is read back too; only a record
 identical to one of this file's rows could be mistaken for it.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
+import shlex
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -28,7 +30,6 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.ingest.statefile import remove, write_atomically
 from weatherpipe.kafka.inspect import KafkaUnavailableError, partition_offsets, values_since
 
-log = logging.getLogger(__name__)
 # Offsets and read-back wait at most this long for the broker.
 TIMEOUT_S = 30.0
 
@@ -71,6 +72,21 @@ def load(path: Path) -> Attempt | None:
         ) from exc
 
 
+class UnfinishedRunError(TerminalError):
+    """Another job's interrupted run waits to be resumed. Starting this one would drop its note,
+    and with it the only record of which of its rows never reached Kafka."""
+
+    def __init__(self, path: Path, noted: Attempt) -> None:
+        flag = "--daily" if noted.day else "--all"
+        job = f"{noted.source}, {flag}" + (f" (day {noted.day})" if noted.day else "")
+        super().__init__(
+            f"An interrupted producer run has not finished: {job}. Starting another one now "
+            "would leave the rows it did not deliver unsent for good. Finish it first with "
+            f"`weatherpipe produce {flag} --csv {shlex.quote(noted.source)}` (it sends only "
+            f"what is missing), or delete {path} to give it up."
+        )
+
+
 class Resume:
     """The rows an interrupted earlier attempt of the same job already delivered, per topic,
     as a count per record content; `unsent` takes them out of what is about to be sent."""
@@ -106,13 +122,7 @@ class Resume:
             }
             return cls(path, found)
         if noted is not None:
-            log.warning(
-                "An interrupted producer run of %s%s is not resumed: this run sends %s%s.",
-                noted.source,
-                f" (day {noted.day})" if noted.day else "",
-                source,
-                f" (day {day})" if day else "",
-            )
+            raise UnfinishedRunError(path, noted)
         start = {topic: _end_offsets(bootstrap_servers, topic) for topic in topics}
         attempt = Attempt(str(source.resolve()), day, start)
         write_atomically(path, json.dumps(asdict(attempt), indent=2) + "\n")
