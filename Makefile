@@ -24,7 +24,7 @@ install: .venv/.installed ## Install weatherpipe and its tools into .venv (uv, f
 
 # The browser tests drive Debian's chromium through playwright (playwright's own browser
 # download is not used).
-chromium: ## Install Debian's chromium for the browser tests (needs root or sudo)
+chromium: ## Install Debian's chromium for the browser tests and bench (needs root or sudo)
 	@command -v chromium >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
@@ -48,7 +48,7 @@ format: install ## Format the code with ruff
 	$(RUN) ruff format src tests
 	$(RUN) ruff check --fix src tests
 
-bench: install ## Benchmark every stage and the 1M-row lab run; writes bench/results.md
+bench: install chromium ## Benchmark every stage, the 1M-row lab run and the dashboard; writes bench/results.md
 	$(RUN) python bench/run_all.py
 
 up: install ## Start the local Kafka and PostgreSQL
