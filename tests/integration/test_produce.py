@@ -255,6 +255,22 @@ def _wait_for_records(settings: Settings, topic: str, more_than: int) -> None:
     raise AssertionError(f"{topic} got no more than {more_than} records in 120 s")
 
 
+class StopOnceSent:
+    """A progress sink that asks the run to stop once rows have been handed to Kafka."""
+
+    def __init__(self) -> None:
+        self._handed_over = threading.Event()
+
+    def rows(self, count: int) -> None:
+        self._handed_over.set()
+
+    def position(self, byte_offset: int) -> None:
+        pass
+
+    def requested(self) -> bool:
+        return self._handed_over.is_set()
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     topic_settings: Settings, tmp_path: Path, stop_signal: signal.Signals
@@ -306,16 +322,8 @@ def test_daily_run_stopped_after_delivery_records_its_day_without_resending(
     path = tmp_path / "days.csv"
     datagen.write_csv(path, 5_000, seed=5)
     topic = topic_settings.kafka_topic
-    handed_over = threading.Event()
-
-    class StopOnceSent:  # the run is stopped once the day's rows are handed to Kafka
-        def rows(self, count: int) -> None:
-            handed_over.set()
-
-        def position(self, byte_offset: int) -> None:
-            pass
-
-    first = produce_daily(topic_settings, path, StopOnceSent(), handed_over.is_set)
+    stop = StopOnceSent()  # the run is stopped once the day's rows are handed to Kafka
+    first = produce_daily(topic_settings, path, stop, stop.requested)
     assert first.interrupted and not first.ok and first.sent > 0
     day_rows = first.sent
     assert end_offsets(topic_settings, topic) == day_rows
@@ -340,16 +348,8 @@ def test_a_daily_run_waits_for_an_interrupted_full_run_to_be_finished(
     path = tmp_path / "days.csv"
     datagen.write_csv(path, 5_000, seed=6)
     topic = topic_settings.kafka_topic
-    handed_over = threading.Event()
-
-    class StopOnceSent:
-        def rows(self, count: int) -> None:
-            handed_over.set()
-
-        def position(self, byte_offset: int) -> None:
-            pass
-
-    first = produce_all(topic_settings, path, StopOnceSent(), handed_over.is_set)
+    stop = StopOnceSent()
+    first = produce_all(topic_settings, path, stop, stop.requested)
     assert first.interrupted and first.sent > 0
     delivered = end_offsets(topic_settings, topic)
 
