@@ -30,8 +30,9 @@ chromium: ## Install Debian's chromium for the browser tests and bench (needs ro
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install ## Bring the platform up and show its status
-	$(RUN) weatherpipe platform up
+# ROWS=20000 makes a small data set when CSV_PATH does not exist (default 1,000,000).
+run: install ## Run the lab flow (platform, data set, produce, consume, batch), serve the dashboard
+	$(RUN) weatherpipe run $(if $(ROWS),--rows $(ROWS))
 
 test: install chromium ## Run the whole test suite (starts its own Kafka and PostgreSQL)
 	$(RUN) pytest

@@ -191,3 +191,51 @@ def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path: Pat
     kafka.render_config()
     kafka.ensure_formatted("-AbCdEfGhIjKlMnOpQrStU")
     assert "cluster.id=-AbCdEfGhIjKlMnOpQrStU" in (kafka.data / "meta.properties").read_text()
+
+
+def test_up_with_a_wrong_password_leaves_the_running_server_running(
+    platform_settings: Settings,
+) -> None:
+    pid = LocalPostgres(platform_settings).pid()
+    assert pid is not None
+    env = as_env(platform_settings)
+    env["POSTGRES_PASSWORD"] = "not-the-servers-password"
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "up", "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "password authentication failed" in result.stderr
+    assert "unset POSTGRES_PASSWORD" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 6, result.stderr  # no log dump
+    assert "not-the-servers-password" not in result.stdout + result.stderr
+    assert LocalPostgres(platform_settings).pid() == pid
+    assert platform.status(platform_settings).postgres.running
+
+    status = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert status.returncode == 1
+    assert "refuses the login" in status.stderr
+
+
+def test_status_exits_non_zero_when_nothing_runs(tmp_path: Path) -> None:
+    settings = load_settings(**platform_overrides(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=as_env(settings),
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("not running") == 2
+    assert "weatherpipe platform up" in result.stderr

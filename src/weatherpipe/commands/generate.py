@@ -27,6 +27,12 @@ def run(
         Path | None,
         typer.Option("--out", help="File to write (replaced atomically). Default: CSV_PATH."),
     ] = None,
+    if_missing: Annotated[
+        bool,
+        typer.Option(
+            "--if-missing", help="Keep the file if it exists already (for scripts and Compose)."
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic weather CSV with the Kaggle prasad22/weather-data header and formats:
     10 US cities, times in random order over 2024-01-01 … 2024-05-18, values within the
@@ -34,6 +40,9 @@ def run(
     from weatherpipe import datagen  # NumPy and Arrow are heavy; other commands skip them
 
     path = out or load_settings().csv_path
+    if if_missing and path.exists():
+        console.print(f"kept {path}: it exists already", markup=False, highlight=False)
+        return
     start = time.monotonic()
     with Progress(
         TextColumn("generating"),

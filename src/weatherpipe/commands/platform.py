@@ -7,6 +7,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from weatherpipe.settings import Settings, load_settings
 
@@ -57,23 +58,38 @@ def down() -> None:
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (for scripts)."),
 ) -> None:
-    """Show each service's address and whether it answers. Exit status 0 either way."""
-    _print_status(load_settings(), as_json)
+    """Show each service's address and whether it answers. Exit status 0 when all answer,
+    1 when one does not (so scripts can wait on it)."""
+    if not _print_status(load_settings(), as_json):
+        raise typer.Exit(1)
 
 
-def _print_status(settings: Settings, as_json: bool) -> None:
+def _print_status(settings: Settings, as_json: bool) -> bool:
+    """Print the report; True when every service answers."""
     from weatherpipe import platform as services
 
     report = services.status(settings).as_dict()
+    all_running = all(bool(info["running"]) for info in report.values())
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-        return
+        return all_running
     kafka, pg = report["kafka"], report["postgres"]
     for name, info, address in (
         ("kafka", kafka, kafka["bootstrap_servers"]),
         ("postgres", pg, pg["url"]),
     ):
-        state = "[green]running[/]" if info["running"] else "[red]not running[/]"
+        if info["running"]:
+            state = "[green]running[/]"
+        elif info.get("problem"):
+            state = "[red]refuses the login[/]"
+        else:
+            state = "[red]not running[/]"
         origin = "local" if info["managed"] else "external"
         pid = f", pid {info['pid']}" if info["pid"] else ""
-        console.print(f"{name:9} {state}  {address}  ({origin}{pid})")
+        console.print(f"{name:9} {state}  {escape(str(address))}  ({origin}{pid})")
+    for info in report.values():
+        if info.get("problem"):
+            console.print(str(info["problem"]), markup=False, highlight=False)
+    if any(not info["running"] and not info.get("problem") for info in report.values()):
+        console.print("`weatherpipe platform up` starts the local services.", highlight=False)
+    return all_running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +25,10 @@ def run(
             help="After the batch, serve the dashboard until Ctrl-C (default), or exit.",
         ),
     ] = True,
-    port: Annotated[int, typer.Option("--port", help="Port of the dashboard.")] = 8501,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port of the dashboard (default DASHBOARD_PORT, 8501)."),
+    ] = None,
     rows: Annotated[
         int, typer.Option("--rows", min=1, help="Rows to generate when CSV_PATH does not exist.")
     ] = 1_000_000,
@@ -56,6 +60,9 @@ def run(
     from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
 
     settings = load_settings()
+    # A service manager or `kill` stops us with SIGTERM: take the same path as Ctrl-C, so the
+    # dashboard and the services this command started are stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     flow = LabFlow(
         settings, console, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again
     )
@@ -65,7 +72,7 @@ def run(
         if as_json:
             typer.echo(json.dumps(result.as_dict()))
         if dashboard:
-            serve_dashboard(settings, port)
+            serve_dashboard(settings, port or settings.dashboard_port)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         _stop_started(settings, flow.result.started_services)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from weatherpipe.db.connection import masked, ping
+from weatherpipe.db.connection import LoginRefusedError, masked, ping
 from weatherpipe.kafka.admin import cluster_metadata
 from weatherpipe.platform.local_kafka import KafkaStatus, LocalKafka
 from weatherpipe.platform.local_postgres import LocalPostgres, PostgresStatus
@@ -81,7 +81,12 @@ def status(settings: Settings) -> PlatformStatus:
         postgres = LocalPostgres(settings).status()
     else:
         url = database_url(settings)
-        postgres = PostgresStatus(url=masked(url), managed=False, running=ping(url), pid=None)
+        try:
+            postgres = PostgresStatus(url=masked(url), managed=False, running=ping(url), pid=None)
+        except LoginRefusedError as exc:
+            postgres = PostgresStatus(
+                url=masked(url), managed=False, running=False, pid=None, problem=str(exc)
+            )
     return PlatformStatus(kafka=kafka, postgres=postgres)
 
 

@@ -31,7 +31,7 @@ with warnings.catch_warnings():
         ensure_user_exists,
     )
 
-from weatherpipe.db.connection import connect, masked, ping
+from weatherpipe.db.connection import LoginRefusedError, connect, masked, ping
 from weatherpipe.errors import TerminalError
 from weatherpipe.platform import processes
 from weatherpipe.settings import Settings
@@ -50,6 +50,8 @@ class PostgresStatus:
     managed: bool
     running: bool
     pid: int | None
+    problem: str | None = None
+    """Why it does not answer, when the server says so (e.g. a refused login)."""
 
 
 class LocalPostgres:
@@ -90,8 +92,10 @@ class LocalPostgres:
 
     def start(self, timeout: float) -> float:
         """Initialise the cluster once, start it unless it runs, wait for `SELECT 1`, and make
-        sure the database exists. Returns the seconds spent waiting."""
-        if self.pid() is None:
+        sure the database exists. Returns the seconds spent waiting. On failure the server is
+        stopped again only if this call started it: one that ran before is never stopped here."""
+        started = self.pid() is None
+        if started:
             processes.require_free_port(
                 self.settings.postgres_port,
                 "PostgreSQL",
@@ -118,8 +122,13 @@ class LocalPostgres:
                 timeout,
                 [self.log],
             )
+        except LoginRefusedError as exc:
+            if started:
+                self.stop()
+            raise LoginRefusedError(f"{exc}. {self._password_hint()}") from None
         except Exception:
-            self.stop()
+            if started:
+                self.stop()
             raise
         self._ensure_database(admin_url)
         return waited
@@ -134,8 +143,25 @@ class LocalPostgres:
     def status(self) -> PostgresStatus:
         pid = self.pid()
         url = self.url()
-        return PostgresStatus(
-            url=masked(url), managed=True, running=pid is not None and ping(url), pid=pid
+        try:
+            running = pid is not None and ping(url)
+        except LoginRefusedError as exc:
+            return PostgresStatus(
+                url=masked(url), managed=True, running=False, pid=pid, problem=str(exc)
+            )
+        return PostgresStatus(url=masked(url), managed=True, running=running, pid=pid)
+
+    def _password_hint(self) -> str:
+        """What to do when the local server refuses the superuser's password."""
+        if self.settings.postgres_password is None:
+            return (
+                f"The password in {self.password_file} does not match the one the server in "
+                f"{self.pgdata} was created with; delete {self.settings.state_dir} to start over"
+            )
+        return (
+            f"The server in {self.pgdata} keeps the password it was created with, and "
+            "POSTGRES_PASSWORD differs from it: unset POSTGRES_PASSWORD (the generated password "
+            f"in {self.password_file} is used then) or set it to the server's password"
         )
 
     # --- internals --------------------------------------------------------------------------
