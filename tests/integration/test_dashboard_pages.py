@@ -7,7 +7,9 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 from psycopg import sql
 from streamlit.testing.v1 import AppTest
@@ -80,11 +82,6 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def rain_text(mm: float) -> str:
-    """Totals of 10,000 mm and more are shown without decimals (they must fit the tile)."""
-    return f"{mm:,.1f} mm" if mm < 10_000 else f"{mm:,.0f} mm"
-
-
 def kpi_sql(settings: Settings, cities: list[str], start: date, end: date) -> dict[str, float]:
     """The KPIs as one independent SQL statement over the stored sums, as the reader."""
     with connect(reader_url(settings)) as conn:
@@ -105,7 +102,7 @@ def shown(values: dict[str, float]) -> dict[str, str]:
         "Average temperature": f"{values['temperature']:,.1f} °C",
         "Average humidity": f"{values['humidity']:,.1f} %",
         "Average wind speed": f"{values['wind']:,.1f} km/h",
-        "Total precipitation": rain_text(values["precipitation"]),
+        "Precipitation per reading": f"{values['precipitation'] / values['observations']:,.2f} mm",
     }
 
 
@@ -141,11 +138,111 @@ def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
     assert sorted(comparison["location"]) == chosen
     assert list(comparison["days"]) == [DAYS - 2, DAYS - 2]
     download = at.get("download_button")[0]
-    assert download.proto.label == "Download the selection as CSV"
+    assert download.proto.label == "Download the selection as CSV (daily)"
+    # The filters are in the URL, so the view can be bookmarked.
+    assert url(at, "city") == chosen
+    assert url(at, "from") == [start.isoformat()]
+    assert url(at, "to") == [], "the last day is the default"
 
     at.segmented_control(key="measure").set_value("Wind speed")
     rerun(at)
     assert any("Average wind speed (km/h)" in c.proto.spec for c in at.get("vega_lite_chart"))
+    assert url(at, "measure") == ["Wind speed"]
+
+
+def url(at: AppTest, key: str) -> list[str]:
+    """The values of `key` in the page's URL."""
+    value = at.query_params.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def chart(at: AppTest) -> dict[str, Any]:
+    """The spec of the page's first chart (the measure per city)."""
+    spec: dict[str, Any] = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    return spec
+
+
+def chart_points(at: AppTest) -> list[dict[str, Any]]:
+    """The rows the page's first chart draws (sent to the browser as Arrow)."""
+    raw = at.get("vega_lite_chart")[0].proto.data.data
+    rows: list[dict[str, Any]] = pa.ipc.open_stream(raw).read_all().to_pylist()
+    return rows
+
+
+def colour_of(spec: dict[str, Any]) -> dict[str, str]:
+    """City -> colour as the chart's colour scale assigns it."""
+    layers = spec.get("layer", [spec])
+    scale = next(
+        layer["encoding"]["color"]["scale"] for layer in layers if "color" in layer["encoding"]
+    )
+    return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
+def test_weather_opens_the_view_in_its_url_with_changes_against_the_days_before(
+    filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
+) -> None:
+    settings, _ = filled
+    use(settings)
+    start, end = FIRST_DAY + timedelta(days=3), FIRST_DAY + timedelta(days=DAYS - 1)
+    at = AppTest.from_file(str(PAGES / "weather.py"), default_timeout=60)
+    at.query_params.update(
+        {
+            "city": ["Phoenix", "Chicago", "Atlantis"],
+            "from": start.isoformat(),
+            "measure": "Humidity",
+        }
+    )
+    rerun(at)
+    assert at.multiselect(key="cities").value == ["Phoenix", "Chicago"], "unknown cities dropped"
+    assert (at.date_input(key="start").value, at.date_input(key="end").value) == (start, end)
+    assert at.segmented_control(key="measure").value == "Humidity"
+    now = kpi_sql(settings, ["Chicago", "Phoenix"], start, end)
+    before = kpi_sql(settings, ["Chicago", "Phoenix"], FIRST_DAY, start - timedelta(days=1))
+    tiles = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    assert tiles["Average temperature"] == (
+        shown(now)["Average temperature"],
+        f"{now['temperature'] - before['temperature']:+,.1f} °C",
+    )
+    rain = now["precipitation"] / now["observations"]
+    rain_before = before["precipitation"] / before["observations"]
+    assert tiles["Precipitation per reading"][1] == f"{rain - rain_before:+,.2f} mm"
+    assert f"Changes against the 3 days before ({FIRST_DAY} to {start - timedelta(days=1)})." in [
+        c.value for c in at.caption
+    ]
+    # A period reaching back before the first day has nothing whole to compare with.
+    at.date_input(key="start").set_value(FIRST_DAY + timedelta(days=2))
+    rerun(at)
+    assert all(not m.proto.delta for m in at.metric)
+
+
+def test_weather_colours_stay_with_their_city_and_weeks_add_up(
+    filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
+) -> None:
+    settings, _ = filled
+    use(settings)
+    at = page("weather.py")
+    everyone = colour_of(chart(at))
+    assert sorted(everyone) == sorted(CITIES)
+    assert len(set(everyone.values())) == len(CITIES), "every city has its own colour"
+    at.multiselect(key="cities").set_value(["Phoenix", "San Diego"])
+    rerun(at)
+    spec = chart(at)
+    assert colour_of(spec) == {c: everyone[c] for c in ("Phoenix", "San Diego")}
+    # Two cities: the temperature chart shows the band from the lowest to the highest reading.
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
+
+    at.segmented_control(key="grain").set_value("Weekly")
+    rerun(at)
+    assert url(at, "grain") == ["Weekly"]
+    # The generated days are Monday to Saturday of one week: one weekly point per city, the
+    # weighted mean over all its observations of that week, as SQL over the stored sums says.
+    points = chart_points(at)
+    assert sorted(p["city"] for p in points) == ["Phoenix", "San Diego"]
+    last = FIRST_DAY + timedelta(days=DAYS - 1)
+    for point in points:
+        assert point["period"] == FIRST_DAY.isoformat()
+        expected = kpi_sql(settings, [point["city"]], FIRST_DAY, last)["temperature"]
+        assert point["value"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_weather_reversed_days_and_no_city_explain_themselves(

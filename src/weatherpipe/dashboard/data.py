@@ -168,15 +168,17 @@ def coverage(url: str, timeout: float, epoch: int) -> queries.Coverage:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def kpis(url: str, timeout: float, epoch: int, selection: queries.Selection) -> queries.Kpis:
-    """Weighted KPIs of a selection."""
+def kpis(url: str, timeout: float, epoch: int, selection: queries.Selection) -> queries.KpiPeriods:
+    """Weighted KPIs of a selection and of the period before it."""
     return _read(url, timeout, lambda conn: queries.kpis(conn, selection))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def daily(url: str, timeout: float, epoch: int, selection: queries.Selection) -> list[queries.Row]:
-    """Daily rows of a selection."""
-    return _read(url, timeout, lambda conn: queries.daily(conn, selection))
+def series(
+    url: str, timeout: float, epoch: int, selection: queries.Selection, grain: queries.Grain
+) -> list[queries.Row]:
+    """Rows per city and day or week of a selection."""
+    return _read(url, timeout, lambda conn: queries.series(conn, selection, grain))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

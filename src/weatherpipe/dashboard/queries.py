@@ -9,8 +9,8 @@ daily averages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
@@ -49,14 +49,29 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Kpis:
-    """Weighted averages and totals of a selection; averages are None without observations."""
+    """Weighted averages of a selection; averages are None without observations."""
 
     observations: int
     days: int
     avg_temperature_c: float | None
     avg_humidity_pct: float | None
     avg_wind_speed_kmh: float | None
-    total_precipitation_mm: float | None
+    avg_precipitation_mm: float | None
+    """Mean precipitation of one observation (the data's unit: mm per reading)."""
+
+
+@dataclass(frozen=True)
+class KpiPeriods:
+    """The KPIs of a selection and of the period of the same length just before it (the same
+    cities); `previous` is None when that period would start before year 1."""
+
+    current: Kpis
+    previous: Kpis | None
+    previous_start: date | None
+    previous_end: date | None
+
+
+Grain = Literal["day", "week"]
 
 
 def _rows(
@@ -91,30 +106,68 @@ def coverage(conn: psycopg.Connection) -> Coverage:
     )
 
 
-def kpis(conn: psycopg.Connection, selection: Selection) -> Kpis:
-    """Weighted averages of temperature, humidity and wind and the total precipitation."""
+# The KPI columns of the days matching {p}, named with the prefix {a}.
+_KPI_COLUMNS = (
+    "coalesce(sum(observations) FILTER (WHERE {p}), 0)::bigint AS {a}observations,"
+    " count(DISTINCT day) FILTER (WHERE {p})::bigint AS {a}days,"
+    " (sum(temperature_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_temperature_c,"
+    " (sum(humidity_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_humidity_pct,"
+    " (sum(wind_speed_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_wind_speed_kmh,"
+    " (sum(precipitation_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_precipitation_mm"
+)
+
+
+def previous_period(selection: Selection) -> tuple[date, date] | None:
+    """The days of the same length just before the selection's (None before year 1)."""
+    length = selection.end - selection.start + timedelta(days=1)
+    if selection.start - date.min < length:
+        return None
+    return selection.start - length, selection.start - timedelta(days=1)
+
+
+def kpis(conn: psycopg.Connection, selection: Selection) -> KpiPeriods:
+    """Weighted averages of temperature, humidity, wind and precipitation per observation, of
+    the selection and of the period just before it, in one pass over both periods."""
+    before = previous_period(selection)
+    params = {**selection.params(), "pstart": selection.start, "pend": selection.start}
+    if before is not None:
+        params["pstart"], params["pend"] = before
+    current = _KPI_COLUMNS.format(p="day BETWEEN %(start)s AND %(end)s", a="")
+    previous = _KPI_COLUMNS.format(p="day BETWEEN %(pstart)s AND %(pend)s", a="p_")
     row = _rows(
         conn,
-        "SELECT coalesce(sum(observations), 0)::bigint AS observations,"
-        " count(DISTINCT day)::bigint AS days,"
-        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
-        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
-        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " sum(precipitation_sum)::double precision AS total_precipitation_mm"
-        f" FROM daily_aggregate WHERE {_SELECTION}",
-        selection.params(),
+        f"SELECT {current}, {previous} FROM daily_aggregate"
+        " WHERE location = ANY(%(locations)s) AND day BETWEEN %(pstart)s AND %(end)s",
+        params,
     )[0]
-    return Kpis(**row)
+    now = Kpis(**{k: v for k, v in row.items() if not k.startswith("p_")})
+    if before is None:
+        return KpiPeriods(now, None, None, None)
+    then = Kpis(**{k[2:]: v for k, v in row.items() if k.startswith("p_")})
+    return KpiPeriods(now, then, before[0], before[1])
 
 
-def daily(conn: psycopg.Connection, selection: Selection) -> list[Row]:
-    """One row per city and day of the selection, from the daily_weather view."""
+def series(conn: psycopg.Connection, selection: Selection, grain: Grain) -> list[Row]:
+    """One row per city and day (or ISO week, Monday first) of the selection: weighted
+    averages, the lowest and highest temperature, and the precipitation per observation. A
+    week cut by the selection's first or last day holds only its selected days."""
     return _rows(
         conn,
-        "SELECT location, day, observations, avg_temperature_c, min_temperature_c,"
-        " max_temperature_c, avg_humidity_pct, avg_wind_speed_kmh, total_precipitation_mm"
-        f" FROM daily_weather WHERE {_SELECTION} ORDER BY location, day",
-        selection.params(),
+        "SELECT location, date_trunc(%(grain)s, day)::date AS period,"
+        " sum(observations)::bigint AS observations,"
+        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
+        " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
+        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
+        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
+        " (sum(precipitation_sum) / sum(observations))::double precision"
+        " AS avg_precipitation_mm"
+        f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location, period"
+        " ORDER BY location, period",
+        {**selection.params(), "grain": grain},
     )
 
 
@@ -127,7 +180,8 @@ def per_city(conn: psycopg.Connection, selection: Selection) -> list[Row]:
         " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
         " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
         " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " sum(precipitation_sum)::double precision AS total_precipitation_mm"
+        " (sum(precipitation_sum) / sum(observations))::double precision"
+        " AS avg_precipitation_mm"
         f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location ORDER BY location",
         selection.params(),
     )

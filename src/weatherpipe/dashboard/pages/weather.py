@@ -1,4 +1,5 @@
-"""Weather: the processed zone's daily weather per city, filtered by city and day."""
+"""Weather: the processed zone's weather per city and day or week, filtered by city and day;
+the filters live in the page's URL, so a view can be bookmarked and shared."""
 
 from __future__ import annotations
 
@@ -10,66 +11,91 @@ from typing import Any
 import streamlit as st
 
 from weatherpipe.dashboard import data, ui
-from weatherpipe.dashboard.places import COORDINATES
-from weatherpipe.dashboard.queries import Kpis, Row, Selection
+from weatherpipe.dashboard.colors import city_colors, color_encoding
+from weatherpipe.dashboard.places import COORDINATES, DEFAULT_LABEL, LABELS, us_outline
+from weatherpipe.dashboard.queries import Grain, KpiPeriods, Kpis, Row, Selection
 
-# Line chart choices: label -> (column of daily_weather, axis title with unit).
+# Chart choices: label -> (column of the series, axis title with unit).
 MEASURES: dict[str, tuple[str, str]] = {
-    "Temperature": ("avg_temperature_c", "Average temperature (°C)"),
+    "Temperature": ("avg_temperature_c", "Temperature (°C)"),
     "Humidity": ("avg_humidity_pct", "Average humidity (%)"),
     "Wind speed": ("avg_wind_speed_kmh", "Average wind speed (km/h)"),
+    "Precipitation": ("avg_precipitation_mm", "Precipitation (mm per reading)"),
 }
+DEFAULT_MEASURE = "Temperature"
+GRAINS: dict[str, Grain] = {"Daily": "day", "Weekly": "week"}
+DEFAULT_GRAIN = "Daily"
+# The band of lowest to highest readings is drawn for this many cities at most: more bands
+# cover each other and hide the lines.
+BAND_CITIES = 3
 # Vega-Lite specs are written as plain dicts: building them through altair validates the whole
 # spec with its data against the schema, which took seconds per chart for 1,390 daily rows.
-DAY_X: dict[str, Any] = {
-    "field": "day",
-    "type": "temporal",
-    "axis": {"title": "Day (UTC)", "format": "%Y-%m-%d", "labelAngle": -30},
-}
-CITY_COLOR: dict[str, Any] = {"field": "city", "type": "nominal", "title": "City"}
+TOOLTIP_DAY = {"field": "period", "type": "temporal", "title": "From (UTC)", "format": "%Y-%m-%d"}
 
 
-def _chart_rows(rows: list[Row], column: str) -> list[dict[str, Any]]:
-    return [{"day": r["day"].isoformat(), "city": r["location"], "value": r[column]} for r in rows]
-
-
-def _tooltip(title: str) -> list[dict[str, Any]]:
-    return [
-        {"field": "city", "type": "nominal", "title": "City"},
-        {"field": "day", "type": "temporal", "title": "Day (UTC)", "format": "%Y-%m-%d"},
-        {"field": "value", "type": "quantitative", "title": title, "format": ".1f"},
-    ]
-
-
-def _line_chart(measure: str, points: bool) -> dict[str, Any]:
-    _, title = MEASURES[measure]
+def _period_axis(grain: Grain) -> dict[str, Any]:
+    title = "Day (UTC)" if grain == "day" else "Week from Monday (UTC)"
     return {
+        "field": "period",
+        "type": "temporal",
+        "axis": {"title": title, "format": "%Y-%m-%d", "labelAngle": -30},
+    }
+
+
+def _chart_rows(rows: list[Row], column: str, band: bool) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        point = {"period": r["period"].isoformat(), "city": r["location"], "value": r[column]}
+        if band:
+            point["low"], point["high"] = r["min_temperature_c"], r["max_temperature_c"]
+        out.append(point)
+    return out
+
+
+def _chart(
+    measure: str, grain: Grain, shown: list[str], colors: dict[str, str], points: bool
+) -> dict[str, Any]:
+    """A line per city; for temperature, with the band from the lowest to the highest reading
+    of each day or week behind it."""
+    _, title = MEASURES[measure]
+    x, color = _period_axis(grain), color_encoding(shown, colors)
+    tooltip = [
+        {"field": "city", "type": "nominal", "title": "City"},
+        TOOLTIP_DAY,
+        {"field": "value", "type": "quantitative", "title": title, "format": ".2f"},
+    ]
+    line: dict[str, Any] = {
         "mark": {"type": "line", "point": points},
         "encoding": {
-            "x": DAY_X,
+            "x": x,
             "y": {
                 "field": "value",
                 "type": "quantitative",
                 "title": title,
                 "scale": {"zero": False},
             },
-            "color": CITY_COLOR,
-            "tooltip": _tooltip(title),
+            "color": color,
+            "tooltip": tooltip,
         },
     }
-
-
-def _precipitation_chart() -> dict[str, Any]:
-    title = "Precipitation (mm per day)"
-    return {
-        "mark": {"type": "bar"},
+    if measure != "Temperature" or len(shown) > BAND_CITIES:
+        return line
+    tooltip += [
+        {"field": "low", "type": "quantitative", "title": "Lowest (°C)", "format": ".1f"},
+        {"field": "high", "type": "quantitative", "title": "Highest (°C)", "format": ".1f"},
+    ]
+    band = {
+        "mark": {"type": "area", "opacity": 0.12},
         "encoding": {
-            "x": DAY_X,
-            "y": {"field": "value", "type": "quantitative", "title": title, "stack": "zero"},
-            "color": CITY_COLOR,
-            "tooltip": _tooltip(title),
+            "x": x,
+            "y": {"field": "low", "type": "quantitative", "title": "Temperature (°C)"},
+            "y2": {"field": "high"},
+            # Its own channel (fill, not color) keeps the line's legend: a merged legend would
+            # show the band's pale swatches, or none at all.
+            "fill": {**color, "legend": None},
         },
     }
+    return {"layer": [band, line]}
 
 
 def _csv(rows: list[Row]) -> str:
@@ -81,23 +107,90 @@ def _csv(rows: list[Row]) -> str:
     return out.getvalue()
 
 
-def _kpi_tiles(kpis: Kpis) -> None:
+def _change(now: float | None, then: float | None, unit: str) -> str | None:
+    if now is None or then is None:
+        return None
+    return f"{now - then:+,.{2 if unit == 'mm' else 1}f} {unit}"
+
+
+def _kpi_tiles(periods: KpiPeriods, first: date) -> None:
+    """The selection's averages, each with its change against the days just before (only
+    when all of those days lie within the data: a partial period would mislead)."""
+    before, start, end = periods.previous, periods.previous_start, periods.previous_end
+    comparable = before is not None and start is not None and start >= first
+    now = periods.current
+    then = before if comparable and before is not None else Kpis(0, 0, None, None, None, None)
     tiles = st.columns(4)
-    tiles[0].metric("Average temperature", ui.number(kpis.avg_temperature_c, "°C"), border=True)
-    tiles[1].metric("Average humidity", ui.number(kpis.avg_humidity_pct, "%"), border=True)
-    tiles[2].metric("Average wind speed", ui.number(kpis.avg_wind_speed_kmh, "km/h"), border=True)
-    tiles[3].metric("Total precipitation", ui.total(kpis.total_precipitation_mm, "mm"), border=True)
-    st.caption(f"From {kpis.observations:,} observations on {kpis.days:,} days.")
+    for tile, (label, field, unit) in zip(
+        tiles,
+        (
+            ("Average temperature", "avg_temperature_c", "°C"),
+            ("Average humidity", "avg_humidity_pct", "%"),
+            ("Average wind speed", "avg_wind_speed_kmh", "km/h"),
+            ("Precipitation per reading", "avg_precipitation_mm", "mm"),
+        ),
+        strict=True,
+    ):
+        value, before = getattr(now, field), getattr(then, field)
+        digits = 2 if unit == "mm" else 1
+        tile.metric(
+            label,
+            ui.number(value, unit, digits),
+            _change(value, before, unit),
+            delta_color="off",
+            border=True,
+        )
+    st.caption(f"From {now.observations:,} observations on {now.days:,} days.")
+    if start is None or end is None or not comparable:
+        st.caption("No change shown: the data holds no period of the same length before this one.")
+    elif not then.observations:
+        st.caption("No change shown: these cities have no observations in the days before.")
+    else:
+        st.caption(
+            f"Changes against the {(end - start).days + 1:,} days before ({start} to {end})."
+        )
+
+
+def _day(text: str | None, first: date, last: date) -> date | None:
+    try:
+        day = date.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return day if first <= day <= last else None
+
+
+def _from_url(cities: tuple[str, ...], first: date, last: date) -> None:
+    """Fill the filters from the URL when the page opens; afterwards keep them within the days
+    the processed zone holds now."""
+    state, url = st.session_state, st.query_params
+    if "cities" not in state:
+        state["cities"] = [c for c in url.get_all("city") if c in cities] or list(cities)
+        state["start"] = _day(url.get("from"), first, last) or first
+        state["end"] = _day(url.get("to"), first, last) or last
+        measure, grain = url.get("measure"), url.get("grain")
+        state["measure"] = measure if measure in MEASURES else DEFAULT_MEASURE
+        state["grain"] = grain if grain in GRAINS else DEFAULT_GRAIN
+    for key, default in (("start", first), ("end", last)):
+        if not isinstance(state.get(key), date) or not first <= state[key] <= last:
+            state[key] = default
+    state["cities"] = [c for c in state["cities"] if c in cities]
+
+
+def _to_url(wanted: dict[str, list[str]]) -> None:
+    """Put the filters that differ from the defaults into the URL (only when they changed: each
+    change is a browser history entry)."""
+    url = st.query_params
+    if {key: url.get_all(key) for key in url} != wanted:
+        url.from_dict(wanted)
 
 
 def _filters(cities: tuple[str, ...], first: date, last: date) -> Selection | None:
+    _from_url(cities, first, last)
     with st.sidebar:
         st.header("Filters")
-        chosen = st.multiselect("Cities", cities, default=list(cities), key="cities")
-        start = st.date_input(
-            "From day (UTC)", value=first, min_value=first, max_value=last, key="start"
-        )
-        end = st.date_input("To day (UTC)", value=last, min_value=first, max_value=last, key="end")
+        chosen = st.multiselect("Cities", cities, key="cities")
+        start = st.date_input("From day (UTC)", min_value=first, max_value=last, key="start")
+        end = st.date_input("To day (UTC)", min_value=first, max_value=last, key="end")
     if not chosen:
         st.info("Pick at least one city in the sidebar.")
         return None
@@ -107,7 +200,37 @@ def _filters(cities: tuple[str, ...], first: date, last: date) -> Selection | No
     return Selection(tuple(chosen), start, end)
 
 
-def _map(rows: list[Row]) -> None:
+def _url_state(selection: Selection, cities: tuple[str, ...], first: date, last: date) -> None:
+    wanted: dict[str, list[str]] = {}
+    if set(selection.locations) != set(cities):
+        wanted["city"] = sorted(selection.locations)
+    if selection.start != first:
+        wanted["from"] = [selection.start.isoformat()]
+    if selection.end != last:
+        wanted["to"] = [selection.end.isoformat()]
+    for key, default in (("measure", DEFAULT_MEASURE), ("grain", DEFAULT_GRAIN)):
+        value = st.session_state.get(key)
+        if value and value != default:
+            wanted[key] = [value]
+    _to_url(wanted)
+
+
+def _labels(points: list[dict[str, Any]], position: dict[str, Any]) -> list[dict[str, Any]]:
+    """One text layer per label placement in use (Vega-Lite's align and offsets are per mark)."""
+    placements: dict[tuple[str, int, int], list[str]] = {}
+    for p in points:
+        placements.setdefault(LABELS.get(p["city"], DEFAULT_LABEL), []).append(p["city"])
+    return [
+        {
+            "mark": {"type": "text", "align": align, "dx": dx, "dy": dy, "fontSize": 11},
+            "encoding": {**position, "text": {"field": "label"}},
+            "transform": [{"filter": {"field": "city", "oneOf": cities}}],
+        }
+        for (align, dx, dy), cities in placements.items()
+    ]
+
+
+def _map(rows: list[Row], colors: dict[str, str]) -> None:
     points = [
         {
             "city": r["location"],
@@ -115,45 +238,54 @@ def _map(rows: list[Row]) -> None:
             "lon": COORDINATES[r["location"]][1],
             "observations": r["observations"],
             "temperature": r["avg_temperature_c"],
+            "low": r["min_temperature_c"],
+            "high": r["max_temperature_c"],
+            "label": f"{r['location']} {ui.number(r['avg_temperature_c'], '°C')}",
         }
         for r in rows
         if r["location"] in COORDINATES
     ]
     unknown = [r["location"] for r in rows if r["location"] not in COORDINATES]
-    position = {
-        "longitude": {"field": "lon", "type": "quantitative"},
-        "latitude": {"field": "lat", "type": "quantitative"},
-    }
     if points:
-        # Drawn without a base map: the dashboard must work where no tile server is reachable.
-        spec = {
-            "projection": {"type": "mercator"},
+        shown = [p["city"] for p in points]
+        position: dict[str, Any] = {
+            "longitude": {"field": "lon", "type": "quantitative"},
+            "latitude": {"field": "lat", "type": "quantitative"},
+        }
+        outline = us_outline()
+        land, borders = ({**outline, "features": [f]} for f in outline["features"])
+        geo = {"type": "json", "property": "features"}
+        # The outline ships with the package: the map needs no tile server.
+        spec: dict[str, Any] = {
+            "projection": {"type": "albersUsa"},
             "layer": [
                 {
-                    "mark": {"type": "circle", "size": 220, "opacity": 0.85},
+                    "data": {"values": land, "format": geo},
+                    "mark": {"type": "geoshape", "fill": "#eef1f5", "stroke": "#8a94a3"},
+                },
+                {
+                    "data": {"values": borders, "format": geo},
+                    "mark": {"type": "geoshape", "filled": False, "stroke": "#c7ced8"},
+                },
+                {
+                    "mark": {"type": "circle", "size": 200, "opacity": 0.9, "stroke": "white"},
                     "encoding": {
                         **position,
-                        "color": {
-                            "field": "temperature",
-                            "type": "quantitative",
-                            "title": "Avg temp. (°C)",
-                            "scale": {"scheme": "redyellowblue", "reverse": True},
-                        },
+                        "color": {**color_encoding(shown, colors), "legend": None},
                         "tooltip": [
                             {"field": "city", "title": "City"},
                             {"field": "temperature", "title": "Avg temp. (°C)", "format": ".1f"},
-                            {"field": "observations", "title": "Observations"},
+                            {"field": "low", "title": "Lowest (°C)", "format": ".1f"},
+                            {"field": "high", "title": "Highest (°C)", "format": ".1f"},
+                            {"field": "observations", "title": "Observations", "format": ","},
                         ],
                     },
                 },
-                {
-                    "mark": {"type": "text", "dy": -14, "fontSize": 12},
-                    "encoding": {**position, "text": {"field": "city"}},
-                },
+                *(_labels(points, position)),
             ],
         }
-        st.vega_lite_chart(points, spec, width="stretch", height=320)
-        st.caption("Cities by latitude and longitude, coloured by the selection's temperature.")
+        st.vega_lite_chart(points, spec, width="stretch", height=380)
+        st.caption("Each city at its place, with its average temperature over the selection.")
     if unknown:
         st.caption("Not on the map (no coordinates known):")
         st.text("\n".join(unknown))
@@ -166,15 +298,15 @@ def _comparison(rows: list[Row]) -> None:
         width="stretch",
         column_config={
             "location": st.column_config.TextColumn("City"),
-            "days": st.column_config.NumberColumn("Days"),
+            "days": st.column_config.NumberColumn("Days", format="localized"),
             "observations": st.column_config.NumberColumn("Observations", format="localized"),
             "avg_temperature_c": st.column_config.NumberColumn("Avg temp. (°C)", format="%.1f"),
-            "min_temperature_c": st.column_config.NumberColumn("Min temp. (°C)", format="%.1f"),
-            "max_temperature_c": st.column_config.NumberColumn("Max temp. (°C)", format="%.1f"),
+            "min_temperature_c": st.column_config.NumberColumn("Lowest (°C)", format="%.1f"),
+            "max_temperature_c": st.column_config.NumberColumn("Highest (°C)", format="%.1f"),
             "avg_humidity_pct": st.column_config.NumberColumn("Avg humidity (%)", format="%.1f"),
             "avg_wind_speed_kmh": st.column_config.NumberColumn("Avg wind (km/h)", format="%.1f"),
-            "total_precipitation_mm": st.column_config.NumberColumn(
-                "Precipitation (mm)", format="%.1f"
+            "avg_precipitation_mm": st.column_config.NumberColumn(
+                "Precipitation (mm per reading)", format="%.2f"
             ),
         },
         key="comparison",
@@ -200,48 +332,55 @@ def render() -> None:
             "`weatherpipe batch --full` rebuilds the daily table from the raw zone under the "
             "current validation rules.",
         )
-    if coverage.first_day is None or coverage.last_day is None:
+    first, last = coverage.first_day, coverage.last_day
+    if first is None or last is None:
         if not coverage.unshowable:
             ui.message("info", data.NO_DATA)
         return
     st.caption(
-        f"Daily aggregates of {len(coverage.locations)} cities from {coverage.first_day} to "
-        f"{coverage.last_day} (UTC days). Averages are weighted by the number of observations."
+        f"Daily aggregates of {len(coverage.locations)} cities from {first} to {last} "
+        "(UTC days). Averages are weighted by the number of observations."
     )
-    selection = _filters(coverage.locations, coverage.first_day, coverage.last_day)
+    selection = _filters(coverage.locations, first, last)
     if selection is None:
         return
-    kpis = data.kpis(url, timeout, epoch, selection)
-    rows = data.daily(url, timeout, epoch, selection)
+    colors = city_colors(coverage.locations)
+    left, right = st.columns(2)
+    measure = left.segmented_control("Measure", list(MEASURES), key="measure") or DEFAULT_MEASURE
+    grain_label = right.segmented_control("Per", list(GRAINS), key="grain") or DEFAULT_GRAIN
+    _url_state(selection, coverage.locations, first, last)
+    grain = GRAINS[grain_label]
+    _kpi_tiles(data.kpis(url, timeout, epoch, selection), first)
+    rows = data.series(url, timeout, epoch, selection, grain)
     cities = data.per_city(url, timeout, epoch, selection)
-    _kpi_tiles(kpis)
     if not rows:
         st.info("No observations for these cities on these days.")
         return
-    st.subheader("Daily averages per city")
-    measure = st.segmented_control("Measure", list(MEASURES), default="Temperature", key="measure")
-    column = MEASURES[measure or "Temperature"][0]
+    column = MEASURES[measure][0]
+    st.subheader(f"{measure} per city and {'day' if grain == 'day' else 'week'}")
+    shown = sorted({r["location"] for r in rows})
+    band = measure == "Temperature" and len(shown) <= BAND_CITIES
     st.vega_lite_chart(
-        _chart_rows(rows, column),
-        _line_chart(measure or "Temperature", points=len(rows) <= 400),
+        _chart_rows(rows, column, band),
+        _chart(measure, grain, shown, colors, points=len(rows) <= 400),
         width="stretch",
-        height=320,
+        height=340,
     )
-    st.subheader("Daily precipitation")
-    st.vega_lite_chart(
-        _chart_rows(rows, "total_precipitation_mm"),
-        _precipitation_chart(),
-        width="stretch",
-        height=260,
-    )
+    if band:
+        st.caption("Lines: average temperature; shaded: lowest to highest reading.")
+    elif measure == "Temperature":
+        st.caption(
+            f"Lines: average temperature. Pick {BAND_CITIES} cities or fewer to see the band "
+            "from the lowest to the highest reading."
+        )
     st.subheader("Comparison of the cities")
     _comparison(cities)
     st.subheader("Map")
-    _map(cities)
+    _map(cities, colors)
     st.download_button(
-        "Download the selection as CSV",
+        f"Download the selection as CSV ({grain_label.lower()})",
         _csv(rows),
-        file_name=f"weather_{selection.start}_{selection.end}.csv",
+        file_name=f"weather_{grain}_{selection.start}_{selection.end}.csv",
         mime="text/csv",
         key="download",
         icon=":material/download:",
