@@ -25,7 +25,7 @@ from weatherpipe.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
-PAGES = Path(__file__).resolve().parents[2] / "src" / "weatherpipe" / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "src" / "weatherpipe" / "dashboard" / "views"
 TOPIC = "weather_data_raw"
 DAYS = 6
 CITIES = ("Chicago", "Dallas", "San Diego", "Phoenix")

@@ -23,7 +23,7 @@ from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
-from weatherpipe.kafka import inspect
+from weatherpipe.kafka import browse, describe, inspect
 from weatherpipe.kafka.inspect import KafkaUnavailableError
 from weatherpipe.settings import Settings, load_settings
 
@@ -267,8 +267,92 @@ def group_lag(
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def last_messages(
-    servers: str, topic: str, partition: int, count: int, timeout: float, epoch: int
-) -> list[inspect.Message]:
-    """The last records of a partition."""
-    return _kafka(servers, lambda: inspect.last_messages(servers, topic, partition, count, timeout))
+def newest(
+    servers: str, topic: str, partition: int | None, count: int, timeout: float, epoch: int
+) -> list[browse.Record]:
+    """The newest records of a topic (or of one partition), newest first."""
+    return _kafka(servers, lambda: browse.newest(servers, topic, count, timeout, partition))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def from_offset(
+    servers: str, topic: str, partition: int, offset: int, count: int, timeout: float, epoch: int
+) -> list[browse.Record]:
+    """Records of one partition from an offset on."""
+    return _kafka(
+        servers, lambda: browse.from_offset(servers, topic, partition, offset, count, timeout)
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def from_time(
+    servers: str,
+    topic: str,
+    partition: int | None,
+    timestamp_ms: int,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> list[browse.Record]:
+    """Records written at or after a moment."""
+    return _kafka(
+        servers,
+        lambda: browse.from_time(servers, topic, timestamp_ms, count, timeout, partition),
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def search(
+    servers: str,
+    topic: str,
+    partition: int | None,
+    text: str,
+    scan: int,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> browse.Search:
+    """Records among the newest of each partition whose key or value holds a text."""
+    return _kafka(
+        servers, lambda: browse.search(servers, topic, text, scan, count, timeout, partition)
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def cluster(servers: str, timeout: float, epoch: int) -> describe.Cluster:
+    """The cluster's id, controller and brokers."""
+    return _kafka(servers, lambda: describe.cluster(servers, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def broker_settings(
+    servers: str, broker: int, timeout: float, epoch: int
+) -> list[describe.Setting]:
+    """A broker's settings."""
+    return _kafka(servers, lambda: describe.broker_settings(servers, broker, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def topic_settings(servers: str, topic: str, timeout: float, epoch: int) -> list[describe.Setting]:
+    """A topic's settings."""
+    return _kafka(servers, lambda: describe.topic_settings(servers, topic, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def groups(servers: str, timeout: float, epoch: int) -> list[describe.GroupInfo]:
+    """The cluster's consumer groups."""
+    return _kafka(servers, lambda: describe.groups(servers, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def lag_of_group(
+    servers: str, group: str, topics: tuple[str, ...], timeout: float, epoch: int
+) -> list[describe.GroupLag]:
+    """A group's committed offsets and lag per partition of the topics it committed to."""
+    return _kafka(servers, lambda: describe.group_lag(servers, group, list(topics), timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def disk_sizes(folders: tuple[str, ...], topic: str, epoch: int) -> dict[int, int]:
+    """Bytes per partition of a topic in a broker's log folders on this machine."""
+    return describe.topic_sizes([Path(f) for f in folders], topic)

@@ -1,9 +1,10 @@
 """Read-only views into Kafka for the dashboard and for resuming an interrupted producer:
-topics, offsets, a group's lag, recent messages, the records written since given offsets.
+topics, offsets, a group's lag, the records written since given offsets.
 
 Nothing here writes to Kafka or commits offsets: offsets come from the admin API; a group's
-committed offsets and the last messages of a partition are read by consumers that never
-subscribe (so they join no group) and are closed without committing.
+committed offsets and records are read by consumers that never subscribe (so they join no
+group) and are closed without committing. Browsing records is `browse`'s job, describing the
+cluster `describe`'s.
 """
 
 from __future__ import annotations
@@ -67,17 +68,6 @@ class PartitionLag:
     @property
     def lag(self) -> int:
         return self.end - (self.committed if self.committed is not None else self.start)
-
-
-@dataclass(frozen=True)
-class Message:
-    """One record as stored: value and key as bytes (None when absent)."""
-
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
 
 
 _clients: dict[tuple[str, float], AdminClient] = {}
@@ -195,56 +185,6 @@ def group_lag(
         consumer.close()
     committed = {tp.partition: tp.offset for tp in answer if tp.offset >= 0 and not tp.error}
     return [PartitionLag(o.partition, o.start, o.end, committed.get(o.partition)) for o in offsets]
-
-
-def last_messages(
-    bootstrap_servers: str, topic: str, partition: int, count: int, timeout: float
-) -> list[Message]:
-    """The last `count` records of one partition, oldest first (fewer when it holds fewer)."""
-    offsets = {o.partition: o for o in partition_offsets(bootstrap_servers, topic, timeout)}
-    if partition not in offsets:
-        return []
-    start, end = offsets[partition].start, offsets[partition].end
-    first = max(start, end - count)
-    if first >= end:
-        return []
-    # A group id is required by the client; a fresh one is never joined (assign, not
-    # subscribe) and nothing is committed, so no group appears on the broker.
-    consumer = _consumer(bootstrap_servers, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
-    found: list[Message] = []
-    try:
-        consumer.assign([TopicPartition(topic, partition, first)])
-        wanted = end - first
-        idle_polls = 0
-        while len(found) < wanted and idle_polls < 3:
-            batch = consumer.consume(num_messages=wanted - len(found), timeout=timeout)
-            if not batch:
-                idle_polls += 1
-            for msg in batch:
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        idle_polls = 3
-                        continue
-                    raise KafkaException(error)
-                kind, ts = msg.timestamp()
-                offset = msg.offset()
-                if offset is None:
-                    continue
-                found.append(
-                    Message(
-                        partition,
-                        offset,
-                        ts if kind != 0 else None,
-                        msg.key(),
-                        msg.value(),
-                    )
-                )
-    except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
-    finally:
-        consumer.close()
-    return [m for m in found if m.offset < end]
 
 
 def values_since(
