@@ -202,12 +202,6 @@ def totals(url: str, timeout: float, epoch: int) -> queries.Row:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def processed_per_day(url: str, timeout: float, epoch: int) -> list[queries.Row]:
-    """Processed files per day."""
-    return _read(url, timeout, queries.processed_per_day)
-
-
-@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def rejected_by_reason(url: str, timeout: float, epoch: int) -> list[queries.Row]:
     """Quarantined records per reason."""
     return _read(url, timeout, queries.rejected_by_reason)
@@ -223,25 +217,53 @@ def rejected_records(
 
 @dataclass(frozen=True)
 class RawDay:
-    """Finished raw files of one day folder."""
+    """Finished raw files of one day folder, and the lines their names account for."""
 
     day: str
     files: int
     bytes: int
+    lines: int
+
+
+@dataclass(frozen=True)
+class RawZone:
+    """The finished raw files of a topic: per day folder, and each file's lines (one per
+    offset of the range in its name) by path relative to RAW_DIR."""
+
+    days: list[RawDay]
+    lines: dict[str, int]
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def raw_zone(raw_dir: str, topic: str, epoch: int) -> list[RawDay]:
-    """Finished raw files and bytes per day folder of `topic` (temp files are not counted)."""
+def raw_zone(raw_dir: str, topic: str, epoch: int) -> RawZone:
+    """Finished raw files of `topic` (temp files are not counted), from their names and sizes:
+    no file is read."""
     files: dict[str, int] = defaultdict(int)
     size: dict[str, int] = defaultdict(int)
+    count: dict[str, int] = defaultdict(int)
+    lines: dict[str, int] = {}
     for raw in list_files(Path(raw_dir)):
         if raw.topic != topic:
             continue
         day = raw.path.split("/")[1].removeprefix("date=")
         files[day] += 1
         size[day] += raw.size_bytes
-    return [RawDay(day, files[day], size[day]) for day in sorted(files)]
+        lines[raw.path] = raw.last_offset - raw.first_offset + 1
+        count[day] += lines[raw.path]
+    return RawZone([RawDay(d, files[d], size[d], count[d]) for d in sorted(files)], lines)
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def processed_files(url: str, timeout: float, epoch: int, topic: str) -> dict[str, int]:
+    """Lines of each raw file of `topic` the batch processed, by path."""
+    rows = _read(url, timeout, lambda conn: queries.processed_files(conn, topic))
+    return {r["path"]: r["lines"] for r in rows}
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def outcome(url: str, timeout: float, epoch: int, topic: str) -> queries.Row:
+    """Quarantined, observations and duplicates since the last full batch run."""
+    return _read(url, timeout, lambda conn: queries.outcome(conn, topic))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

@@ -188,13 +188,14 @@ def per_city(conn: psycopg.Connection, selection: Selection) -> list[Row]:
 
 
 def runs(conn: psycopg.Connection, limit: int) -> list[Row]:
-    """The latest batch runs, newest first."""
+    """The latest batch runs, newest first; the columns a reader looks at first come first."""
     return _rows(
         conn,
-        "SELECT id, started_at, finished_at,"
+        "SELECT id, started_at, status, files, lines, rejected, duplicates,"
+        " rows_inserted + rows_updated AS rows_written,"
         " extract(epoch FROM finished_at - started_at)::double precision AS seconds,"
-        " status, engine, mode, files, lines, duplicates, rejected, rows_inserted, rows_updated,"
-        " rows_unchanged, rows_deleted, error"
+        " mode, engine, error, finished_at, rows_inserted, rows_updated, rows_unchanged,"
+        " rows_deleted"
         " FROM batch_run ORDER BY id DESC LIMIT %(limit)s",
         {"limit": limit},
     )
@@ -212,17 +213,6 @@ def totals(conn: psycopg.Connection) -> Row:
         " (SELECT count(*) FROM daily_aggregate)::bigint AS daily_rows,"
         " (SELECT count(*) FROM processed_file)::bigint AS files",
     )[0]
-
-
-def processed_per_day(conn: psycopg.Connection) -> list[Row]:
-    """Processed raw files and their bytes per day folder (from the files' paths)."""
-    return _rows(
-        conn,
-        "SELECT substring(path FROM 'date=([0-9]{4}-[0-9]{2}-[0-9]{2})') AS day,"
-        " count(*)::bigint AS files, sum(size_bytes)::bigint AS bytes,"
-        " sum(lines)::bigint AS lines"
-        " FROM processed_file GROUP BY 1 ORDER BY 1",
-    )
 
 
 def rejected_by_reason(conn: psycopg.Connection) -> list[Row]:
@@ -245,3 +235,28 @@ def rejected_records(conn: psycopg.Connection, reason: str | None, limit: int) -
         " ORDER BY q.id DESC LIMIT %(limit)s",
         {"reason": reason, "limit": limit},
     )
+
+
+def processed_files(conn: psycopg.Connection, topic: str) -> list[Row]:
+    """The raw files of `topic` the batch has processed, with their lines."""
+    return _rows(
+        conn,
+        "SELECT path, lines FROM processed_file WHERE topic = %(topic)s ORDER BY path",
+        {"topic": topic},
+    )
+
+
+def outcome(conn: psycopg.Connection, topic: str) -> Row:
+    """What became of the lines the batch processed since its last full run: records of
+    `topic` quarantined, observations stored (of every topic: the daily table keeps no topic),
+    and duplicates skipped."""
+    return _rows(
+        conn,
+        "SELECT (SELECT count(*) FROM quarantine"
+        "   WHERE split_part(file, '/', 1) = %(topic)s)::bigint AS quarantined,"
+        " (SELECT coalesce(sum(observations), 0) FROM daily_aggregate)::bigint AS observations,"
+        " (SELECT coalesce(sum(duplicates), 0) FROM batch_run WHERE status = 'succeeded'"
+        "   AND id >= coalesce((SELECT max(id) FROM batch_run"
+        "     WHERE mode = 'full' AND status = 'succeeded'), 0))::bigint AS duplicates",
+        {"topic": topic},
+    )[0]
