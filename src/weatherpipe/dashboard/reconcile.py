@@ -68,6 +68,10 @@ def csv_rows(topic_records: int | None, dead_letters: int | None) -> tuple[int |
     return topic_records + dead_letters, False
 
 
+def _files(count: int) -> str:
+    return f"{count:,} file{'' if count == 1 else 's'}"
+
+
 def _known(*values: int | None) -> bool:
     return all(v is not None for v in values)
 
@@ -126,7 +130,8 @@ def steps(c: Counts) -> list[Step]:
             Step(
                 name,
                 Check.DISAGREE,
-                f"{c.processed_files_gone:,} files the batch processed are gone from the raw zone.",
+                f"{_files(c.processed_files_gone)} the batch processed "
+                f"{'is' if c.processed_files_gone == 1 else 'are'} gone from the raw zone.",
             )
         )
     elif c.raw_lines_unprocessed:

@@ -90,12 +90,11 @@ def _chart(
             "x": x,
             "y": {"field": "low", "type": "quantitative", "title": "Temperature (°C)"},
             "y2": {"field": "high"},
-            # Its own channel (fill, not color) keeps the line's legend: a merged legend would
-            # show the band's pale swatches, or none at all.
-            "fill": {**color, "legend": None},
+            "color": {**color, "legend": None},
         },
     }
-    return {"layer": [band, line]}
+    # Legends of their own: a shared one shows the band's pale swatches, or none at all.
+    return {"layer": [band, line], "resolve": {"legend": {"color": "independent"}}}
 
 
 def _csv(rows: list[Row]) -> str:
