@@ -28,13 +28,6 @@ def number(value: float | None, unit: str, digits: int = 1) -> str:
     return NO_VALUE if value is None else f"{value:,.{digits}f} {unit}"
 
 
-def total(value: float | None, unit: str) -> str:
-    """A total for a KPI tile: one decimal below 10,000, none above, so it fits the tile."""
-    if value is None:
-        return NO_VALUE
-    return number(value, unit, 1 if abs(value) < 10_000 else 0)
-
-
 def size(num_bytes: int) -> str:
     """Bytes in the largest binary unit that keeps the number at least 1."""
     value = float(num_bytes)

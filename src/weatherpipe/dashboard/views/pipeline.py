@@ -176,7 +176,7 @@ def _runs(s: Sources) -> bool:
         f"{last['status']}, {when}."
     )
     if idle:
-        st.caption(f"{idle:,} later runs found no new raw files.")
+        st.caption(f"{idle:,} later run{'' if idle == 1 else 's'} found no new raw files.")
     tiles = st.columns(5)
     tiles[0].metric("Last run: files", f"{last['files']:,}")
     tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
