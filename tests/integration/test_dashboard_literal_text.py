@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from streamlit.testing.v1 import AppTest
 
 from tests import kafka_topics
@@ -131,18 +132,19 @@ def test_pipeline_page_shows_topic_group_errors_and_quarantine_as_text(
     shown = texts(at)
     assert f"topic {topic}, consumer group {group}" in shown
     assert f"{hostile.raw_dir}/{topic}/" in shown  # no raw files for this topic
-    last = next(t for t in shown if t.startswith("Last run #"))
+    last = next(t for t in shown if t.startswith("Last run that did work: #"))
     assert f"(full, {PAYLOADS[0]}): failed" in last
-    assert [e.value for e in at.error] == [f"Run {last.split()[2][1:]} failed:"]
+    failed = last.split()[5].removeprefix("#")
+    assert f"Run {failed} failed:" in [e.value for e in at.error]
     assert "\n".join(PAYLOADS) in shown
-    runs = at.dataframe[0].value
+    runs = at.dataframe[1].value
     assert runs["engine"][0] == PAYLOADS[0]
-    reasons = at.dataframe[2].value
+    reasons = at.dataframe[3].value
     assert "invalid_json" in list(reasons["reason"])
     at.selectbox(key="reason").set_value("invalid_json")
     at.run()
     assert not at.exception
-    raw = list(at.dataframe[3].value["raw"])
+    raw = list(at.dataframe[4].value["raw"])
     assert any(" ".join(PAYLOADS) in line for line in raw), raw
     assert_no_markup(at, (*PAYLOADS, topic, group))
 
@@ -151,17 +153,59 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     hostile: Settings, use: Callable[[Settings], None]
 ) -> None:
     topic = f"_md_{uuid.uuid4().hex[:10]}_"
+    group = " ".join(PAYLOADS)
+    servers = hostile.kafka_bootstrap_servers
     values = [p.encode() for p in PAYLOADS] + [json.dumps({"location": PAYLOADS[1]}).encode()]
     keys = [p.encode() for p in reversed(PAYLOADS)] + [PAYLOADS[0].encode()]
-    kafka_topics.create(hostile.kafka_bootstrap_servers, topic, values, keys, partitions=1)
+    kafka_topics.create(servers, topic, values, keys, partitions=1)
+    # The newest record carries headers whose names and values are markup too.
+    producer = Producer({"bootstrap.servers": servers})
+    producer.produce(
+        topic,
+        value=json.dumps({"note": PAYLOADS[4]}).encode(),
+        key=PAYLOADS[3].encode(),
+        headers=[(PAYLOADS[2], PAYLOADS[0].encode())],
+    )
+    assert producer.flush(30) == 0
+    del producer
+    letter = {"source": PAYLOADS[3], "line": 2, "raw": PAYLOADS[4], "reason": PAYLOADS[0]}
+    kafka_topics.create(servers, topic + ".dlq", [json.dumps(letter).encode()], partitions=1)
+    kafka_topics.commit(servers, topic, group, {0: 2})
     use(load_settings(**{**hostile.model_dump(), "kafka_topic": topic}))
     at = page("kafka.py")
     assert not at.error
     assert topic in list(at.dataframe[0].value["topic"])
     assert at.selectbox(key="topic").value == topic
     messages = at.dataframe[1].value
-    assert list(messages["key"]) == [k.decode() for k in reversed(keys)]
-    assert list(messages["value"])[1:] == list(reversed(PAYLOADS))
-    assert json.loads(messages["value"][0]) == {"location": PAYLOADS[1]}
+    assert list(messages["key"]) == [PAYLOADS[3], *(k.decode() for k in reversed(keys))]
+    assert list(messages["value"])[2:] == list(reversed(PAYLOADS))
+    assert json.loads(messages["value"][1]) == {"location": PAYLOADS[1]}
+    whole = json.loads(at.json[0].value)
+    assert (whole["key"], whole["headers"], whole["value"]) == (
+        PAYLOADS[3],
+        {PAYLOADS[2]: PAYLOADS[0]},
+        {"note": PAYLOADS[4]},
+    )
     assert f"Brokers: {hostile.kafka_bootstrap_servers}" in texts(at)
     assert_no_markup(at, (*PAYLOADS, topic))
+
+    at.text_input(key="search").set_value(PAYLOADS[0])
+    at.run()
+    found = at.dataframe[1].value
+    # The value "**bold**" and the two keys "**bold**", newest first.
+    assert list(found["offset"]) == [5, 4, 0]
+    assert json.loads(at.json[0].value)["key"] == PAYLOADS[0]
+    assert_no_markup(at, (*PAYLOADS, topic))
+
+    at.text_input(key="search").set_value("")
+    for view in ("Consumer groups", "Dead letters"):
+        at.segmented_control(key="view").set_value(view)
+        at.run()
+        assert not at.exception and not at.error, view
+        assert_no_markup(at, (*PAYLOADS, topic, group))
+    letters = at.dataframe[2].value
+    assert (letters["reason"][0], letters["source"][0], letters["raw"][0]) == (
+        PAYLOADS[0],
+        PAYLOADS[3],
+        PAYLOADS[4],
+    )

@@ -20,6 +20,7 @@ WHOLE = Counts(
     raw_lines_unprocessed=0,
     processed_lines=1_000,
     processed_files_gone=0,
+    lines_all_topics=1_000,
     quarantined=2,
     observations=997,
     duplicates=1,
@@ -104,7 +105,12 @@ def test_a_source_that_did_not_answer_is_unknown_not_zero() -> None:
     )
     assert checks(kafka_down) == [Check.UNKNOWN, Check.UNKNOWN, Check.AGREE, Check.AGREE]
     db_down = replace(
-        WHOLE, processed_lines=None, processed_files_gone=None, quarantined=None, observations=None
+        WHOLE,
+        processed_lines=None,
+        processed_files_gone=None,
+        lines_all_topics=None,
+        quarantined=None,
+        observations=None,
     )
     assert checks(db_down) == [Check.AGREE, Check.AGREE, Check.UNKNOWN, Check.UNKNOWN]
     assert verdict(steps(db_down)) is Check.UNKNOWN

@@ -261,9 +261,9 @@ def processed_files(url: str, timeout: float, epoch: int, topic: str) -> dict[st
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def outcome(url: str, timeout: float, epoch: int, topic: str) -> queries.Row:
-    """Quarantined, observations and duplicates since the last full batch run."""
-    return _read(url, timeout, lambda conn: queries.outcome(conn, topic))
+def outcome(url: str, timeout: float, epoch: int) -> queries.Row:
+    """Lines processed, quarantined, observations and duplicates since the last full run."""
+    return _read(url, timeout, queries.outcome)
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

@@ -246,17 +246,16 @@ def processed_files(conn: psycopg.Connection, topic: str) -> list[Row]:
     )
 
 
-def outcome(conn: psycopg.Connection, topic: str) -> Row:
-    """What became of the lines the batch processed since its last full run: records of
-    `topic` quarantined, observations stored (of every topic: the daily table keeps no topic),
-    and duplicates skipped."""
+def outcome(conn: psycopg.Connection) -> Row:
+    """What became of the lines the batch processed since its last full run, over every topic
+    (the daily table keeps no topic): lines read, quarantined, observations stored, and
+    duplicates skipped."""
     return _rows(
         conn,
-        "SELECT (SELECT count(*) FROM quarantine"
-        "   WHERE split_part(file, '/', 1) = %(topic)s)::bigint AS quarantined,"
+        "SELECT (SELECT coalesce(sum(lines), 0) FROM processed_file)::bigint AS lines,"
+        " (SELECT count(*) FROM quarantine)::bigint AS quarantined,"
         " (SELECT coalesce(sum(observations), 0) FROM daily_aggregate)::bigint AS observations,"
         " (SELECT coalesce(sum(duplicates), 0) FROM batch_run WHERE status = 'succeeded'"
         "   AND id >= coalesce((SELECT max(id) FROM batch_run"
         "     WHERE mode = 'full' AND status = 'succeeded'), 0))::bigint AS duplicates",
-        {"topic": topic},
     )[0]

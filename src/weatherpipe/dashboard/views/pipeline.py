@@ -72,7 +72,7 @@ def _sources(settings: Settings) -> Sources:
         found.dead_letters = None if dlq is None else sum(p.end for p in dlq)
     found.processed, found.db_error = _try(lambda: data.processed_files(url, timeout, epoch, topic))
     if found.db_error is None:
-        found.outcome, found.db_error = _try(lambda: data.outcome(url, timeout, epoch, topic))
+        found.outcome, found.db_error = _try(lambda: data.outcome(url, timeout, epoch))
     return found
 
 
@@ -98,6 +98,7 @@ def _counts(s: Sources) -> Counts:
         processed_files_gone=None
         if processed is None
         else sum(1 for path in processed if path not in s.raw.lines),
+        lines_all_topics=outcome.get("lines"),
         quarantined=outcome.get("quarantined"),
         observations=outcome.get("observations"),
         duplicates=outcome.get("duplicates"),
@@ -112,10 +113,16 @@ def _reconciliation(s: Sources) -> None:
     st.subheader("From CSV to PostgreSQL")
     c = _counts(s)
     steps = reconcile.steps(c)
+    # The batch reads every topic's folder of the raw zone; the daily table keeps no topic.
+    others = (
+        f" (of every topic: {c.lines_all_topics:,})"
+        if c.lines_all_topics is not None and c.lines_all_topics != c.processed_lines
+        else ""
+    )
     line = (
         f"CSV rows {_n(c.csv_rows)} → topic records {_n(c.topic_records)} + dead letters "
         f"{_n(c.dead_letters)} → raw-zone lines {_n(c.raw_lines)} → processed "
-        f"{_n(c.processed_lines)} → quarantined {_n(c.quarantined)} + observations "
+        f"{_n(c.processed_lines)}{others} → quarantined {_n(c.quarantined)} + observations "
         f"{_n(c.observations)} + duplicates {_n(c.duplicates)}"
     )
     verdict = reconcile.verdict(steps)
