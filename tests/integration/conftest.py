@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import streamlit as st
 
 from weatherpipe.settings import Settings
 
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
-    """Make the pages (which read the environment) see `settings`."""
+    """Make the pages (which read the environment) see `settings`, as a dashboard started
+    afresh would: AppTest runs pages in this process, where Streamlit's cache outlives a test."""
 
     def apply(settings: Settings) -> None:
+        st.cache_data.clear()
         for name, value in settings.model_dump().items():
             key = name.upper()
             if value is None:
