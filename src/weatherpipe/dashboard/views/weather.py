@@ -214,19 +214,19 @@ def _url_state(selection: Selection, cities: tuple[str, ...], first: date, last:
     _to_url(wanted)
 
 
-def _labels(points: list[dict[str, Any]], position: dict[str, Any]) -> list[dict[str, Any]]:
-    """One text layer per label placement in use (Vega-Lite's align and offsets are per mark)."""
-    placements: dict[tuple[str, int, int], list[str]] = {}
-    for p in points:
-        placements.setdefault(LABELS.get(p["city"], DEFAULT_LABEL), []).append(p["city"])
-    return [
-        {
-            "mark": {"type": "text", "align": align, "dx": dx, "dy": dy, "fontSize": 11},
-            "encoding": {**position, "text": {"field": "label"}},
-            "transform": [{"filter": {"field": "city", "oneOf": cities}}],
-        }
-        for (align, dx, dy), cities in placements.items()
-    ]
+def _labels(position: dict[str, Any]) -> dict[str, Any]:
+    """The cities' labels in one layer: each point carries its own placement (align, dx, dy),
+    which Vega reads per point."""
+    return {
+        "mark": {
+            "type": "text",
+            "fontSize": 11,
+            "align": {"expr": "datum.align"},
+            "dx": {"expr": "datum.dx"},
+            "dy": {"expr": "datum.dy"},
+        },
+        "encoding": {**position, "text": {"field": "label"}},
+    }
 
 
 def _map(rows: list[Row], colors: dict[str, str]) -> None:
@@ -240,6 +240,9 @@ def _map(rows: list[Row], colors: dict[str, str]) -> None:
             "low": r["min_temperature_c"],
             "high": r["max_temperature_c"],
             "label": f"{r['location']} {ui.number(r['avg_temperature_c'], '°C')}",
+            **dict(
+                zip(("align", "dx", "dy"), LABELS.get(r["location"], DEFAULT_LABEL), strict=True)
+            ),
         }
         for r in rows
         if r["location"] in COORDINATES
@@ -280,7 +283,7 @@ def _map(rows: list[Row], colors: dict[str, str]) -> None:
                         ],
                     },
                 },
-                *(_labels(points, position)),
+                _labels(position),
             ],
         }
         st.vega_lite_chart(points, spec, width="stretch", height=380)
