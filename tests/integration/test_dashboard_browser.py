@@ -289,6 +289,11 @@ def test_weather_filters_keep_city_colours_and_live_in_the_url(served: Served, p
     expect_kpis(page, expected)
     settled(page)
     assert legend_colours(page) == {c: everyone[c] for c in chosen}
+    # The controls the filter did not touch still show their choice.
+    for choice in ("Temperature", "Daily"):
+        expect(page.get_by_role("radio", name=choice, exact=True)).to_have_attribute(
+            "aria-checked", "true"
+        )
     page.screenshot(path=ARTIFACTS / "dashboard-weather-filtered.png", full_page=True)
     assert "city=Chicago&city=Dallas" in page.url and "from=2024-02-05" in page.url
 

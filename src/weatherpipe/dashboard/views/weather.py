@@ -160,19 +160,23 @@ def _day(text: str | None, first: date, last: date) -> date | None:
 
 def _from_url(cities: tuple[str, ...], first: date, last: date) -> None:
     """Fill the filters from the URL when the page opens; afterwards keep them within the days
-    the processed zone holds now."""
+    and cities the processed zone holds now.
+
+    Every value is written back on every run, before its widget: a widget whose value only
+    ever came from here would otherwise be shown empty after the next rerun."""
     state, url = st.session_state, st.query_params
     if "cities" not in state:
         state["cities"] = [c for c in url.get_all("city") if c in cities] or list(cities)
         state["start"] = _day(url.get("from"), first, last) or first
         state["end"] = _day(url.get("to"), first, last) or last
-        measure, grain = url.get("measure"), url.get("grain")
-        state["measure"] = measure if measure in MEASURES else DEFAULT_MEASURE
-        state["grain"] = grain if grain in GRAINS else DEFAULT_GRAIN
+        state["measure"], state["grain"] = url.get("measure"), url.get("grain")
     for key, default in (("start", first), ("end", last)):
-        if not isinstance(state.get(key), date) or not first <= state[key] <= last:
-            state[key] = default
+        value = state.get(key)
+        state[key] = value if isinstance(value, date) and first <= value <= last else default
     state["cities"] = [c for c in state["cities"] if c in cities]
+    measure, grain = state.get("measure"), state.get("grain")
+    state["measure"] = measure if measure in MEASURES else DEFAULT_MEASURE
+    state["grain"] = grain if grain in GRAINS else DEFAULT_GRAIN
 
 
 def _to_url(wanted: dict[str, list[str]]) -> None:
