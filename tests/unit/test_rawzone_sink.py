@@ -8,11 +8,14 @@ import random
 import time
 from pathlib import Path
 
+import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
+from tests.short_writes import on_full_disk
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink
+from weatherpipe.rawzone.writer import FileState, RawZoneWriteError
 
 TOPIC = "weather_data_raw"
 DAY_MS = 86_400_000
@@ -232,3 +235,40 @@ def test_column_path_writes_the_same_files_as_the_record_path(tmp_path: Path) ->
     records = files_of(tmp_path / "records", split=True)
     assert columns == records
     assert columns[1]["size"] > 5 and columns[1]["date"] > 5, columns[1]
+
+
+def test_a_full_disk_drops_that_file_unpublished_and_publishes_the_others(
+    tmp_path: Path,
+) -> None:
+    sink, commits = make(tmp_path)
+    sink.assign([0, 1])
+    sink.write([record(0, 0), record(1, 0), record(0, 1), record(1, 1)])
+    failing = sink._partitions[0].file
+    assert failing is not None
+    on_full_disk(failing, room=10)
+    sink.write([record(0, 2)])  # buffered: the disk is only reached when the file is finished
+    with pytest.raises(RawZoneWriteError, match=r"Could not flush raw file .*partition 0"):
+        sink.finish_all(RotationReason.SHUTDOWN)
+    assert failing.state is FileState.POISONED
+    assert stored(tmp_path) == [(1, 0), (1, 1)]
+    assert commits.calls == [(1, 2, True)]
+    assert list(naming.temp_dir(tmp_path).iterdir()) == []
+    sink.revoke([0, 1])  # nothing left to publish: the poisoned file is gone
+    assert commits.calls == [(1, 2, True)]
+    # The next start resumes partition 1 after its file, partition 0 where the group says.
+    assert make(tmp_path)[0].assign([0, 1]) == {1: 2}
+
+
+def test_a_failed_write_forgets_the_file_and_raises(tmp_path: Path) -> None:
+    sink, commits = make(tmp_path, max_bytes=1 << 30)
+    sink.assign([0])
+    sink.write([record(0, 0)])
+    file = sink._partitions[0].file
+    assert file is not None
+    on_full_disk(file, room=100)
+    big = [record(0, n) for n in range(1, 30_000)]  # more than the write buffer
+    with pytest.raises(RawZoneWriteError, match="Could not write to raw file"):
+        sink.write(big)
+    assert sink._partitions[0].file is None
+    sink.finish_all(RotationReason.SHUTDOWN)  # nothing to publish
+    assert stored(tmp_path) == [] and commits.calls == []
