@@ -75,8 +75,9 @@ def write_error(
     return RawZoneWriteError(
         f"Could not {action} raw file {path} ({what}): {reason}. RAW_DIR ({raw_dir}) has "
         f"{_free_space(raw_dir)}. The file was not published and its offsets were not "
-        f"committed, so nothing is lost or stored twice. {remedy} and run `weatherpipe "
-        "consume` again: it resumes after the last published file."
+        "committed: its records are still in Kafka, so nothing is lost or stored twice. "
+        f"{remedy} and run `weatherpipe consume` again: it resumes after the last published "
+        "file."
     )
 
 
@@ -125,7 +126,7 @@ class RawFile:
     def describe(self) -> str:
         """Partition and offsets, for messages."""
         if self.records == 0:
-            return f"partition {self.partition}, no record yet"
+            return f"partition {self.partition} from offset {self.first_offset}, empty so far"
         return (
             f"partition {self.partition}, {self.records:,} records, offsets "
             f"{self.first_offset}-{self.last_offset}"
@@ -210,13 +211,14 @@ class RawFile:
     def _poison(self, action: str, cause: OSError | str) -> NoReturn:
         """Give the file up for good (its content is unknown) and raise the error."""
         self.state = FileState.POISONED
+        # Built first: the free space it reports is the one the write saw.
+        error = write_error(self.zone.raw_dir, action, self.temp_path, self.describe(), cause)
         # Closing flushes what is left in the buffer, which may fail the same way; the
         # descriptor is closed all the same.
         with contextlib.suppress(OSError):
             self._file.close()
         with contextlib.suppress(OSError):
             self.temp_path.unlink(missing_ok=True)
-        error = write_error(self.zone.raw_dir, action, self.temp_path, self.describe(), cause)
         if isinstance(cause, OSError):
             raise error from cause
         raise error
