@@ -164,3 +164,11 @@ def test_a_last_line_that_is_not_the_last_offset_is_never_published(tmp_path: Pa
     with pytest.raises(RawZoneWriteError, match=r"offset 7, where the name says .* offset 1"):
         raw.finish()
     assert_never_published(raw, tmp_path)
+
+
+@pytest.mark.parametrize("topic", [".tmp", ".damaged", "..", "."])
+def test_a_topic_whose_folder_would_be_the_raw_zones_own_is_refused(
+    tmp_path: Path, topic: str
+) -> None:
+    with pytest.raises(RawZoneWriteError, match="one of the raw zone's own"):
+        RawZone(tmp_path, topic, "1-a")

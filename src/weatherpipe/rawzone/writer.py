@@ -239,6 +239,12 @@ class RawZone:
     """The raw zone of one topic, as written by one process (`owner` names its temp files)."""
 
     def __init__(self, raw_dir: Path, topic: str, owner: str) -> None:
+        if naming.is_reserved(topic):
+            raise RawZoneWriteError(
+                f"Topic {topic!r} cannot be stored in the raw zone: its folder would be one of "
+                "the raw zone's own (every name starting with '.' is kept for them). Read "
+                "another topic (KAFKA_TOPIC or --topic)."
+            )
         self.raw_dir = raw_dir
         self.topic = topic
         self.owner = owner
