@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
 from tests.short_writes import on_full_disk
 from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone.lines import LineEncoder
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink
 from weatherpipe.rawzone.writer import FileState, RawZoneWriteError
@@ -272,3 +274,30 @@ def test_a_failed_write_forgets_the_file_and_raises(tmp_path: Path) -> None:
     assert sink._partitions[0].file is None
     sink.finish_all(RotationReason.SHUTDOWN)  # nothing to publish
     assert stored(tmp_path) == [] and commits.calls == []
+
+
+def test_a_newest_file_published_half_written_is_set_aside_and_its_records_stored_again(
+    tmp_path: Path,
+) -> None:
+    """What an older version left after a full disk: a file whose name ends before its
+    content, which goes on with more records and a line cut in the middle."""
+    first, _ = make(tmp_path, max_bytes=600)
+    first.assign([0])
+    first.write([record(0, n) for n in range(20)])
+    first.finish_all(RotationReason.SHUTDOWN)
+    files = sorted(recovery.raw_files(tmp_path, TOPIC), key=lambda item: item[1].last_offset)
+    (newest, name), before = files[-1], files[-2][1]
+    extra = b"".join(
+        LineEncoder(TOPIC).line(
+            LineEncoder(TOPIC).prefix(0), n, MARCH_1 + 1000, b"Chicago", b"{}", Counter()
+        )
+        for n in range(20, 23)
+    )
+    newest.write_bytes(newest.read_bytes() + extra + b'{"kafka":{"topic":"weather_da')
+    second, _ = make(tmp_path, max_bytes=600)
+    assert second.assign([0]) == {0: before.last_offset + 1}
+    assert second.stats.damaged_files_set_aside == 1
+    assert (naming.damaged_dir(tmp_path) / newest.relative_to(tmp_path)).exists()
+    second.write([record(0, n) for n in range(name.first_offset, 25)])
+    second.finish_all(RotationReason.SHUTDOWN)
+    assert stored(tmp_path) == [(0, n) for n in range(25)]
