@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from weatherpipe.errors import SettingsError
+from weatherpipe.rawzone import naming
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -197,6 +198,17 @@ class Settings(BaseSettings):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
+        return value
+
+    @field_validator("kafka_topic")
+    @classmethod
+    def _topic_is_no_raw_zone_folder(cls, value: str) -> str:
+        if naming.is_reserved(value):
+            raise ValueError(
+                "must not start with '.': the topic names its folder in RAW_DIR, where "
+                f"{naming.TEMP_DIR_NAME} and {naming.DAMAGED_DIR_NAME} are the raw zone's own "
+                "(and '.' or '..' are no folder of their own); choose another topic name"
+            )
         return value
 
     @field_validator("database_url")

@@ -91,7 +91,8 @@ def run(
     start each partition resumes after the highest offset found in the raw zone, so a crash or
     kill at any moment neither loses nor doubles a record. Values that are not JSON or not
     UTF-8 are stored too, marked with "value_error". SIGTERM and Ctrl-C finish the files and
-    exit 0.
+    exit 0. A write that fails (a full disk) publishes nothing: the consumer exits 1 naming the
+    file and the free space, and the next run resumes after the last published file.
     """
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
     from weatherpipe.kafka.consumer import KafkaConsumer

@@ -8,6 +8,7 @@ can connect. So we use its binaries and its root helpers, and drive `initdb`/`pg
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import secrets
@@ -36,8 +37,12 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.platform import processes
 from weatherpipe.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # PostgreSQL refuses to run as root; when we are root it runs as this system user.
 SYSTEM_USER = "embedded_postgres"
+# How long the processes of a killed server get to notice and exit on their own.
+LEFTOVER_GRACE_SECONDS = 5.0
 
 
 class PostgresSetupError(TerminalError):
@@ -96,26 +101,42 @@ class LocalPostgres:
         stopped again only if this call started it: one that ran before is never stopped here."""
         started = self.pid() is None
         if started:
-            processes.require_free_port(
-                self.settings.postgres_port,
-                "PostgreSQL",
-                "choose another port with POSTGRES_PORT=<port> (or point DATABASE_URL at a "
-                "server you already run)",
-            )
-            self._ensure_initialised()
-            self._pg_ctl(
-                "start",
-                "-w",
-                "-t",
-                str(max(1, round(timeout))),
-                "-l",
-                str(self.log),
-                "-o",
-                f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''",
-            )
+            self._launch(timeout)
         admin_url = self.url("postgres")
         try:
-            waited = processes.wait_until_ready(
+            waited = self._wait(admin_url, timeout, started)
+        except processes.ServiceDiedError:
+            if started:
+                raise
+            # It was being killed as we looked (`platform up` right after a kill): start it.
+            self._launch(timeout)
+            waited = self._wait(admin_url, timeout, started=True)
+        self._ensure_database(admin_url)
+        return waited
+
+    def _launch(self, timeout: float) -> None:
+        self._clear_stale_lock()
+        processes.require_free_port(
+            self.settings.postgres_port,
+            "PostgreSQL",
+            "choose another port with POSTGRES_PORT=<port> (or point DATABASE_URL at a "
+            "server you already run)",
+        )
+        self._ensure_initialised()
+        self._pg_ctl(
+            "start",
+            "-w",
+            "-t",
+            str(max(1, round(timeout))),
+            "-l",
+            str(self.log),
+            "-o",
+            f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''",
+        )
+
+    def _wait(self, admin_url: str, timeout: float, started: bool) -> float:
+        try:
+            return processes.wait_until_ready(
                 "PostgreSQL",
                 lambda: ping(admin_url),
                 lambda: self.pid() is not None,
@@ -130,8 +151,6 @@ class LocalPostgres:
             if started:
                 self.stop()
             raise
-        self._ensure_database(admin_url)
-        return waited
 
     def stop(self, timeout: float = 60) -> bool:
         """Fast shutdown of our cluster (pg_ctl reads its own postmaster.pid); True if it ran."""
@@ -165,6 +184,26 @@ class LocalPostgres:
         )
 
     # --- internals --------------------------------------------------------------------------
+    def _clear_stale_lock(self) -> None:
+        """Make a server that was killed (SIGKILL, OOM killer) startable again.
+
+        Its postmaster.pid stays behind. PostgreSQL ignores one naming a dead process, but
+        refuses one naming a process that still exists: the killed postmaster lingers as a
+        zombie until its parent (init, once `pg_ctl` has exited) reaps it, which a container's
+        init may never do, or its pid was reused. It also refuses while the killed server's
+        other processes still hold its shared memory; they exit on their own once they notice
+        the postmaster is gone. So: let them go (killing those that linger), then remove the
+        lock file, which `pid()` has shown names no live postmaster of this data folder.
+        """
+        lock = self.pgdata / "postmaster.pid"
+        if not lock.exists():
+            return
+        killed = processes.kill_leftovers(self.pgdata, LEFTOVER_GRACE_SECONDS)
+        if killed:
+            log.warning("killed %d processes left over by a server that died in %s", killed, lock)
+        lock.unlink(missing_ok=True)
+        log.info("removed the stale %s left by a server that did not shut down", lock)
+
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None

@@ -20,7 +20,7 @@ from typing import Final
 
 from confluent_kafka import TopicPartition
 
-from weatherpipe.errors import TransientError
+from weatherpipe.errors import TransientError, WeatherpipeError
 from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink, SinkStats
@@ -83,6 +83,7 @@ class ConsumeStats:
             "rotations": sink.rotations.as_dict(),
             "skipped": sink.skipped,
             "stale_temp_files_removed": sink.stale_temp_files_removed,
+            "damaged_files_set_aside": sink.damaged_files_set_aside,
             "peak_rss_bytes": self.peak_rss if self.peak_rss is not None else peak_rss_bytes(),
         }
 
@@ -127,10 +128,20 @@ class RawZoneConsumer:
                     break
                 if self.on_progress is not None:
                     self.on_progress(self.stats)
-        finally:
-            self.sink.finish_all(RotationReason.SHUTDOWN)
+        except BaseException:
+            self._finish_after_failure()
+            raise
+        self.sink.finish_all(RotationReason.SHUTDOWN)
         self.stats.finished = time.monotonic()
         return self.stats
+
+    def _finish_after_failure(self) -> None:
+        """Publish what can still be published; the failure that stopped the run is the one
+        reported, so a second one (the same full disk, most likely) is only logged."""
+        try:
+            self.sink.finish_all(RotationReason.SHUTDOWN)
+        except WeatherpipeError as exc:
+            log.debug("while stopping after a failure: %s", exc)
 
     def stop_on(self, *signals: int) -> None:
         """Finish the files and return from `run` on any of `signals`; a second one means

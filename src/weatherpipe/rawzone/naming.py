@@ -2,8 +2,9 @@
 
 A finished file is `RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson`
 with the partition zero-padded to 5 digits and the offsets to 20, so names sort by offset. The
-date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, which
-the batch never reads (it only globs `RAW_DIR/<topic>/date=*/*.ndjson`).
+date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, files
+whose content disagreed with their name in `RAW_DIR/.damaged/`; the batch reads neither (it only
+globs `RAW_DIR/<topic>/date=*/*.ndjson`), and no topic may be called like them (`is_reserved`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 TEMP_DIR_NAME: Final = ".tmp"
+DAMAGED_DIR_NAME: Final = ".damaged"
 SUFFIX: Final = ".ndjson"
 TEMP_SUFFIX: Final = ".ndjson.tmp"
 DAY_MS: Final = 86_400_000
@@ -95,6 +97,17 @@ def final_path(
 def temp_dir(raw_dir: Path) -> Path:
     """The folder of files being written; the batch never looks into it."""
     return raw_dir / TEMP_DIR_NAME
+
+
+def damaged_dir(raw_dir: Path) -> Path:
+    """The folder of files set aside because their content disagreed with their name."""
+    return raw_dir / DAMAGED_DIR_NAME
+
+
+def is_reserved(topic: str) -> bool:
+    """Whether a topic's folder would be one of the raw zone's own (`.tmp`, `.damaged`, `.`,
+    `..`): every name starting with a dot is kept for them."""
+    return topic.startswith(".")
 
 
 def temp_prefix(topic: str, partition: int) -> str:

@@ -84,6 +84,7 @@ def merge(reports: Mapping[int, WorkerReport], started: float) -> ConsumeStats:
         total.written += sink.written
         total.skipped += sink.skipped
         total.stale_temp_files_removed += sink.stale_temp_files_removed
+        total.damaged_files_set_aside += sink.damaged_files_set_aside
         total.value_errors.update(sink.value_errors)
         total.rotations.counts.update(sink.rotations.counts)
     assigned = [r.assigned_at for r in reports.values() if r.assigned_at is not None]
