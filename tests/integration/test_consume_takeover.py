@@ -1,0 +1,224 @@
+"""`weatherpipe consume` after a crash, beside a dead member, and without Kafka — with the
+default settings: a restarted consumer takes its partitions over at once, `--until-idle` never
+exits 0 while the raw zone lacks records the topic holds, and a broker that does not answer
+is one clear message."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import as_env, free_port
+from tests.integration.test_consume import (
+    assert_exactly_once,
+    committed,
+    consume_env,
+    create_topic,
+    events,
+    in_background,
+    produce,
+    start_consume,
+    summary_of,
+    wait_until_writing,
+)
+from weatherpipe.kafka.group import partition_holders
+from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone.membership import instance_id
+from weatherpipe.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+# A dead member keeps its partitions until its session expires (45 s): a takeover slower than
+# this would be that wait, not a takeover.
+TAKEOVER_CEILING_SECONDS = 30
+
+
+def produce_until(
+    settings: Settings, topic: str, stop: threading.Event, delivered: list[tuple[int, int]]
+) -> threading.Thread:
+    """Keep records arriving (2,000 every 0.2 s) until `stop` is set."""
+
+    def work() -> None:
+        start = 0
+        while not stop.is_set():
+            delivered.extend(produce(settings, topic, events(start, 2_000)))
+            start += 2_000
+            time.sleep(0.2)
+
+    return in_background(work)
+
+
+@pytest.mark.reliability
+def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_once(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group, partitions = unique_name("takeover"), unique_name("g"), 3
+    create_topic(platform_settings, topic, partitions)
+    delivered: list[tuple[int, int]] = []
+    stop = threading.Event()
+    producer = produce_until(platform_settings, topic, stop, delivered)
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    member = instance_id(tmp_path, topic, 0)
+    takeovers: list[float] = []
+    try:
+        for _ in range(6):  # the first start joins a new group; the five after it take over
+            started = time.monotonic()
+            proc = start_consume(env, "--rotate-mb", "0.25")
+            wait_until_writing(proc, tmp_path)
+            takeovers.append(time.monotonic() - started)
+            # The killed members were replaced, not waited for: one member holds everything.
+            holders = holders_of(platform_settings, group, topic)
+            assert {p: h.split(" at ")[0] for p, h in holders.items()} == {
+                p: member for p in range(partitions)
+            }
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+            assert proc.returncode == -signal.SIGKILL
+    finally:
+        stop.set()
+        producer.join()
+    left_over = len(list(naming.temp_dir(tmp_path).iterdir()))
+    assert left_over > 0  # the kills left half-written files behind
+    started = time.monotonic()
+    final = start_consume(env, "--until-idle", "3", "--rotate-mb", "0.25")
+    summary = summary_of(final)
+    print(
+        f"takeover after SIGKILL: {', '.join(f'{s:.1f}' for s in takeovers[1:])} s (start to "
+        f"first record written); final run {time.monotonic() - started:.1f} s; "
+        f"{len(delivered):,} records checked"
+    )
+    assert max(takeovers[1:]) < TAKEOVER_CEILING_SECONDS, takeovers
+    assert summary["stale_temp_files_removed"] == left_over
+    assert_exactly_once(tmp_path, topic, delivered)
+    highest = recovery.highest_offsets(tmp_path, topic)
+    assert committed(platform_settings, group, topic, partitions) == {
+        p: last + 1 for p, last in highest.items()
+    }
+
+
+def holders_of(settings: Settings, group: str, topic: str) -> dict[int, str]:
+    return partition_holders(settings.kafka_bootstrap_servers, group, topic, 10)
+
+
+def start_two_writers(
+    settings: Settings, env: dict[str, str], raw_dir: Path, topic: str, *args: str
+) -> tuple[subprocess.Popen[str], subprocess.Popen[str], list[tuple[int, int]]]:
+    """Two consumers of one raw zone in one group, both storing records (they hold slots 0
+    and 1, so two members); returns them and what was delivered meanwhile."""
+    delivered: list[tuple[int, int]] = []
+    stop = threading.Event()
+    producer = produce_until(settings, topic, stop, delivered)
+    try:
+        first = start_consume(env, *args)
+        wait_until_writing(first, raw_dir)
+        second = start_consume(env, *args)
+        wait_until_writing(second, raw_dir)
+    finally:
+        stop.set()
+        producer.join()
+    return first, second, delivered
+
+
+@pytest.mark.reliability
+def test_until_idle_waits_for_a_partition_held_by_a_dead_member(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("deadholder"), unique_name("g")
+    create_topic(platform_settings, topic, 3)
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    first, second, delivered = start_two_writers(
+        platform_settings, env, tmp_path, topic, "--rotate-mb", "0.25"
+    )
+    holders = holders_of(platform_settings, group, topic)
+    dead = instance_id(tmp_path, topic, 1)
+    held_by_second = sorted(p for p, h in holders.items() if h.startswith(f"{dead} at "))
+    assert held_by_second, holders
+    for proc in (first, second):
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    delivered += produce(platform_settings, topic, events(10**6, 3_000))
+    # Slot 0 comes back at once; the partitions of slot 1 stay with the dead member until its
+    # session expires. An idle run must wait for them rather than exit with them missing.
+    proc = start_consume(env, "--until-idle", "2")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert_exactly_once(tmp_path, topic, delivered)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["messages"] > 0
+    # It went idle with those partitions missing, said what it waits for, and waited.
+    assert "waiting for them" in err
+    for partition in held_by_second:
+        assert f"partition {partition}: " in err
+    assert f"held by {dead} at" in err
+
+
+@pytest.mark.reliability
+def test_until_idle_exits_non_zero_naming_the_lag_of_partitions_it_cannot_get(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("lag"), unique_name("g")
+    create_topic(platform_settings, topic, 3)
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    # A running member that publishes nothing until it stops: what it writes is not stored yet.
+    holder = start_consume(env, "--rotate-mb", "100", "--rotate-seconds", "3600")
+    delivered = produce(platform_settings, topic, events(0, 3_000))
+    wait_until_writing(holder, tmp_path)
+    proc = start_consume(env, "--until-idle", "5")
+    members = {instance_id(tmp_path, topic, slot) for slot in (0, 1)}
+    deadline = time.monotonic() + 60
+    while {h.split(" at ")[0] for h in holders_of(platform_settings, group, topic)} != members:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    held = sorted(
+        p
+        for p, h in holders_of(platform_settings, group, topic).items()
+        if h.startswith(instance_id(tmp_path, topic, 0) + " at ")
+    )
+    # Both hold partitions; the new records of the holder's stay in its open files.
+    delivered += produce(platform_settings, topic, events(3_000, 3_000))
+    out, err = proc.communicate(timeout=240)
+    holder.send_signal(signal.SIGTERM)
+    summary_of(holder)
+    assert proc.returncode == 1, err
+    assert out == ""  # no summary: the run did not complete
+    message = " ".join(err.split())
+    assert "error: The raw zone still lacks" in message
+    for partition in held:
+        assert f"partition {partition}: " in message
+    assert f"held by {instance_id(tmp_path, topic, 0)} at" in message
+    # Once the holder stopped (and published), the next run completes.
+    summary_of(start_consume(env, "--until-idle", "1"))
+    assert_exactly_once(tmp_path, topic, delivered)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_kafka_down_is_one_message_and_a_non_zero_exit(tmp_path: Path, workers: str) -> None:
+    servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    env = as_env(Settings(kafka_bootstrap_servers=servers, raw_dir=tmp_path))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "consume", "--until-idle", "3", "--workers", workers],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    seconds = time.monotonic() - started
+    print(f"consume with Kafka down: exit {result.returncode} after {seconds:.1f} s")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    message = " ".join(result.stderr.split())  # rich wraps it at the terminal's width
+    assert message.startswith("error: No Kafka broker answered at " + servers)
+    assert message.count("error:") == 1
+    assert "`weatherpipe platform up`" in message
+    assert "refused" not in message.lower()
+    assert seconds < 15  # the promise: one answer well before the client's own give-up
