@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,16 @@ pytestmark = pytest.mark.integration
 TAKEOVER_CEILING_SECONDS = 30
 
 
+def join_seconds(log: str) -> float:
+    """Seconds from "joining group" to the first assignment, by the log lines' clocks."""
+
+    def stamp(marker: str) -> datetime:
+        line = next(line for line in log.splitlines() if marker in line)
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+
+    return (stamp("assigned") - stamp("joining group")).total_seconds()
+
+
 def produce_until(
     settings: Settings, topic: str, stop: threading.Event, delivered: list[tuple[int, int]]
 ) -> threading.Thread:
@@ -68,6 +79,7 @@ def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_on
     env = consume_env(platform_settings, tmp_path, topic, group)
     member = instance_id(tmp_path, topic, 0)
     takeovers: list[float] = []
+    joins: list[float] = []
     try:
         for _ in range(6):  # the first start joins a new group; the five after it take over
             started = time.monotonic()
@@ -81,8 +93,9 @@ def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_on
             }
             time.sleep(0.3)
             proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=30)
             assert proc.returncode == -signal.SIGKILL
+            joins.append(join_seconds(err))
     finally:
         stop.set()
         producer.join()
@@ -92,9 +105,10 @@ def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_on
     final = start_consume(env, "--until-idle", "3", "--rotate-mb", "0.25")
     summary = summary_of(final)
     print(
-        f"takeover after SIGKILL: {', '.join(f'{s:.1f}' for s in takeovers[1:])} s (start to "
-        f"first record written); final run {time.monotonic() - started:.1f} s; "
-        f"{len(delivered):,} records checked"
+        f"takeover after SIGKILL: {', '.join(f'{s:.1f}' for s in takeovers[1:])} s from the "
+        f"start to the first record written, {', '.join(f'{s:.2f}' for s in joins[1:])} s "
+        f"from joining the group to the assignment; final run {time.monotonic() - started:.1f}"
+        f" s; {len(delivered):,} records checked"
     )
     assert max(takeovers[1:]) < TAKEOVER_CEILING_SECONDS, takeovers
     assert summary["stale_temp_files_removed"] == left_over
@@ -175,7 +189,9 @@ def test_until_idle_exits_non_zero_naming_the_lag_of_partitions_it_cannot_get(
     proc = start_consume(env, "--until-idle", "5")
     members = {instance_id(tmp_path, topic, slot) for slot in (0, 1)}
     deadline = time.monotonic() + 60
-    while {h.split(" at ")[0] for h in holders_of(platform_settings, group, topic)} != members:
+    while {
+        h.split(" at ")[0] for h in holders_of(platform_settings, group, topic).values()
+    } != members:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
     held = sorted(
