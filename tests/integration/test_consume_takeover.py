@@ -6,6 +6,7 @@ is one clear message."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import as_env, free_port
@@ -117,6 +119,75 @@ def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_on
     assert committed(platform_settings, group, topic, partitions) == {
         p: last + 1 for p, last in highest.items()
     }
+
+
+def wait_until_workers_write(
+    proc: subprocess.Popen[str], raw_dir: Path, count: int
+) -> list[psutil.Process]:
+    """Until `count` worker processes of `proc` each have a temp file open; returns them."""
+    deadline = time.monotonic() + 90
+    while True:
+        workers = psutil.Process(proc.pid).children()
+        folder = naming.temp_dir(raw_dir)
+        names = [path.name for path in folder.iterdir()] if folder.is_dir() else []
+        writing = [w for w in workers if any(f"+{w.pid}-" in name for name in names)]
+        if len(writing) == count:
+            return writing
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.02)
+
+
+@pytest.mark.reliability
+def test_workers_killed_take_over_at_once_and_orphaned_workers_stop(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("wtakeover"), unique_name("g")
+    create_topic(platform_settings, topic, 4)
+    delivered: list[tuple[int, int]] = []
+    stop = threading.Event()
+    producer = produce_until(platform_settings, topic, stop, delivered)
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    members = {instance_id(tmp_path, topic, slot) for slot in (0, 1)}
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "weatherpipe", "consume", "--workers", "2", "--rotate-mb", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # one process group: the whole tree can be killed at once
+        )
+
+    try:
+        takeovers = []
+        for _ in range(3):  # the first start joins a new group; the others take over
+            started = time.monotonic()
+            proc = start()
+            wait_until_workers_write(proc, tmp_path, 2)
+            takeovers.append(time.monotonic() - started)
+            holders = holders_of(platform_settings, group, topic)
+            assert {h.split(" at ")[0] for h in holders.values()} == members
+            assert sorted(holders) == [0, 1, 2, 3]
+            os.killpg(proc.pid, signal.SIGKILL)  # every process of the tree, as a crash would
+            proc.communicate(timeout=30)
+        print(f"workers' takeover after SIGKILL: {', '.join(f'{s:.1f}' for s in takeovers[1:])} s")
+        assert max(takeovers[1:]) < TAKEOVER_CEILING_SECONDS, takeovers
+        # Only the parent killed: its workers must not run on unsupervised, holding slots.
+        proc = start()
+        workers = wait_until_workers_write(proc, tmp_path, 2)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive, alive
+        # They finished their files (no temp file of theirs is left) before they ended.
+        folder = naming.temp_dir(tmp_path)
+        assert not [p for p in folder.iterdir() if any(f"+{w.pid}-" in p.name for w in gone)]
+    finally:
+        stop.set()
+        producer.join()
+    summary_of(start_consume(env, "--until-idle", "3", "--rotate-mb", "1"))
+    assert_exactly_once(tmp_path, topic, delivered)
 
 
 def holders_of(settings: Settings, group: str, topic: str) -> dict[int, str]:
