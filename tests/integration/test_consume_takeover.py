@@ -32,6 +32,7 @@ from tests.integration.test_consume import (
     summary_of,
     wait_until_writing,
 )
+from weatherpipe.kafka.consumer import KafkaConsumer, KafkaConsumerError
 from weatherpipe.kafka.group import partition_holders
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.membership import instance_id
@@ -309,3 +310,37 @@ def test_kafka_down_is_one_message_and_a_non_zero_exit(tmp_path: Path, workers: 
     assert "`weatherpipe platform up`" in message
     assert "refused" not in message.lower()
     assert seconds < 15  # the promise: one answer well before the client's own give-up
+
+
+def test_a_member_fenced_by_its_own_identity_says_who_and_what_to_do(
+    platform_settings: Settings, unique_name: Callable[[str], str]
+) -> None:
+    # On one host the slot locks keep identities apart; two hosts with one name and one
+    # RAW_DIR path do not see each other's locks, and Kafka fences the earlier member out.
+    topic, group = unique_name("fenced"), unique_name("g")
+    create_topic(platform_settings, topic, 1)
+    produce(platform_settings, topic, events(0, 10))
+    servers = platform_settings.kafka_bootstrap_servers
+    same = {"group.instance.id": "twin-host-0123456789-0"}
+
+    def joined(consumer: KafkaConsumer) -> None:
+        assigned = threading.Event()
+        consumer.subscribe(topic, lambda _: assigned.set(), lambda _: None, lambda _: None)
+        deadline = time.monotonic() + 60
+        while not assigned.is_set():
+            assert time.monotonic() < deadline, "never assigned"
+            consumer.consume(100, 0.1)
+
+    with KafkaConsumer(servers, group, extra_config=same) as first:
+        joined(first)
+        with KafkaConsumer(servers, group, extra_config=same) as second:
+            joined(second)
+            deadline = time.monotonic() + 60
+            with pytest.raises(KafkaConsumerError) as raised:
+                while time.monotonic() < deadline:
+                    first.consume(100, 0.2)
+    message = str(raised.value)
+    assert "fenced this consumer out of group" in message
+    assert "'twin-host-0123456789-0'" in message
+    assert "KAFKA_GROUP_INSTANCE_ID" in message
+    assert "Kafka is running" not in message

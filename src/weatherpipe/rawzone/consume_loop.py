@@ -23,7 +23,7 @@ from typing import Final
 from confluent_kafka import TopicPartition
 
 from weatherpipe.errors import TransientError
-from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer
+from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer, KafkaConsumerError
 from weatherpipe.kafka.group import partition_holders
 from weatherpipe.rawzone import recovery
 from weatherpipe.rawzone.lag import Gap, gaps
@@ -151,6 +151,11 @@ class RawZoneConsumer:
                     break
                 if self.on_progress is not None:
                     self.on_progress(self.stats)
+        except KafkaConsumerError:
+            # The client failed or was fenced: this member may no longer own its partitions,
+            # so their unpublished files are dropped as on a lost assignment (read again).
+            self.sink.lose(self.sink.partitions)
+            raise
         finally:
             self.sink.finish_all(RotationReason.SHUTDOWN)
         self.stats.finished = time.monotonic()
