@@ -344,3 +344,20 @@ def test_a_member_fenced_by_its_own_identity_says_who_and_what_to_do(
     assert "'twin-host-0123456789-0'" in message
     assert "KAFKA_GROUP_INSTANCE_ID" in message
     assert "Kafka is running" not in message
+
+
+def test_until_idle_on_a_topic_that_does_not_exist_says_so(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic = unique_name("missing")
+    env = consume_env(platform_settings, tmp_path, topic, unique_name("g"))
+    proc = start_consume(env, "--until-idle", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert out == ""
+    message = " ".join(err.split())
+    assert (
+        f"error: Topic {topic!r} does not exist at {platform_settings.kafka_bootstrap_servers}"
+        in (message)
+    )
+    assert "did not answer" not in message

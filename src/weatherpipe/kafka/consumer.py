@@ -189,7 +189,10 @@ class KafkaConsumer:
                         "KAFKA_TOPIC; `weatherpipe produce` creates it when it sends the first "
                         "rows."
                     )
-                raise KafkaUnavailableError(self._unanswered(metadata.error))
+                raise KafkaUnavailableError(
+                    f"Kafka at {self.bootstrap_servers} could not describe topic {topic!r} "
+                    f"({metadata.error.str()}); run again in a moment."
+                )
             return {
                 p: self._consumer.get_watermark_offsets(
                     TopicPartition(topic, p), timeout=timeout, cached=False
