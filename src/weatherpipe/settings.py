@@ -135,10 +135,12 @@ class Settings(BaseSettings):
     """Let `weatherpipe consume` finish its files and exit once no record arrived for this
     many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""
 
-    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=249)
-    """Static group membership for the raw-zone consumer (e.g. the host name): restarted with
-    the same id it gets its partitions back at once instead of waiting for the old session to
-    time out. Unset: dynamic membership. Never give two running consumers the same id."""
+    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=200)
+    """This machine's name in the raw-zone consumer group. Every consumer joins as a static
+    member named after it, the RAW_DIR and a slot, so one restarted after a crash takes its
+    partitions over at once instead of waiting for the dead one's session to expire (45 s).
+    Unset: the host name. Set it where the host name changes on every start (some
+    containers) or is shared by two machines writing the same RAW_DIR path."""
 
     # --- batch ----------------------------------------------------------------------------
     batch_engine: Literal["duckdb", "spark"] = "duckdb"
