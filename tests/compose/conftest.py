@@ -7,13 +7,14 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.compose import standins
 from tests.compose.podman import STATE, Podman
-from tests.compose.stack import Stack, test_settings, write_env_file
+from tests.compose.stack import Stack, isolated_settings, write_env_file
 
 ROWS = 50_000
 """Rows of the data set the `generate` service writes (ROWS in compose.env)."""
@@ -65,21 +66,18 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-class new_stack:  # noqa: N801 - used as a context manager, like open()
+@contextmanager
+def new_stack(podman: Podman, purpose: str, data: Path | None = None) -> Iterator[Stack]:
     """A compose project of its own (name, env file, free ports), taken down with its volumes
-    on exit."""
-
-    def __init__(self, podman: Podman, purpose: str, data: Path | None = None) -> None:
-        project = f"wpcompose-{purpose}-{uuid.uuid4().hex[:6]}"
-        env_file = STATE / f"{project}.env"
-        settings = write_env_file(env_file, test_settings(data or STATE / "unused", ROWS))
-        self.stack = Stack(podman, project, env_file, settings)
-
-    def __enter__(self) -> Stack:
-        return self.stack
-
-    def __exit__(self, *_: object) -> None:
+    at the end."""
+    project = f"wpcompose-{purpose}-{uuid.uuid4().hex[:6]}"
+    env_file = STATE / f"{project}.env"
+    settings = write_env_file(env_file, isolated_settings(data or STATE / "unused", ROWS))
+    stack = Stack(podman, project, env_file, settings)
+    try:
+        yield stack
+    finally:
         try:
-            self.stack.down()
+            stack.down()
         finally:
-            self.stack.env_file.unlink(missing_ok=True)
+            env_file.unlink(missing_ok=True)

@@ -36,7 +36,7 @@ def write_env_file(path: Path, overrides: dict[str, str]) -> dict[str, str]:
     return settings
 
 
-def test_settings(data_dir: Path, rows: int) -> dict[str, str]:
+def isolated_settings(data_dir: Path, rows: int) -> dict[str, str]:
     """Fresh passwords, a small data set in its own folder, and free host ports, so the stack
     never meets the local platform or another run."""
     return {
@@ -115,6 +115,10 @@ class Stack:
         """Wait until the container has exited; its exit code."""
         wait_for(f"{service} exited", lambda: self.state(service)["Status"] == "exited", timeout)
         return int(str(self.state(service)["ExitCode"]))
+
+    def exec(self, service: str, *argv: str) -> str:
+        """Run `argv` in the service's running container; its standard output."""
+        return self.podman.run("exec", self.container(service), *argv).stdout
 
     def logs(self, service: str) -> str:
         result = self.podman.run("logs", self.container(service), check=False)

@@ -9,6 +9,7 @@ that changes: a second run reuses them.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -112,17 +113,17 @@ def _build_base(podman: Podman) -> None:
         podman.run("import", str(tarball), BASE)
 
 
+# A bookworm mirror in a one-line or a deb822 source (not its security suite).
+_MIRROR = re.compile(r"^(?:deb|URIs:)\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s", re.MULTILINE)
+
+
 def _mirror() -> str:
-    """The Debian mirror this machine's apt uses (deb.debian.org when none is found)."""
-    for source in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
-        if not source.is_file():
-            continue
-        for line in source.read_text().splitlines():
-            words = line.split()
-            if words[:1] == ["deb"] and "bookworm" in words and words[-1] == "main":
-                return next(w for w in words[1:] if "://" in w)
-            if words[:1] == ["URIs:"] and "/debian" in words[1] and "security" not in words[1]:
-                return words[1]
+    """The Debian mirror of this machine's apt sources (deb.debian.org when none is found)."""
+    sources = [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]
+    for source in (s for s in sources if s.is_file()):
+        match = _MIRROR.search(source.read_text())
+        if match:
+            return match[1]
     return "http://deb.debian.org/debian"
 
 

@@ -8,6 +8,7 @@ computation straight from the CSV (plain Python, exact decimals)."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import time
 from collections import Counter
@@ -42,6 +43,8 @@ class LabRun:
     csv: Path
     stored: Counter[tuple[str, int, int]]
     """How often each (topic, partition, offset) is in the raw volume's finished files."""
+    files: int
+    """Finished files in the raw volume."""
     stored_before_kill: int
     restarts: int
     topic_records: int
@@ -110,6 +113,7 @@ def lab(podman: Podman, images: None, data_dir: Path) -> Iterator[LabRun]:
             stack=stack,
             csv=data_dir / "weather_data.csv",
             stored=raw_offsets(raw),
+            files=sum(1 for _ in raw.glob("*/date=*/*.ndjson")),
             stored_before_kill=stored_before_kill,
             restarts=restarts,
             topic_records=topic_records,
@@ -154,6 +158,30 @@ def test_dashboard_serves_its_page(lab: LabRun) -> None:
     status, body = lab.stack.http_get("/")
     assert status == 200
     assert "<title>" in body.lower() or "streamlit" in body.lower()
+
+
+# The pipeline page run by Streamlit's AppTest inside the dashboard container, with its settings.
+PAGE_IN_CONTAINER = """
+import json
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+import weatherpipe.dashboard.pages as pages
+at = AppTest.from_file(str(Path(pages.__file__).with_name("pipeline.py")), default_timeout=60)
+at.run()
+print(json.dumps({
+    "exceptions": [e.message for e in at.exception],
+    "errors": [e.value for e in at.error],
+    "metrics": {m.label: m.value for m in at.metric},
+}))
+"""
+
+
+def test_dashboard_container_reads_the_raw_volume_and_postgres(lab: LabRun) -> None:
+    shown = json.loads(lab.stack.exec("dashboard", "python", "-c", PAGE_IN_CONTAINER))
+    assert shown["exceptions"] == []
+    assert shown["errors"] == []
+    assert shown["metrics"]["Files"] == str(lab.files)
+    assert shown["metrics"]["Observations stored"] == f"{ROWS:,}"
 
 
 def expected_daily(path: Path) -> dict[tuple[str, str], dict[str, Decimal | int]]:
