@@ -2,7 +2,7 @@
 # dashboard). Kafka, AKHQ and PostgreSQL use their own official images.
 FROM python:3.11-slim
 
-# UV_NO_CACHE: uv's download cache would otherwise stay in the image, half its size.
+# UV_NO_CACHE: uv's download cache would otherwise stay in the image (a third of its size).
 ENV PYTHONUNBUFFERED=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
