@@ -79,6 +79,7 @@ def run(
                 "[yellow]interrupted:[/] the files written so far are complete; run the same "
                 "command again to add the rest (nothing is added twice).",
                 highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
     if as_json:
@@ -95,6 +96,7 @@ def _print_summary(s: ImportSummary) -> None:
         f"lines dropped, {s.already_stored:,} records already in the raw zone, "
         f"{set_aside:,} lines set aside",
         highlight=False,
+        soft_wrap=True,
     )
     if set_aside:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(s.set_aside.items()))
@@ -103,12 +105,14 @@ def _print_summary(s: ImportSummary) -> None:
             f"{escape(str(s.quarantine_file))} ({s.newly_listed:,} listed now, the others "
             "by an earlier import)",
             highlight=False,
+            soft_wrap=True,
         )
         for entry in s.examples[:_SHOWN]:
             field = f" ({entry.field})" if entry.field else ""
             console.print(
                 f"  {escape(entry.file)}:{entry.line}: {entry.reason}{escape(field)}",
                 highlight=False,
+                soft_wrap=True,
             )
     for p in s.partitions:
         gaps = (
@@ -118,12 +122,14 @@ def _print_summary(s: ImportSummary) -> None:
             f"  {p.topic}[{p.partition}]: offsets {p.lowest:,}..{p.highest:,} in the source"
             f"{gaps}; {p.written:,} written; `weatherpipe consume` resumes at {p.resumes_at:,}",
             highlight=False,
+            soft_wrap=True,
         )
     if s.other_files:
         console.print(
             f"[yellow]{s.other_files:,} .ndjson files under {escape(str(s.source))} are not in "
             "the original's layout and were not read.[/]",
             highlight=False,
+            soft_wrap=True,
         )
     if s.written:
         console.print("next: `weatherpipe batch` adds them to PostgreSQL.", highlight=False)
