@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import msgspec
+import numpy as np
 
 from weatherpipe.batch import rules
 from weatherpipe.events import Reason
@@ -183,10 +184,14 @@ def _exact(is_object: bool, kafka: _Kafka) -> Envelope | Refusal:
 def _envelope(topic: str, partition: int, offset: int, stamp: int | None) -> Envelope | Refusal:
     if partition > _MAX_PARTITION:
         return Refusal(Reason.OUT_OF_RANGE, "kafka.partition")
-    day = None if stamp is None or stamp < 0 else naming.day_of(stamp)
-    if day is not None and day > _MAX_DAY:
-        day = None
-    return Envelope(topic, partition, offset, day)
+    day = None if stamp is None else _day(stamp)
+    return Envelope(topic, partition, offset, None if day == -1 else day)
+
+
+def _day(stamp: int) -> int:
+    """The UTC day of a Kafka timestamp, -1 if it is none a date folder can name."""
+    day = naming.day_of(stamp)
+    return day if 0 <= day <= _MAX_DAY else -1
 
 
 def judge_block(lines: list[bytes]) -> Block | None:
@@ -217,10 +222,12 @@ def judge_block(lines: list[bytes]) -> Block | None:
     topics = [k.topic for k in kafka]
     if any(_topic_name(t) is None for t in set(topics)):
         return None
-    days = [
-        -1
-        if stamp is None or stamp < 0 or stamp // naming.DAY_MS > _MAX_DAY
-        else stamp // naming.DAY_MS
-        for stamp in (k.timestamp_ms for k in kafka)
-    ]
+    stamps = [k.timestamp_ms for k in kafka]
+    try:
+        found = np.array(stamps, dtype=np.int64) // naming.DAY_MS
+    except (TypeError, OverflowError):  # a missing timestamp, or one past 64 bits
+        days = [-1 if t is None else _day(t) for t in stamps]
+    else:
+        found[(found < 0) | (found > _MAX_DAY)] = -1
+        days = found.tolist()
     return Block(topics, partitions, offsets, days)
