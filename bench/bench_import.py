@@ -162,7 +162,7 @@ JSON) in {summary.chunks} chunks of ROTATE_MB, {records:,} distinct records of
 |---|---:|---:|---|
 | `import-raw` into an empty raw zone | {i:.2f} | {args.lines / i:,.0f} | {runs(import_times)} |
 | `import-raw` again (adds nothing) | {a:.2f} | {args.lines / a:,.0f} | {runs(again_times)} |
-| `batch --full` over the imported records (reference) | {b:.2f} | {records / b:,.0f} | {runs(batch_times)} |
+| `batch --full` over them (reference) | {b:.2f} | {records / b:,.0f} | {runs(batch_times)} |
 
 - import / batch = **{i / b:.2f}x**; repeated import / batch = **{a / b:.2f}x**
 - the import reads every line, checks its envelope and writes and fsyncs
