@@ -20,6 +20,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from weatherpipe.batch import rules
 from weatherpipe.events import Reason
@@ -86,9 +87,9 @@ class Block(NamedTuple):
     timestamp)."""
 
     topics: list[str]
-    partitions: list[int]
-    offsets: list[int]
-    days: list[int]
+    partitions: npt.NDArray[np.int64]
+    offsets: npt.NDArray[np.int64]
+    days: npt.NDArray[np.int64]
 
 
 class Refusal(NamedTuple):
@@ -196,11 +197,15 @@ def _day(stamp: int) -> int:
 
 def judge_block(lines: list[bytes]) -> Block | None:
     """The envelopes of `lines` if every one of them surely has one, else None (then judge
-    each line on its own, which finds out which do not).
+    each line on its own, which finds out which do not)."""
+    return judge_array(b"[" + b",".join(lines) + b"]", len(lines))
 
-    The typed read of `judge` over all the lines in one decode: most blocks are clean, and
-    for them the work per line is what the JSON scanner does."""
-    joined = b"[" + b",".join(lines) + b"]"
+
+def judge_array(joined: bytes, count: int) -> Block | None:
+    """`judge_block` of `count` lines given as one JSON array (`[line,line,...]`).
+
+    The typed read of `judge` over all the lines in one decode: most lines are clean, and for
+    them the work per line is what the JSON scanner does."""
     if not joined.isascii():
         try:
             joined.decode("utf-8")
@@ -210,24 +215,24 @@ def judge_block(lines: list[bytes]) -> Block | None:
         decoded = _decode_typed_lines(joined)
     except msgspec.DecodeError:  # a line that is not an object, or not of the typed shape
         return None
-    if len(decoded) != len(lines):  # a "line" holding two values ran into the next one
+    if len(decoded) != count or not count:  # a "line" holding two values, or none
         return None
     kafka = [line.kafka for line in decoded]
-    partitions = [k.partition for k in kafka]
-    offsets = [k.offset for k in kafka]
-    if not partitions or min(partitions) < 0 or max(partitions) > _MAX_PARTITION:
+    try:
+        partitions = np.array([k.partition for k in kafka], dtype=np.int64)
+        offsets = np.array([k.offset for k in kafka], dtype=np.int64)
+    except OverflowError:  # past 64 bits
         return None
-    if min(offsets) < 0 or max(offsets) > _BIGINT_MAX:
+    if partitions.min() < 0 or partitions.max() > _MAX_PARTITION or offsets.min() < 0:
         return None
     topics = [k.topic for k in kafka]
     if any(_topic_name(t) is None for t in set(topics)):
         return None
     stamps = [k.timestamp_ms for k in kafka]
     try:
-        found = np.array(stamps, dtype=np.int64) // naming.DAY_MS
+        days = np.array(stamps, dtype=np.int64) // naming.DAY_MS
     except (TypeError, OverflowError):  # a missing timestamp, or one past 64 bits
-        days = [-1 if t is None else _day(t) for t in stamps]
+        days = np.array([-1 if t is None else _day(t) for t in stamps], dtype=np.int64)
     else:
-        found[(found < 0) | (found > _MAX_DAY)] = -1
-        days = found.tolist()
+        days[(days < 0) | (days > _MAX_DAY)] = -1
     return Block(topics, partitions, offsets, days)

@@ -14,7 +14,10 @@ Two defects of an at-least-once writer are told apart from other broken lines:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -22,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weatherpipe.events import Reason
-from weatherpipe.rawzone.envelope import Envelope, Refusal, judge, judge_block
+from weatherpipe.rawzone.envelope import Block, Envelope, Refusal, judge, judge_array, judge_block
 from weatherpipe.rawzone.original_layout import Chunk
 
 TRUNCATED_LINE: Final = "truncated_line"
@@ -33,6 +36,10 @@ _MAX_RESTARTS: Final = 16
 _RECORD_START: Final = b'{"'
 # Lines decoded at once by the typed read; a block holding a bad line is judged line by line.
 _BLOCK_LINES: Final = 4096
+_NEWLINE: Final = ord("\n")
+PARALLEL_BYTES: Final = 64 * 1024 * 1024
+"""Sources of this many bytes or more are read by several processes; for less, starting them
+costs more than it saves."""
 
 Int64s = npt.NDArray[np.int64]
 
@@ -79,6 +86,11 @@ class Spots:
             self._parts = [tuple(self._columns)]
         return self._columns
 
+    def extend(self, other: Spots) -> None:
+        """Add `other`'s records after these."""
+        self._parts += other._parts
+        self._columns = None
+
     def __len__(self) -> int:
         return sum(len(part[0]) for part in self._parts)
 
@@ -112,19 +124,77 @@ def _raw_text(line: bytes) -> str:
 
 
 def scan(
-    chunks: list[Chunk], on_read: Callable[[int, bytes], None] = lambda _i, _data: None
+    chunks: list[Chunk],
+    on_read: Callable[[int, int], None] = lambda _index, _size: None,
+    workers: int | None = None,
 ) -> Scan:
-    """Read `chunks` in written order; `on_read` gets each chunk's index and content."""
+    """Read `chunks`, by several processes at once when there is much to read (`workers`:
+    how many; default: one per CPU core for sources of PARALLEL_BYTES or more). The results
+    are taken in written order, so the first copy of a record stays the first one read.
+    `on_read(index, size)` follows each chunk."""
     result = Scan(chunks)
-    for index, chunk in enumerate(chunks):
-        data = chunk.path.read_bytes()
-        _scan_chunk(result, index, chunk, data)
-        result.bytes += len(data)
-        on_read(index, data)
+    if workers is None:
+        large = sum(c.size for c in chunks) >= PARALLEL_BYTES
+        workers = min(len(os.sched_getaffinity(0)), len(chunks)) if large else 1
+    if workers <= 1:
+        _merge_all(result, map(_scan_one, range(len(chunks)), chunks), on_read)
+        return result
+    # spawn: a forked child would inherit the locks of the parent's threads (progress bar).
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        _merge_all(result, pool.map(_scan_one, range(len(chunks)), chunks), on_read)
     return result
 
 
+def _scan_one(index: int, chunk: Chunk) -> Scan:
+    """One chunk read on its own (in a worker process, perhaps)."""
+    part = Scan([chunk])
+    data = chunk.path.read_bytes()
+    part.bytes = len(data)
+    _scan_chunk(part, index, chunk, data)
+    return part
+
+
+def _merge_all(result: Scan, parts: Iterable[Scan], on_read: Callable[[int, int], None]) -> None:
+    for index, part in enumerate(parts):
+        result.lines += part.lines
+        result.blank_lines += part.blank_lines
+        result.bytes += part.bytes
+        result.set_aside += part.set_aside
+        for key, spots in part.spots.items():
+            result.spots.setdefault(key, Spots()).extend(spots)
+        on_read(index, part.bytes)
+
+
 def _scan_chunk(result: Scan, index: int, chunk: Chunk, data: bytes) -> None:
+    if not _scan_clean_chunk(result, index, chunk, data):
+        _scan_lines(result, index, chunk, data)
+
+
+def _scan_clean_chunk(result: Scan, index: int, chunk: Chunk, data: bytes) -> bool:
+    """The common chunk in one go: its complete lines as one JSON array, decoded at once.
+    False (nothing done) unless every complete line surely has an envelope; a last line
+    without its newline is judged on its own."""
+    body = data[: data.rfind(b"\n") + 1]
+    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
+    starts = np.zeros(len(newlines), dtype=np.int64)
+    starts[1:] = newlines[:-1] + 1
+    lengths = newlines - starts
+    if not len(lengths) or lengths.min() == 0:  # blank lines: the careful way
+        return False
+    typed = judge_array(b"[" + body[:-1].replace(b"\n", b",") + b"]", len(lengths))
+    if typed is None:
+        return False
+    result.lines += len(lengths)
+    _add_block(result, index, chunk, typed, starts, lengths, np.arange(1, len(lengths) + 1))
+    tail = data[len(body) :]
+    if tail:
+        result.lines += 1
+        _judge_each(result, index, chunk, [(len(lengths) + 1, len(body), tail)], last=True)
+    return True
+
+
+def _scan_lines(result: Scan, index: int, chunk: Chunk, data: bytes) -> None:
+    """A chunk with something odd: blocks of lines at a time, the odd blocks line by line."""
     pieces = data.split(b"\n")
     terminated = pieces[-1] == b""
     if terminated:
@@ -145,23 +215,31 @@ def _scan_chunk(result: Scan, index: int, chunk: Chunk, data: bytes) -> None:
         lines = [pieces[i] for i in block.tolist()]
         typed = judge_block(lines)
         if typed is None:
-            _judge_each(result, index, chunk, block, lines, starts, lengths, last=False)
-            continue
-        days = np.array(typed.days, dtype=np.int64)
-        days[days < 0] = chunk.day
-        _add(
-            result,
-            index,
-            typed.topics,
-            np.array(typed.partitions, dtype=np.int64),
-            np.array(typed.offsets, dtype=np.int64),
-            days,
-            starts[block],
-            lengths[block],
-            block + 1,
-        )
+            numbered = [
+                (i + 1, int(starts[i]), line) for i, line in zip(block.tolist(), lines, strict=True)
+            ]
+            _judge_each(result, index, chunk, numbered, last=False)
+        else:
+            _add_block(result, index, chunk, typed, starts[block], lengths[block], block + 1)
     if tail is not None:
-        _judge_each(result, index, chunk, tail, [pieces[int(tail[0])]], starts, lengths, last=True)
+        last = int(tail[0])
+        _judge_each(result, index, chunk, [(last + 1, int(starts[last]), pieces[last])], last=True)
+
+
+def _add_block(
+    result: Scan,
+    index: int,
+    chunk: Chunk,
+    typed: Block,
+    starts: Int64s,
+    lengths: Int64s,
+    numbers: Int64s,
+) -> None:
+    days = typed.days.copy()
+    days[days < 0] = chunk.day
+    _add(
+        result, index, typed.topics, typed.partitions, typed.offsets, days, starts, lengths, numbers
+    )
 
 
 def _add(
@@ -191,22 +269,13 @@ def _add(
 
 
 def _judge_each(
-    result: Scan,
-    index: int,
-    chunk: Chunk,
-    block: Int64s,
-    lines: list[bytes],
-    starts: Int64s,
-    lengths: Int64s,
-    *,
-    last: bool,
+    result: Scan, index: int, chunk: Chunk, lines: list[tuple[int, int, bytes]], *, last: bool
 ) -> None:
-    """Judge the lines of `block` one by one (`last`: it is the chunk's unterminated last
-    line), setting aside those without an envelope."""
+    """Judge `lines` (number, start in the chunk, text) one by one (`last`: the one line is
+    the chunk's unterminated last line), setting aside those without an envelope."""
     name = str(chunk.path)
     found: list[tuple[Envelope, int, int, int]] = []  # envelope, start, length, line number
-    for position, piece in zip(block.tolist(), lines, strict=True):
-        number, start = position + 1, int(starts[position])
+    for number, start, piece in lines:
         verdict = judge(piece)
         if type(verdict) is Envelope:
             found.append((verdict, start, len(piece), number))

@@ -39,8 +39,9 @@ from weatherpipe.rawzone.writer import FileState, RawZone
 CONFLICTING_COPY: Final = "conflicting_copy"
 """Reason: a repeated (topic, partition, offset) whose line differs from the first copy."""
 OWNER_PREFIX: Final = "import-"
-# Chunks kept in memory between reading and writing, at most this many bytes: a source that
-# fits is read once, a larger one is read again while writing.
+# Chunks kept in memory while writing, at most this many bytes: the records of one partition
+# come from every chunk, so a source that fits is read once more, a larger one once more per
+# partition.
 CHUNK_CACHE_BYTES: Final = 512 * 1024 * 1024
 
 Progress = Callable[[str, int, int], None]
@@ -125,21 +126,17 @@ class _Chunks:
         self._held: OrderedDict[int, bytes] = OrderedDict()
         self._size = 0
 
-    def keep(self, index: int, data: bytes) -> None:
+    def get(self, index: int) -> bytes:
+        data = self._held.get(index)
+        if data is not None:
+            self._held.move_to_end(index)
+            return data
+        data = self.chunks[index].path.read_bytes()
         self._held[index] = data
-        self._held.move_to_end(index)
         self._size += len(data)
         while self._size > self.budget and len(self._held) > 1:
             _, dropped = self._held.popitem(last=False)
             self._size -= len(dropped)
-
-    def get(self, index: int) -> bytes:
-        data = self._held.get(index)
-        if data is None:
-            data = self.chunks[index].path.read_bytes()
-            self.keep(index, data)
-        else:
-            self._held.move_to_end(index)
         return data
 
 
@@ -176,16 +173,15 @@ def import_raw(
         _remove_stale_temp_files(raw_dir)
         summary.chunks = len(found.chunks)
         total = sum(c.size for c in found.chunks)
-        cache = _Chunks(found.chunks, CHUNK_CACHE_BYTES)
         done = 0
 
-        def read(index: int, data: bytes) -> None:
+        def read(_index: int, size: int) -> None:
             nonlocal done
-            cache.keep(index, data)
-            done += len(data)
+            done += size
             progress("reading", done, total)
 
         scanned = scan(found.chunks, read)
+        cache = _Chunks(found.chunks, CHUNK_CACHE_BYTES)
         summary.bytes, summary.lines = scanned.bytes, scanned.lines
         summary.blank_lines = scanned.blank_lines
         plans = _plan(scanned, raw_dir, max_bytes, cache)
