@@ -308,3 +308,24 @@ def test_reading_in_parallel_gives_what_reading_alone_gives(tmp_path: Path) -> N
     for key, spots in alone.spots.items():
         for mine, theirs in zip(spots.columns, together.spots[key].columns, strict=True):
             assert mine.tolist() == theirs.tolist()
+
+
+def test_a_line_goes_to_the_topic_it_names(tmp_path: Path) -> None:
+    folder = tmp_path / "seed" / TOPIC / "2024-03-01"
+    folder.mkdir(parents=True)
+    ours = [
+        original_rawzone.Record(TOPIC, 1, o, 1_709_280_000_000, "x", {"o": o}) for o in range(3)
+    ]
+    other = original_rawzone.Record("other_topic", 1, 0, 1_709_280_000_000, "x", {"o": 9})
+    lines = [r.line() for r in ours]
+    lines.insert(1, other.line())
+    (folder / "chunk-0001.ndjson").write_text("".join(x + "\n" for x in lines))
+    raw_dir = tmp_path / "raw"
+    summary = import_raw(tmp_path / "seed", raw_dir, MIB)
+    assert [(p.topic, p.partition, p.written) for p in summary.partitions] == [
+        ("other_topic", 1, 1),
+        (TOPIC, 1, 3),
+    ]
+    ((path, name),) = list(recovery.raw_files(raw_dir, "other_topic"))
+    assert (name.first_offset, name.last_offset) == (0, 0)
+    assert path.read_text() == other.line() + "\n"

@@ -27,6 +27,7 @@ def run(
         typer.Argument(
             help="The original's raw zone: the folder its RAW_ROOT pointed at, holding "
             "<topic>/<YYYY-MM-DD>/chunk-NNNN.ndjson.",
+            metavar="DIR",
             show_default=False,
         ),
     ],
