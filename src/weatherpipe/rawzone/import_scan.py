@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from weatherpipe.events import Reason
 from weatherpipe.rawzone.envelope import Block, Envelope, Refusal, judge, judge_array, judge_block
-from weatherpipe.rawzone.original_layout import Chunk
+from weatherpipe.rawzone.original_layout import Chunk, UnreadableChunkError
 
 TRUNCATED_LINE: Final = "truncated_line"
 """Reason: a line cut short by a crash of the writer (not JSON, without its newline)."""
@@ -148,7 +148,10 @@ def scan(
 def _scan_one(index: int, chunk: Chunk) -> Scan:
     """One chunk read on its own (in a worker process, perhaps)."""
     part = Scan([chunk])
-    data = chunk.path.read_bytes()
+    try:
+        data = chunk.path.read_bytes()
+    except OSError as exc:
+        raise UnreadableChunkError.of(chunk.path, exc) from None
     part.bytes = len(data)
     _scan_chunk(part, index, chunk, data)
     return part

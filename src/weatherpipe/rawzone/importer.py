@@ -56,6 +56,10 @@ class RawImportConflictError(TerminalError):
     """The raw zone holds other records under the same (topic, partition, offset)."""
 
 
+class RawImportWriteError(TerminalError):
+    """A raw file could not be written (disk full, permissions)."""
+
+
 @dataclass(frozen=True)
 class PartitionReport:
     """One topic-partition after an import."""
@@ -325,18 +329,25 @@ def _write(
     owner = f"{OWNER_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     total = sum(p.to_write for p in plans)
     zones: dict[str, RawZone] = {}
-    for plan in plans:
-        if not plan.files:
-            continue
-        zone = zones.get(plan.topic)
-        if zone is None:
-            zone = zones[plan.topic] = RawZone(raw_dir, plan.topic, owner)
-        spots = scanned.spots[(plan.topic, plan.partition)]
-        for planned in plan.files:
-            _write_file(zone, plan.partition, planned, _lines(spots, planned, cache))
-            summary.files += 1
-            summary.written += len(planned.records)
-            progress("writing", summary.written, total)
+    try:
+        for plan in plans:
+            if not plan.files:
+                continue
+            zone = zones.get(plan.topic)
+            if zone is None:
+                zone = zones[plan.topic] = RawZone(raw_dir, plan.topic, owner)
+            spots = scanned.spots[(plan.topic, plan.partition)]
+            for planned in plan.files:
+                _write_file(zone, plan.partition, planned, _lines(spots, planned, cache))
+                summary.files += 1
+                summary.written += len(planned.records)
+                progress("writing", summary.written, total)
+    except OSError as exc:
+        raise RawImportWriteError(
+            f"Cannot write into the raw zone {raw_dir}: {exc.strerror or exc}. The "
+            f"{summary.files:,} files written are complete; fix the cause (free space, "
+            "permissions) and run the same command again to add the rest."
+        ) from None
 
 
 def _lines(spots: Spots, planned: PlannedFile, cache: _Chunks) -> bytes:

@@ -15,10 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from weatherpipe.errors import TerminalError
+
 EXPECTED: Final = "<dir>/<topic>/<YYYY-MM-DD>/chunk-NNNN.ndjson"
 _TOPIC: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CHUNK: Final = re.compile(r"^chunk-(?P<number>[0-9]{1,18})\.ndjson$")
+
+
+class UnreadableChunkError(TerminalError):
+    """A chunk could not be read."""
+
+    @classmethod
+    def of(cls, path: Path, exc: OSError) -> UnreadableChunkError:
+        return cls(
+            f"Cannot read {path}: {exc.strerror or exc}. Nothing was written; make it readable "
+            "(or move it out of the folder) and run again."
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -72,9 +85,11 @@ def find_chunks(root: Path) -> Found:
             match = _CHUNK.match(name)
             if laid_out and match:
                 path = here / name
-                chunks.append(
-                    Chunk(parts[0], parts[1], int(match["number"]), path, path.stat().st_size)
-                )
+                try:
+                    size = path.stat().st_size
+                except OSError as exc:  # a dangling link
+                    raise UnreadableChunkError.of(path, exc) from None
+                chunks.append(Chunk(parts[0], parts[1], int(match["number"]), path, size))
             elif not (len(parts) == 2 and parts[1].startswith("date=")):
                 others.append(here / name)
     chunks.sort()
