@@ -16,6 +16,7 @@ from tests import original_rawzone
 from tests.rawzone_files import Record, event, write_file
 from weatherpipe.events import Reason
 from weatherpipe.rawzone import import_log, naming, recovery
+from weatherpipe.rawzone.import_log import ImportBusyError
 from weatherpipe.rawzone.import_scan import TRUNCATED_LINE, scan
 from weatherpipe.rawzone.importer import (
     CONFLICTING_COPY,
@@ -329,3 +330,22 @@ def test_a_line_goes_to_the_topic_it_names(tmp_path: Path) -> None:
     ((path, name),) = list(recovery.raw_files(raw_dir, "other_topic"))
     assert (name.first_offset, name.last_offset) == (0, 0)
     assert path.read_text() == other.line() + "\n"
+
+
+def test_an_import_into_the_originals_own_folder_leaves_its_files_alone(tmp_path: Path) -> None:
+    source = original_rawzone.write(tmp_path / "raw", per_partition=80)
+    before = tree_digest(source.root)
+    first = import_raw(source.root, source.root, MIB)
+    assert first.written == len(source.records) and first.other_files == 0
+    after = tree_digest(source.root)
+    assert {k: v for k, v in after.items() if k in before} == before
+    again = import_raw(source.root, source.root, MIB)
+    assert (again.written, again.other_files) == (0, 0)
+
+
+def test_a_second_import_into_the_same_raw_zone_waits_its_turn(tmp_path: Path) -> None:
+    source = original_rawzone.write(tmp_path / "seed", per_partition=30, crashes=0)
+    raw_dir = tmp_path / "raw"
+    with import_log.exclusive(raw_dir), pytest.raises(ImportBusyError, match="run this one again"):
+        import_raw(source.root, raw_dir, MIB)
+    assert import_raw(source.root, raw_dir, MIB).written == len(source.records)
