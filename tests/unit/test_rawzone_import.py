@@ -17,7 +17,7 @@ from tests.rawzone_files import Record, event, write_file
 from weatherpipe.events import Reason
 from weatherpipe.rawzone import import_log, naming, recovery
 from weatherpipe.rawzone.import_log import ImportBusyError
-from weatherpipe.rawzone.import_scan import TRUNCATED_LINE, scan
+from weatherpipe.rawzone.import_scan import TRUNCATED_LINE
 from weatherpipe.rawzone.importer import (
     CONFLICTING_COPY,
     NothingToImportError,
@@ -293,22 +293,6 @@ def test_chunks_are_read_in_written_order(tmp_path: Path) -> None:
         "a/2024-02-30/chunk-0001.ndjson",
         "a/2024-03-01/notes.ndjson",
     ]
-
-
-def test_reading_in_parallel_gives_what_reading_alone_gives(tmp_path: Path) -> None:
-    source = original_rawzone.write(tmp_path / "seed", lines_per_chunk=100)
-    chunks = find_chunks(source.root).chunks
-    alone, together = scan(chunks, workers=1), scan(chunks, workers=2)
-    assert together.set_aside == alone.set_aside
-    assert (together.lines, together.blank_lines, together.bytes) == (
-        alone.lines,
-        alone.blank_lines,
-        alone.bytes,
-    )
-    assert together.spots.keys() == alone.spots.keys()
-    for key, spots in alone.spots.items():
-        for mine, theirs in zip(spots.columns, together.spots[key].columns, strict=True):
-            assert mine.tolist() == theirs.tolist()
 
 
 def test_a_line_goes_to_the_topic_it_names(tmp_path: Path) -> None:

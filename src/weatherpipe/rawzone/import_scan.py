@@ -14,10 +14,7 @@ Two defects of an at-least-once writer are told apart from other broken lines:
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -37,9 +34,6 @@ _RECORD_START: Final = b'{"'
 # Lines decoded at once by the typed read; a block holding a bad line is judged line by line.
 _BLOCK_LINES: Final = 4096
 _NEWLINE: Final = ord("\n")
-PARALLEL_BYTES: Final = 64 * 1024 * 1024
-"""Sources of this many bytes or more are read by several processes; for less, starting them
-costs more than it saves."""
 
 Int64s = npt.NDArray[np.int64]
 
@@ -86,11 +80,6 @@ class Spots:
             self._parts = [tuple(self._columns)]
         return self._columns
 
-    def extend(self, other: Spots) -> None:
-        """Add `other`'s records after these."""
-        self._parts += other._parts
-        self._columns = None
-
     def __len__(self) -> int:
         return sum(len(part[0]) for part in self._parts)
 
@@ -124,48 +113,19 @@ def _raw_text(line: bytes) -> str:
 
 
 def scan(
-    chunks: list[Chunk],
-    on_read: Callable[[int, int], None] = lambda _index, _size: None,
-    workers: int | None = None,
+    chunks: list[Chunk], on_read: Callable[[int, bytes], None] = lambda _index, _data: None
 ) -> Scan:
-    """Read `chunks`, by several processes at once when there is much to read (`workers`:
-    how many; default: one per CPU core for sources of PARALLEL_BYTES or more). The results
-    are taken in written order, so the first copy of a record stays the first one read.
-    `on_read(index, size)` follows each chunk."""
+    """Read `chunks` in written order; `on_read` gets each chunk's index and content."""
     result = Scan(chunks)
-    if workers is None:
-        large = sum(c.size for c in chunks) >= PARALLEL_BYTES
-        workers = min(len(os.sched_getaffinity(0)), len(chunks)) if large else 1
-    if workers <= 1:
-        _merge_all(result, map(_scan_one, range(len(chunks)), chunks), on_read)
-        return result
-    # spawn: a forked child would inherit the locks of the parent's threads (progress bar).
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        _merge_all(result, pool.map(_scan_one, range(len(chunks)), chunks), on_read)
+    for index, chunk in enumerate(chunks):
+        try:
+            data = chunk.path.read_bytes()
+        except OSError as exc:
+            raise UnreadableChunkError.of(chunk.path, exc) from None
+        _scan_chunk(result, index, chunk, data)
+        result.bytes += len(data)
+        on_read(index, data)
     return result
-
-
-def _scan_one(index: int, chunk: Chunk) -> Scan:
-    """One chunk read on its own (in a worker process, perhaps)."""
-    part = Scan([chunk])
-    try:
-        data = chunk.path.read_bytes()
-    except OSError as exc:
-        raise UnreadableChunkError.of(chunk.path, exc) from None
-    part.bytes = len(data)
-    _scan_chunk(part, index, chunk, data)
-    return part
-
-
-def _merge_all(result: Scan, parts: Iterable[Scan], on_read: Callable[[int, int], None]) -> None:
-    for index, part in enumerate(parts):
-        result.lines += part.lines
-        result.blank_lines += part.blank_lines
-        result.bytes += part.bytes
-        result.set_aside += part.set_aside
-        for key, spots in part.spots.items():
-            result.spots.setdefault(key, Spots()).extend(spots)
-        on_read(index, part.bytes)
 
 
 def _scan_chunk(result: Scan, index: int, chunk: Chunk, data: bytes) -> None:

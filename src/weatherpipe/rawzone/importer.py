@@ -33,15 +33,19 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.rawzone import import_log, naming, recovery
 from weatherpipe.rawzone.import_plan import PartitionPlan, PlannedFile, plan_partition
 from weatherpipe.rawzone.import_scan import Scan, SetAside, Spots, scan
-from weatherpipe.rawzone.original_layout import EXPECTED, Chunk, find_chunks
+from weatherpipe.rawzone.original_layout import (
+    EXPECTED,
+    Chunk,
+    UnreadableChunkError,
+    find_chunks,
+)
 from weatherpipe.rawzone.writer import FileState, RawZone
 
 CONFLICTING_COPY: Final = "conflicting_copy"
 """Reason: a repeated (topic, partition, offset) whose line differs from the first copy."""
 OWNER_PREFIX: Final = "import-"
-# Chunks kept in memory while writing, at most this many bytes: the records of one partition
-# come from every chunk, so a source that fits is read once more, a larger one once more per
-# partition.
+# Chunks kept in memory between reading and writing, at most this many bytes: a source that
+# fits is read once; of a larger one, the records of each partition are read again.
 CHUNK_CACHE_BYTES: Final = 512 * 1024 * 1024
 
 Progress = Callable[[str, int, int], None]
@@ -130,17 +134,23 @@ class _Chunks:
         self._held: OrderedDict[int, bytes] = OrderedDict()
         self._size = 0
 
-    def get(self, index: int) -> bytes:
-        data = self._held.get(index)
-        if data is not None:
-            self._held.move_to_end(index)
-            return data
-        data = self.chunks[index].path.read_bytes()
+    def keep(self, index: int, data: bytes) -> None:
         self._held[index] = data
         self._size += len(data)
         while self._size > self.budget and len(self._held) > 1:
             _, dropped = self._held.popitem(last=False)
             self._size -= len(dropped)
+
+    def get(self, index: int) -> bytes:
+        data = self._held.get(index)
+        if data is not None:
+            self._held.move_to_end(index)
+            return data
+        try:
+            data = self.chunks[index].path.read_bytes()
+        except OSError as exc:  # removed or changed since it was read
+            raise UnreadableChunkError.of(self.chunks[index].path, exc) from None
+        self.keep(index, data)
         return data
 
 
@@ -177,15 +187,16 @@ def import_raw(
         _remove_stale_temp_files(raw_dir)
         summary.chunks = len(found.chunks)
         total = sum(c.size for c in found.chunks)
+        cache = _Chunks(found.chunks, CHUNK_CACHE_BYTES)
         done = 0
 
-        def read(_index: int, size: int) -> None:
+        def read(index: int, data: bytes) -> None:
             nonlocal done
-            done += size
+            cache.keep(index, data)
+            done += len(data)
             progress("reading", done, total)
 
         scanned = scan(found.chunks, read)
-        cache = _Chunks(found.chunks, CHUNK_CACHE_BYTES)
         summary.bytes, summary.lines = scanned.bytes, scanned.lines
         summary.blank_lines = scanned.blank_lines
         plans = _plan(scanned, raw_dir, max_bytes, cache)
