@@ -201,7 +201,7 @@ def judge_block(lines: list[bytes]) -> Block | None:
     return judge_array(b"[" + b",".join(lines) + b"]", len(lines))
 
 
-def judge_array(joined: bytes, count: int) -> Block | None:
+def judge_array(joined: bytes | bytearray, count: int) -> Block | None:
     """`judge_block` of `count` lines given as one JSON array (`[line,line,...]`).
 
     The typed read of `judge` over all the lines in one decode: most lines are clean, and for

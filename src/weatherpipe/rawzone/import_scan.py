@@ -33,7 +33,7 @@ _MAX_RESTARTS: Final = 16
 _RECORD_START: Final = b'{"'
 # Lines decoded at once by the typed read; a block holding a bad line is judged line by line.
 _BLOCK_LINES: Final = 4096
-_NEWLINE: Final = ord("\n")
+_NEWLINE, _COMMA, _OPEN, _CLOSE = (ord(c) for c in "\n,[]")
 
 Int64s = npt.NDArray[np.int64]
 
@@ -137,22 +137,29 @@ def _scan_clean_chunk(result: Scan, index: int, chunk: Chunk, data: bytes) -> bo
     """The common chunk in one go: its complete lines as one JSON array, decoded at once.
     False (nothing done) unless every complete line surely has an envelope; a last line
     without its newline is judged on its own."""
-    body = data[: data.rfind(b"\n") + 1]
-    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
+    end = data.rfind(b"\n") + 1  # the complete lines
+    text = np.frombuffer(data, dtype=np.uint8, count=end)
+    newlines = np.flatnonzero(text == _NEWLINE)
     starts = np.zeros(len(newlines), dtype=np.int64)
     starts[1:] = newlines[:-1] + 1
     lengths = newlines - starts
     if not len(lengths) or lengths.min() == 0:  # blank lines: the careful way
         return False
-    typed = judge_array(b"[" + body[:-1].replace(b"\n", b",") + b"]", len(lengths))
+    # "[" + the lines joined by "," + "]", built with one copy of the chunk.
+    joined = bytearray(end + 1)
+    array = np.frombuffer(joined, dtype=np.uint8)
+    array[1:] = text
+    array[newlines + 1] = _COMMA
+    array[0], array[-1] = _OPEN, _CLOSE
+    typed = judge_array(joined, len(lengths))
     if typed is None:
         return False
     result.lines += len(lengths)
     _add_block(result, index, chunk, typed, starts, lengths, np.arange(1, len(lengths) + 1))
-    tail = data[len(body) :]
+    tail = data[end:]
     if tail:
         result.lines += 1
-        _judge_each(result, index, chunk, [(len(lengths) + 1, len(body), tail)], last=True)
+        _judge_each(result, index, chunk, [(len(lengths) + 1, end, tail)], last=True)
     return True
 
 
