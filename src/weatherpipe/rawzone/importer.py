@@ -31,6 +31,7 @@ import orjson
 
 from weatherpipe.errors import TerminalError
 from weatherpipe.rawzone import import_log, naming, recovery
+from weatherpipe.rawzone.envelope import Envelope, judge
 from weatherpipe.rawzone.import_plan import PartitionPlan, PlannedFile, plan_partition
 from weatherpipe.rawzone.import_scan import Scan, SetAside, Spots, scan
 from weatherpipe.rawzone.original_layout import (
@@ -285,14 +286,22 @@ def _check_same_records(
 def _stored_line(files: list[tuple[Path, int, int]], offset: int) -> bytes | None:
     """The line of `offset` in the raw zone's files of its partition, if one holds it."""
     for path, first, last in files:
-        if first <= offset <= last:
-            for line in path.read_bytes().splitlines():
-                try:
-                    if orjson.loads(line)["kafka"]["offset"] == offset:
-                        return line
-                except (orjson.JSONDecodeError, KeyError, TypeError):
-                    continue
+        if not first <= offset <= last:
+            continue
+        lines = path.read_bytes().splitlines()
+        # A file of consecutive offsets holds it at line offset - first: looked at first.
+        guess = offset - first
+        if guess < len(lines) and _offset_of(lines[guess]) == offset:
+            return lines[guess]
+        for line in lines:
+            if _offset_of(line) == offset:
+                return line
     return None
+
+
+def _offset_of(line: bytes) -> int | None:
+    found = judge(line)
+    return found.offset if isinstance(found, Envelope) else None
 
 
 def _same_record(a: bytes, b: bytes) -> bool:
@@ -301,10 +310,8 @@ def _same_record(a: bytes, b: bytes) -> bool:
         x, y = orjson.loads(a), orjson.loads(b)
     except orjson.JSONDecodeError:
         return a == b
-    keys = ("value", "value_error")
-    return all(x.get(k) == y.get(k) for k in keys) and (
-        x["kafka"].get("timestamp_ms") == y["kafka"].get("timestamp_ms")
-    )
+    same_stamp = bool(x["kafka"].get("timestamp_ms") == y["kafka"].get("timestamp_ms"))
+    return same_stamp and all(x.get(k) == y.get(k) for k in ("value", "value_error"))
 
 
 def _conflicts(scanned: Scan, plans: list[PartitionPlan], cache: _Chunks) -> list[SetAside]:
