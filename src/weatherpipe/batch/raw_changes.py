@@ -73,5 +73,7 @@ def unrecognised_files(paths: Sequence[str]) -> str:
     return (
         f"{len(paths):,} .ndjson file(s) in RAW_DIR are not in the raw zone's layout and were "
         f"not read: {_examples(paths)}. Expected: {LAYOUT}; point RAW_DIR at the consumer's "
-        "raw zone, or move files that do not belong there elsewhere."
+        "raw zone, or move files that do not belong there elsewhere. A raw zone of the "
+        "original project (<topic>/<YYYY-MM-DD>/chunk-NNNN.ndjson) is added with "
+        "`weatherpipe import-raw <folder>`."
     )

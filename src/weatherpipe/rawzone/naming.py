@@ -29,6 +29,9 @@ FILE_NAME_RE: Final = re.compile(
     r"\+(?P<first>[0-9]{20})\+(?P<last>[0-9]{20})\.ndjson$"
 )
 DATE_DIR_RE: Final = re.compile(r"^date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
+TEMP_NAME_RE: Final = re.compile(
+    r"^[A-Za-z0-9._-]+\+[0-9]{5}\+[0-9]{20}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -118,3 +121,9 @@ def temp_prefix(topic: str, partition: int) -> str:
 def temp_name(topic: str, partition: int, first_offset: int, owner: str) -> str:
     """A temp file's name; `owner` keeps two processes from ever sharing one."""
     return f"{temp_prefix(topic, partition)}{first_offset:020d}+{owner}{TEMP_SUFFIX}"
+
+
+def temp_owner(name: str) -> str | None:
+    """The `owner` part of a temp file's name (see `temp_name`), None if `name` is not one."""
+    match = TEMP_NAME_RE.match(name)
+    return match["owner"] if match else None
