@@ -168,10 +168,15 @@ def test_coordinates_read_back_what_the_encoder_wrote(value: bytes | None) -> No
     assert coordinates(line.rstrip(b"\n")) == (12, 345)
 
 
-def test_a_line_cut_short_or_of_another_shape_has_no_coordinates() -> None:
+def test_a_line_cut_short_or_without_an_envelope_has_no_coordinates() -> None:
     encoder = LineEncoder("t")
     line = encoder.line(encoder.prefix(0), 7, 1, None, b'{"n":1}', Counter()).rstrip(b"\n")
     assert coordinates(line[:-1]) is None  # the closing brace is missing
     assert coordinates(line[: len(line) // 2]) is None
-    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0,"offset":7}}') is None
     assert coordinates(b"") is None
+    # Another writer's spelling of a whole record (an imported raw zone keeps the original's
+    # text) has its envelope's coordinates; an envelope without integer ones has none.
+    assert coordinates(b'{"value":1, "kafka":{"offset":7,"topic":"t","partition":0}}') == (0, 7)
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0,"offset":"7"}}') is None
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0}}') is None
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0,"offset":7}') is None

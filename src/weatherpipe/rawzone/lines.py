@@ -70,12 +70,28 @@ def coordinates(line: bytes) -> tuple[int, int] | None:
     None when it is not such a line: cut short, or not JSON."""
     match = _COORDINATES.match(line)
     if match is None:
-        return None
+        return _envelope_coordinates(line)
     try:
         _check_json(line)
     except _JSONError:
         return None
     return int(match[1]), int(match[2])
+
+
+def _envelope_coordinates(line: bytes) -> tuple[int, int] | None:
+    """(partition, offset) of a whole line in another writer's spelling of the same format:
+    an imported raw zone keeps the original project's text (key order, spacing)."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    kafka = record.get("kafka") if isinstance(record, dict) else None
+    if not isinstance(kafka, dict):
+        return None
+    partition, offset = kafka.get("partition"), kafka.get("offset")
+    if type(partition) is int and type(offset) is int:
+        return partition, offset
+    return None
 
 
 def encode_key(key: bytes | None) -> bytes:
