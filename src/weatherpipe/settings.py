@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from weatherpipe.errors import SettingsError
+from weatherpipe.redact import masked
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -81,9 +82,10 @@ class Settings(BaseSettings):
     """Folder of the local broker's jars; unset: STATE_DIR/kafka/lib."""
 
     # --- PostgreSQL -------------------------------------------------------------------------
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)
     """URL of an existing PostgreSQL (postgresql://user:password@host:port/db). Unset: the
-    embedded local server that `weatherpipe platform up` starts."""
+    embedded local server that `weatherpipe platform up` starts. Its password is shown as ***
+    wherever weatherpipe prints the URL."""
 
     postgres_port: int = Field(5432, ge=1, le=65535)
     """Port of the embedded local PostgreSQL on 127.0.0.1."""
@@ -101,8 +103,9 @@ class Settings(BaseSettings):
     startup_timeout: float = Field(120, gt=0)
     """Seconds `platform up` waits for each service to answer."""
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """Log level of weatherpipe's own messages."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    """Log level of weatherpipe's own messages. The libraries' logs (librdkafka, Streamlit,
+    Spark's py4j) show only their errors, unless this is DEBUG."""
 
     # --- Producer ---------------------------------------------------------------------------
     producer_compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
@@ -233,6 +236,11 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]).upper() if loc else "?"
 
 
+def _shown(value: object) -> str:
+    """A setting's value as an error message shows it: quoted, any password masked."""
+    return masked(repr(value))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment; an invalid value raises `SettingsError` naming
     the variable, its value and what is expected."""
@@ -240,7 +248,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"  {_variable(err['loc'])}={err.get('input')!r}: {err['msg']}" for err in exc.errors()
+            f"  {_variable(err['loc'])}={_shown(err.get('input'))}: {err['msg']}"
+            for err in exc.errors()
         ]
         raise SettingsError(
             "Invalid setting(s):\n" + "\n".join(lines) + "\nFix the environment variable(s) "
