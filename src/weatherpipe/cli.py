@@ -74,7 +74,7 @@ def main() -> None:
     """Run the CLI; a `WeatherpipeError` becomes a clear message and exit status 1
     (2 for invalid settings, like a usage error)."""
     try:
-        app()
+        app(prog_name="weatherpipe")  # also under `python -m weatherpipe`
     except WeatherpipeError as exc:
         from weatherpipe.ui.console import error
 
