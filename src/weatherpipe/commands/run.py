@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -127,6 +126,8 @@ def serve_dashboard(settings: Settings, port: int) -> None:
 
 
 def _answers(url: str) -> bool:
+    import urllib.request  # here: http.client and ssl would slow every command's start
+
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)

@@ -44,7 +44,8 @@ def run(
     scheduled jobs run again at their next tick. SIGTERM or Ctrl-C stops every job cleanly (the
     consumer finishes and commits its files) and exits 0."""
     from weatherpipe.batch.schedule import parse_interval
-    from weatherpipe.serve import Job, Supervisor, stop_on_signals
+    from weatherpipe.serve import Job, Supervisor
+    from weatherpipe.signals import stop_on_signals
 
     configure()  # invalid settings stop here, before any child starts
     wanted = only or list(JOBS)
