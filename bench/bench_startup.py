@@ -1,9 +1,11 @@
 """Benchmark of the CLI's start-up: `weatherpipe --help` and `weatherpipe platform status`.
 
-Each command is started as a fresh process RUNS times, side by side with two references in the
-same rounds (the commands alternate, so a busy moment of the machine hits all of them alike):
+Each command is started as a fresh process RUNS times, side by side with three references in
+the same rounds (the commands alternate, so a busy moment of the machine hits all of them alike):
   - `python -c pass`: the interpreter alone;
-  - `python -c "import typer"`: the CLI framework alone, the floor of any typer command.
+  - `python -c "import typer"`: the CLI framework alone;
+  - a bare typer command with one option, run: the floor of any typer command (typer checks
+    option values with pydantic, so this loads pydantic too).
 Two conditions: bytecode cached (what an installed package normally has; warmed once into a
 private PYTHONPYCACHEPREFIX) and no bytecode at all (PYTHONDONTWRITEBYTECODE=1 over an empty
 prefix: every module compiled on every start). `platform status` checks the services the
@@ -29,9 +31,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results-startup.md"
 ENTRY_POINT = str(Path(sys.executable).parent / "weatherpipe")
+BARE_COMMAND = """
+import typer
+
+def main(as_json: bool = typer.Option(False, "--json")) -> None:
+    pass
+
+typer.run(main)
+"""
+REFERENCE = "a bare typer command with one option (reference)"
 COMMANDS = {
     "`python -c pass` (reference)": [sys.executable, "-c", "pass"],
     '`python -c "import typer"` (reference)': [sys.executable, "-c", "import typer"],
+    REFERENCE: [sys.executable, "-c", BARE_COMMAND],
     "`weatherpipe --help`": [ENTRY_POINT, "--help"],
     "`weatherpipe platform status`": [ENTRY_POINT, "platform", "status"],
 }
@@ -92,10 +104,9 @@ def services(env: dict[str, str]) -> str:
 
 
 def table(times: dict[str, list[Timing]]) -> list[str]:
-    typer = times['`python -c "import typer"` (reference)']
-    reference = statistics.median(wall for wall, _ in typer)
+    reference = statistics.median(wall for wall, _ in times[REFERENCE])
     lines = [
-        "| command | median wall ms | / import typer | median CPU ms | wall ms of each run |",
+        "| command | median wall ms | / bare typer command | median CPU ms | wall ms of each run |",
         "|---|---:|---:|---:|---|",
     ]
     for name, values in times.items():
