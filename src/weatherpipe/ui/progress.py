@@ -54,12 +54,17 @@ def activity(
     )
     from rich.progress import Progress as RichProgress
 
-    columns: list[ProgressColumn] = [SpinnerColumn() if total is None else BarColumn()]
-    if total is not None and unit == "bytes":
-        columns.append(DownloadColumn())
-    elif total is not None and unit == "rows":
-        columns.append(MofNCompleteColumn())
-    columns += [TextColumn("{task.description}", markup=False), TimeElapsedColumn()]
+    described = TextColumn("{task.description}", markup=False)
+    columns: list[ProgressColumn]
+    if total is None:
+        columns = [SpinnerColumn(), described]
+    else:
+        columns = [described, BarColumn()]
+        if unit == "bytes":
+            columns.append(DownloadColumn())
+        elif unit == "rows":
+            columns.append(MofNCompleteColumn())
+    columns.append(TimeElapsedColumn())
     console = err()
     with RichProgress(
         *columns, console=console, transient=True, disable=not console.is_terminal
