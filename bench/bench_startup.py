@@ -9,9 +9,12 @@ the same rounds (the commands alternate, so a busy moment of the machine hits al
 Two conditions: bytecode cached (what an installed package normally has; warmed once into a
 private PYTHONPYCACHEPREFIX) and no bytecode at all (PYTHONDONTWRITEBYTECODE=1 over an empty
 prefix: every module compiled on every start). `platform status` checks the services the
-settings point to; the table says whether they answered. Writes bench/results-startup.md.
+settings point to; the table says whether they answered. With --baseline, the two commands
+are also run from another source tree in the same rounds (its `src` first on PYTHONPATH), e.g.
+an earlier commit: `git archive <commit> src | tar -x -C /tmp/base`. Writes
+bench/results-startup.md.
 
-    uv run python bench/bench_startup.py [--runs 15]
+    uv run python bench/bench_startup.py [--runs 15] [--baseline /tmp/base]
 """
 
 from __future__ import annotations
@@ -40,13 +43,17 @@ def main(as_json: bool = typer.Option(False, "--json")) -> None:
 typer.run(main)
 """
 REFERENCE = "a bare typer command with one option (reference)"
-COMMANDS = {
+REFERENCES = {
     "`python -c pass` (reference)": [sys.executable, "-c", "pass"],
     '`python -c "import typer"` (reference)': [sys.executable, "-c", "import typer"],
     REFERENCE: [sys.executable, "-c", BARE_COMMAND],
-    "`weatherpipe --help`": [ENTRY_POINT, "--help"],
-    "`weatherpipe platform status`": [ENTRY_POINT, "platform", "status"],
 }
+MEASURED = {
+    "`weatherpipe --help`": ["--help"],
+    "`weatherpipe platform status`": ["platform", "status"],
+}
+Command = tuple[list[str], dict[str, str]]
+"""The command line, and what it adds to the environment."""
 # Libraries a command should import only when it needs them.
 HEAVY = ("confluent_kafka", "duckdb", "psycopg", "pyarrow", "streamlit", "numpy", "pydantic")
 
@@ -64,12 +71,25 @@ def timed(command: list[str], env: dict[str, str]) -> Timing:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def measure(runs: int, env: dict[str, str]) -> dict[str, list[Timing]]:
+def commands(baseline: Path | None) -> dict[str, Command]:
+    found: dict[str, Command] = {name: (argv, {}) for name, argv in REFERENCES.items()}
+    for name, args in MEASURED.items():
+        if baseline is not None:
+            found[f"{name} (baseline {baseline})"] = ([ENTRY_POINT, *args], baseline_env(baseline))
+        found[name] = ([ENTRY_POINT, *args], {})
+    return found
+
+
+def baseline_env(baseline: Path) -> dict[str, str]:
+    return {"PYTHONPATH": str(baseline / "src")}
+
+
+def measure(runs: int, todo: dict[str, Command], env: dict[str, str]) -> dict[str, list[Timing]]:
     """RUNS rounds; each round starts every command once, in turn."""
-    times: dict[str, list[Timing]] = {name: [] for name in COMMANDS}
+    times: dict[str, list[Timing]] = {name: [] for name in todo}
     for _ in range(runs):
-        for name, command in COMMANDS.items():
-            times[name].append(timed(command, env))
+        for name, (argv, extra) in todo.items():
+            times[name].append(timed(argv, {**env, **extra}))
     return times
 
 
@@ -123,26 +143,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="Starts of each command.")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline", type=Path, help="Another source tree to compare with (its src/ is used)."
+    )
     args = parser.parse_args()
+    baseline = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "src" / "weatherpipe" / "cli.py").exists():
+        parser.error(f"{baseline}/src/weatherpipe/cli.py does not exist")
+    todo = commands(baseline)
 
     with tempfile.TemporaryDirectory(prefix="weatherpipe-pyc-") as cache:
         cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         cached.update(PYTHONPYCACHEPREFIX=f"{cache}/warm", COLUMNS="80")
-        for command in COMMANDS.values():  # writes the bytecode every later start reads
-            timed(command, cached)
+        for argv, extra in todo.values():  # writes the bytecode every later start reads
+            timed(argv, {**cached, **extra})
         uncached = dict(cached, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=f"{cache}/empty")
         state = services(cached)
-        warm = measure(args.runs, cached)
-        cold = measure(args.runs, uncached)
-        heavy = {
-            "`weatherpipe --help`": heavy_imports(["--help"], cached),
-            "`weatherpipe platform status`": heavy_imports(["platform", "status"], cached),
-        }
+        warm = measure(args.runs, todo, cached)
+        cold = measure(args.runs, todo, uncached)
+        heavy = {name: heavy_imports(cmd, cached) for name, cmd in MEASURED.items()}
+        if baseline is not None:
+            heavy |= {
+                f"{name} (baseline)": heavy_imports(cmd, {**cached, **baseline_env(baseline)})
+                for name, cmd in MEASURED.items()
+            }
 
     lines = [
         "# Start-up benchmark",
         "",
-        f"`uv run python bench/bench_startup.py --runs {args.runs}` on {host.node()} "
+        f"`uv run python bench/bench_startup.py --runs {args.runs}"
+        + (f" --baseline {baseline}" if baseline else "")
+        + f"` on {host.node()} "
         f"({os.cpu_count()} CPUs, Python {host.python_version()}), "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average at start "
         f"{os.getloadavg()[0]:.1f}. Each command started {args.runs} times as a new process, "

@@ -23,14 +23,16 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class Settings(BaseSettings):
-    """weatherpipe's configuration; each field is the environment variable of the same name."""
+    """weatherpipe's configuration; each field is the environment variable of the same name,
+    and the docstring under it is what `weatherpipe settings` shows as its meaning."""
 
+    # Not use_attribute_docstrings: it parses this module's source at every start, a good part
+    # of a command's start-up, for text only `weatherpipe settings` shows (see `meanings`).
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
-        use_attribute_docstrings=True,
     )
 
     # --- Kafka ------------------------------------------------------------------------------
@@ -230,6 +232,27 @@ class Settings(BaseSettings):
     @cached_property
     def kafka_lib(self) -> Path:
         return self.kafka_lib_dir or self.state_dir / "kafka" / "lib"
+
+
+def meanings() -> dict[str, str]:
+    """Each setting's meaning, from the docstring under its field, on one line."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(Settings))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    found = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[node.target.id] = " ".join(after.value.value.split())
+    return found
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from weatherpipe.errors import SettingsError
-from weatherpipe.settings import load_settings
+from weatherpipe.settings import Settings, load_settings, meanings
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +81,12 @@ def test_cli_rejects_invalid_setting_at_start(monkeypatch: pytest.MonkeyPatch) -
     assert result.returncode == 2
     assert "ROTATE_MB='lots'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_has_a_meaning() -> None:
+    found = meanings()
+
+    assert set(found) == set(Settings.model_fields)
+    assert all(found.values())
+    assert found["database_url"].startswith("URL of an existing PostgreSQL")
+    assert "\n" not in found["consume_workers"]

@@ -17,7 +17,7 @@ def show(
 
     from weatherpipe.commands.startup import configure
     from weatherpipe.redact import MASK, masked
-    from weatherpipe.settings import Settings
+    from weatherpipe.settings import Settings, meanings
 
     current = configure()
     values: dict[str, object] = {}
@@ -35,7 +35,8 @@ def show(
     from weatherpipe.ui.console import out
 
     table = Table("variable", "value", "meaning", show_lines=False)
-    for name, field in Settings.model_fields.items():
+    meaning = meanings()
+    for name in Settings.model_fields:
         shown = values[name.upper()]
-        table.add_row(name.upper(), "" if shown is None else str(shown), field.description or "")
+        table.add_row(name.upper(), "" if shown is None else str(shown), meaning.get(name, ""))
     out().print(table)
