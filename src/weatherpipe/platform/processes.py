@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from weatherpipe.errors import TerminalError, TransientError
 
 
@@ -30,6 +28,8 @@ class ServiceDiedError(TerminalError):
 
 def port_owner(port: int) -> str:
     """A short description of who listens on `port`, for error messages."""
+    import psutil
+
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="inet"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
@@ -80,6 +80,8 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     pid = read_pid(pid_file)
     if pid is None:
         return None
+    import psutil  # here: a status check of a platform that was never started needs none
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -93,6 +95,8 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
 
 def terminate(pid: int, timeout: float) -> None:
     """SIGTERM `pid`, wait up to `timeout` seconds for it to exit, then SIGKILL it."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
