@@ -16,8 +16,10 @@ $(USER_BIN)/uv:
 	python3 -m pip install --user --quiet uv || \
 		python3 -m pip install --user --quiet --break-system-packages uv
 
+# Bytecode is compiled once here, so every command starts from it, also where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching it on first use.
 .venv/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	@touch $@
 
 install: .venv/.installed ## Install weatherpipe and its tools into .venv (uv, from uv.lock)

@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from weatherpipe.errors import SettingsError
 from weatherpipe.rawzone import naming
+from weatherpipe.redact import masked
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -37,14 +38,16 @@ ALIASES: Final = {"raw_dir": "raw_root", "database_url": "pg_dsn"}
 
 
 class Settings(BaseSettings):
-    """weatherpipe's configuration; each field is the environment variable of the same name."""
+    """weatherpipe's configuration; each field is the environment variable of the same name,
+    and the docstring under it is what `weatherpipe settings` shows as its meaning."""
 
+    # Not use_attribute_docstrings: it parses this module's source at every start, a good part
+    # of a command's start-up, for text only `weatherpipe settings` shows (see `meanings`).
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
-        use_attribute_docstrings=True,
     )
 
     # --- Kafka ------------------------------------------------------------------------------
@@ -100,11 +103,14 @@ class Settings(BaseSettings):
 
     # --- PostgreSQL -------------------------------------------------------------------------
     database_url: str | None = Field(
-        None, validation_alias=AliasChoices("database_url", ALIASES["database_url"])
+        None,
+        repr=False,
+        validation_alias=AliasChoices("database_url", ALIASES["database_url"]),
     )
     """URL of an existing PostgreSQL (postgresql://user:password@host:port/db). Unset: the
     embedded local server that `weatherpipe platform up` starts. PG_DSN (the original
-    project's name) is read too."""
+    project's name) is read too. Its password is shown as *** wherever weatherpipe prints the
+    URL."""
 
     postgres_port: int = Field(5432, ge=1, le=65535)
     """Port of the embedded local PostgreSQL on 127.0.0.1."""
@@ -122,8 +128,9 @@ class Settings(BaseSettings):
     startup_timeout: float = Field(120, gt=0)
     """Seconds `platform up` waits for each service to answer."""
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """Log level of weatherpipe's own messages."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    """Log level of weatherpipe's own messages. The libraries' logs (librdkafka, Streamlit,
+    Spark's py4j) show only their errors, unless this is DEBUG."""
 
     # --- Producer ---------------------------------------------------------------------------
     producer_compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
@@ -334,6 +341,27 @@ def _same(setting: str, ours: str, theirs: str) -> bool:
     return ours == theirs
 
 
+def meanings() -> dict[str, str]:
+    """Each setting's meaning, from the docstring under its field, on one line."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(Settings))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    found = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[node.target.id] = " ".join(after.value.value.split())
+    return found
+
+
 def _variable(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]).upper() if loc else "?"
 
@@ -344,6 +372,11 @@ def _alias_note(loc: tuple[int | str, ...]) -> str:
     return f" (set as {_variable(loc)} or {alias.upper()})" if alias else ""
 
 
+def _shown(value: object) -> str:
+    """A setting's value as an error message shows it: quoted, any password masked."""
+    return masked(repr(value))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment; an invalid value raises `SettingsError` naming
     the variable, its value and what is expected."""
@@ -351,7 +384,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"  {_variable(loc)}={err.get('input')!r}{_alias_note(loc)}: {err['msg']}"
+            f"  {_variable(loc)}={_shown(err.get('input'))}{_alias_note(loc)}: {err['msg']}"
             for err in exc.errors()
             for loc in [err["loc"]]
         ]

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from weatherpipe.errors import SettingsError
-from weatherpipe.settings import load_settings
+from weatherpipe.settings import Settings, load_settings, meanings
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +97,12 @@ def test_a_topic_named_like_a_raw_zone_folder_is_refused(
 
 def test_topic_names_with_dots_elsewhere_are_fine() -> None:
     assert load_settings(kafka_topic="weather.raw.v2").kafka_topic == "weather.raw.v2"
+
+
+def test_every_setting_has_a_meaning() -> None:
+    found = meanings()
+
+    assert set(found) == set(Settings.model_fields)
+    assert all(found.values())
+    assert found["database_url"].startswith("URL of an existing PostgreSQL")
+    assert "\n" not in found["consume_workers"]

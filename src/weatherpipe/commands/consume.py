@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from weatherpipe.commands.startup import configure
 from weatherpipe.errors import TransientError
-from weatherpipe.settings import load_settings
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
-
-console = Console(stderr=True)
 
 # How long the first question to Kafka may go unanswered before `consume` gives up.
 PROBE_SECONDS = 5.0
@@ -41,18 +36,22 @@ def run(
         ),
     ] = None,
     raw_dir: Annotated[
-        Path | None, typer.Option("--raw-dir", help="Root of the raw zone (default RAW_DIR).")
+        Path | None,
+        typer.Option("--raw-dir", metavar="DIR", help="Root of the raw zone (default RAW_DIR)."),
     ] = None,
     topic: Annotated[
-        str | None, typer.Option("--topic", help="Topic to read (default KAFKA_TOPIC).")
+        str | None,
+        typer.Option("--topic", metavar="NAME", help="Topic to read (default KAFKA_TOPIC)."),
     ] = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Consumer group (default KAFKA_GROUP_ID).")
+        str | None,
+        typer.Option("--group", metavar="ID", help="Consumer group (default KAFKA_GROUP_ID)."),
     ] = None,
     rotate_mb: Annotated[
         float | None,
         typer.Option(
             "--rotate-mb",
+            metavar="MIB",
             min=0.001,
             help="Finish a file once it passes this many MiB (default ROTATE_MB).",
         ),
@@ -61,6 +60,7 @@ def run(
         float | None,
         typer.Option(
             "--rotate-seconds",
+            metavar="SECONDS",
             min=0.1,
             help="Finish a file once it is this old (default ROTATE_SECONDS).",
         ),
@@ -69,6 +69,7 @@ def run(
         int | None,
         typer.Option(
             "--batch-size",
+            metavar="N",
             min=1,
             max=1_000_000,
             help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
@@ -78,6 +79,7 @@ def run(
         int | None,
         typer.Option(
             "--workers",
+            metavar="N",
             min=1,
             max=64,
             help="Run this many consumer processes in the group, each owning some partitions "
@@ -89,8 +91,12 @@ def run(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Read the topic and store every record exactly once as one NDJSON line in
-    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson.
+    """Store every Kafka record exactly once in the raw zone.
+
+    Each record becomes one NDJSON line in a file named
+
+    \b
+      RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson
 
     A file is written in RAW_DIR/.tmp, fsynced and renamed into place when the date changes,
     it passes ROTATE_MB or ROTATE_SECONDS, or on exit; only then is its offset committed. On
@@ -107,8 +113,7 @@ def run(
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
     from weatherpipe.rawzone.rotation import RotationPolicy
 
-    settings = load_settings()
-    logging.getLogger("weatherpipe").setLevel(settings.log_level)
+    settings = configure()
     options = ConsumeOptions(
         raw_dir=raw_dir or settings.raw_dir,
         topic=topic or settings.kafka_topic,
@@ -165,35 +170,28 @@ def _worker_count(metadata: ClusterMetadata, topic: str, wanted: int) -> int:
     if found is None or found.error is not None or not found.partitions:
         return wanted  # not created yet: members wait for it, as a single consumer does
     if len(found.partitions) < wanted:
-        console.print(
-            f"[yellow]{topic} has {len(found.partitions)} partitions: running that many "
-            f"workers instead of {wanted}[/]",
-            highlight=False,
+        say(
+            (
+                f"{topic} has {len(found.partitions)} partitions: running that many workers "
+                f"instead of {wanted}",
+                "yellow",
+            )
         )
     return min(wanted, len(found.partitions))
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[ConsumeStats], None] | None]:
-    """A live progress line on a terminal (None elsewhere: logs stay clean)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("waiting for partitions…", total=None)
+def _progress() -> Iterator[Callable[[ConsumeStats], None]]:
+    """A live progress line (drawn on a terminal only)."""
+    from weatherpipe.ui.progress import activity
+
+    with activity("waiting for partitions…") as shown:
 
         def show(stats: ConsumeStats) -> None:
             sink = stats.sink
-            progress.update(
-                task,
-                description=f"{sink.written:,} records written, {sink.messages:,} of them in "
-                f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)",
+            shown.describe(
+                f"{sink.written:,} records written, {sink.messages:,} of them in "
+                f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)"
             )
 
         yield show
@@ -225,11 +223,11 @@ def _print_summary(
     sink = stats.sink
     errors = ", ".join(f"{n} {reason}" for reason, n in sorted(sink.value_errors.items()))
     rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
-    console.print(
-        f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
+    say(
+        ("consumed", "green"),
+        f" {_describe(stats)} into {options.raw_dir / options.topic}"
         + (f" by {workers} workers" if workers > 1 else "")
         + f"; {_timing(stats)}"
         + (f"; values marked: {errors}" if errors else "")
         + (f"; files finished by {rotations}" if rotations else ""),
-        highlight=False,
     )

