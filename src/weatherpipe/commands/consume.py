@@ -94,7 +94,9 @@ def run(
     exit 0.
     """
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
+    from weatherpipe.kafka.admin import check_login
     from weatherpipe.kafka.consumer import KafkaConsumer
+    from weatherpipe.kafka.security import kafka_connection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
     from weatherpipe.rawzone.rotation import RotationPolicy
 
@@ -115,18 +117,18 @@ def run(
         else {}
     )
     group_id = group or settings.kafka_group_id
+    connection = kafka_connection(settings, "consumer")
+    check_login(connection)  # a refused login fails here, not in a silent retry loop
     count = _worker_count(settings, options.topic, workers or settings.consume_workers)
     if count > 1:
         from weatherpipe.rawzone.workers import WorkerPlan, run_workers
 
-        plan = WorkerPlan(
-            settings.kafka_bootstrap_servers, group_id, options, extra, settings.log_level
-        )
+        plan = WorkerPlan(connection, group_id, options, extra, settings.log_level)
         with _progress() as show:
             stats = run_workers(plan, count, on_progress=show)
         _print_summary(stats, options, as_json, workers=count)
         return
-    with KafkaConsumer(settings.kafka_bootstrap_servers, group_id, extra_config=extra) as kc:
+    with KafkaConsumer(connection, group_id, extra_config=extra) as kc:
         consumer = RawZoneConsumer(kc, options)
         consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
@@ -140,8 +142,9 @@ def _worker_count(settings: Settings, topic: str, wanted: int) -> int:
     if wanted <= 1:
         return 1
     from weatherpipe.kafka.admin import cluster_metadata
+    from weatherpipe.kafka.security import kafka_connection
 
-    metadata = cluster_metadata(settings.kafka_bootstrap_servers, timeout=10)
+    metadata = cluster_metadata(kafka_connection(settings, "consumer"), timeout=10)
     found = metadata.topics.get(topic) if metadata is not None else None
     if found is None or found.error is not None or not found.partitions:
         return wanted  # not created yet: members wait for it, as a single consumer does

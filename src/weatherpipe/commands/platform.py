@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -13,8 +14,10 @@ from weatherpipe.settings import Settings, load_settings
 
 app = typer.Typer(
     help=(
-        "Start, stop and inspect the local platform: Apache Kafka 4.1 (KRaft, one node, jars "
-        "from Maven Central) and an embedded PostgreSQL. Data, logs and pid files live in "
+        "Start, stop and inspect the local platform: Apache Kafka 4.1 (KRaft, jars from Maven "
+        "Central) and an embedded PostgreSQL. PLATFORM_PROFILE=lab (default): one Kafka node "
+        "over PLAINTEXT. PLATFORM_PROFILE=cluster: 3 controllers and 3 brokers with TLS, SCRAM "
+        "logins and ACLs, and PostgreSQL requiring TLS. Data, logs and pid files live in "
         "STATE_DIR (default .weatherpipe/) and survive restarts. Services the settings point "
         "elsewhere (DATABASE_URL, a remote KAFKA_BOOTSTRAP_SERVERS) are used, never started."
     ),
@@ -64,6 +67,28 @@ def status(
         raise typer.Exit(1)
 
 
+def _print_cluster(kafka: dict[str, Any]) -> None:
+    """Each node of the local cluster, and the KRaft quorum as its leader sees it."""
+    voters = {v["node_id"]: v for v in (kafka["quorum"] or {}).get("voters", [])}
+    for node in kafka["nodes"]:
+        state = "[green]running[/]" if node["running"] else "[red]not running[/]"
+        pid = f", pid {node['pid']}" if node["pid"] else ""
+        role = node["role"]
+        voter = voters.get(node["node_id"])
+        if voter is not None:
+            role = f"controller, {voter['status'].lower()}, lag {voter['lag']}"
+        console.print(
+            f"  node {node['node_id']:<4} {state}  127.0.0.1:{node['port']}  ({role}{pid})",
+            highlight=False,
+        )
+    quorum = kafka["quorum"]
+    if quorum is None:
+        console.print("  quorum: no controller answered", highlight=False)
+    else:
+        leader = quorum["leader"] if quorum["leader"] is not None else "none"
+        console.print(f"  quorum: leader {leader}, {len(voters)} voters", highlight=False)
+
+
 def _print_status(settings: Settings, as_json: bool) -> bool:
     """Print the report; True when every service answers."""
     from weatherpipe import platform as services
@@ -85,8 +110,10 @@ def _print_status(settings: Settings, as_json: bool) -> bool:
         else:
             state = "[red]not running[/]"
         origin = "local" if info["managed"] else "external"
-        pid = f", pid {info['pid']}" if info["pid"] else ""
+        pid = f", pid {info['pid']}" if info["pid"] and "nodes" not in info else ""
         console.print(f"{name:9} {state}  {escape(str(address))}  ({origin}{pid})")
+        if "nodes" in info:
+            _print_cluster(info)
     for info in report.values():
         if info.get("problem"):
             console.print(str(info["problem"]), markup=False, highlight=False)

@@ -24,6 +24,7 @@ from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
 from weatherpipe.kafka import inspect
+from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -186,15 +187,25 @@ def raw_zone(raw_dir: str, topic: str, epoch: int) -> list[RawDay]:
     return [RawDay(day, files[day], size[day]) for day in sorted(files)]
 
 
+def kafka(current: Settings) -> KafkaConnection:
+    """The dashboard's Kafka connection: on the local cluster profile its own login, which may
+    only describe and read. A connection that cannot be set up is reported like a broker that
+    does not answer."""
+    try:
+        return kafka_connection(current, "dashboard")
+    except WeatherpipeError as exc:
+        raise inspect.KafkaUnavailableError(str(exc)) from exc
+
+
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: str, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
     """The cluster's topics."""
     return inspect.topics(servers, timeout)
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
-    servers: str, topic: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionOffsets]:
     """Start and end offsets per partition."""
     return inspect.partition_offsets(servers, topic, timeout)
@@ -202,7 +213,7 @@ def partition_offsets(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
-    servers: str, topic: str, group: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionLag]:
     """A consumer group's lag per partition."""
     return inspect.group_lag(servers, topic, group, timeout)
@@ -210,7 +221,7 @@ def group_lag(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def last_messages(
-    servers: str, topic: str, partition: int, count: int, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, partition: int, count: int, timeout: float, epoch: int
 ) -> list[inspect.Message]:
     """The last records of a partition."""
     return inspect.last_messages(servers, topic, partition, count, timeout)

@@ -8,8 +8,6 @@ like the embedded server's superuser password.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -18,6 +16,7 @@ from psycopg import sql
 
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.passwords import kept_password
 from weatherpipe.settings import Settings
 
 WRITER_GROUP = "weatherpipe_writer"
@@ -30,18 +29,7 @@ ROLES_LOCK = 0x7770_726F_6C65
 def _password(settings: Settings, user: str, configured: str | None) -> str:
     if configured is not None:
         return configured
-    path = Path(settings.state_dir).resolve() / "db" / f"{user}.password"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    generated = secrets.token_urlsafe(24)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process generated it a moment ago
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(generated + "\n")
-    return generated
+    return kept_password(Path(settings.state_dir).resolve() / "db" / f"{user}.password")
 
 
 def writer_credentials(settings: Settings) -> tuple[str, str]:

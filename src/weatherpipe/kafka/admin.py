@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclOperation,
     AdminClient,
     ClusterMetadata,
     NewTopic,
 )
 
 from weatherpipe.errors import TerminalError, TransientError
-
-# librdkafka logs every refused connection while a broker starts; the probe expects those.
-_quiet = logging.getLogger("weatherpipe.kafka.probe")
-_quiet.setLevel(logging.CRITICAL)
+from weatherpipe.kafka.security import (
+    ClientWatch,
+    KafkaAuthorizationError,
+    KafkaConnection,
+    KafkaLoginError,
+    denied,
+    refusal,
+)
 
 CLIENT_LOG = logging.getLogger("weatherpipe.kafka.client")
 """Where the Kafka clients' own log lines go (instead of raw lines on stderr). Only errors are
@@ -26,26 +32,46 @@ consume error anyway."""
 CLIENT_LOG.setLevel(logging.ERROR)
 
 
-def admin_client(bootstrap_servers: str, **extra: str | int | float) -> AdminClient:
-    """An AdminClient for `bootstrap_servers`; `extra` is passed through as librdkafka config."""
-    return AdminClient({"bootstrap.servers": bootstrap_servers, **extra})
+def admin_client(connection: KafkaConnection, **extra: str | int | float) -> AdminClient:
+    """An AdminClient for `connection`; `extra` is passed through as librdkafka config."""
+    return AdminClient({**connection.config(), **extra})
 
 
-def cluster_metadata(bootstrap_servers: str, timeout: float) -> ClusterMetadata | None:
-    """The cluster's metadata (brokers and topics), or None if no broker answered in time."""
+def cluster_metadata(connection: KafkaConnection, timeout: float) -> ClusterMetadata | None:
+    """The cluster's metadata (brokers and topics), or None if no broker answered in time.
+
+    Raises `KafkaLoginError` when the brokers answer but refuse the connection (a wrong login,
+    plain text to a TLS listener, an untrusted certificate): waiting longer cannot fix that.
+    The client's own log lines (every refused connection while a broker starts) are kept to
+    explain a refusal, never printed.
+    """
+    watch = ClientWatch()
     client = AdminClient(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **connection.config(),
             "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
             "reconnect.backoff.max.ms": 500,
+            "error_cb": watch.error,  # type: ignore[dict-item]
         },
-        logger=_quiet,
+        logger=watch.logger,
     )
     try:
-        metadata: ClusterMetadata = client.list_topics(timeout=timeout)
+        metadata: ClusterMetadata | None = client.list_topics(timeout=timeout)
     except KafkaException:
-        return None
-    return metadata if metadata.brokers else None
+        metadata = None
+    if metadata is not None and metadata.brokers:
+        return metadata
+    client.poll(0)  # serves the error callbacks and log lines gathered meanwhile
+    problem = refusal(connection, watch.errors, watch.lines)
+    if problem is not None:
+        raise KafkaLoginError(problem)
+    return None
+
+
+def check_login(connection: KafkaConnection, timeout: float = 10) -> None:
+    """Raise `KafkaLoginError` (with what to change) when the brokers refuse `connection`;
+    return quietly when they accept it or do not answer (clients wait for them)."""
+    cluster_metadata(connection, timeout)
 
 
 @dataclass(frozen=True)
@@ -58,24 +84,34 @@ class TopicSpec:
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: list[TopicSpec], timeout: float = 30
+    connection: KafkaConnection, topics: list[TopicSpec], timeout: float = 30
 ) -> list[str]:
-    """Create the topics that do not exist yet; an existing topic is left as it is.
+    """Make sure the topics a producer writes exist and this login may write them.
 
-    Returns the names that were created. Raises `TransientError` if no broker answers and
-    `TerminalError` if the broker refuses (say, a replication factor above the broker count).
+    Creates the topics that do not exist yet (an existing topic is left as it is) and returns
+    their names. Raises `TransientError` if no broker answers, `KafkaLoginError` if the brokers
+    refuse the login, `KafkaAuthorizationError` if its ACLs allow no writing (checked before
+    the first record, so a wrong login fails at once rather than record by record), and
+    `TerminalError` if the broker refuses a topic (say, a replication factor above the broker
+    count).
     """
-    if cluster_metadata(bootstrap_servers, min(timeout, 10)) is None:
+    metadata = cluster_metadata(connection, min(timeout, 10))
+    if metadata is None:
         raise TransientError(
-            f"No Kafka broker answered at {bootstrap_servers}. Start the local one with "
-            "`weatherpipe platform up`, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
+            f"No Kafka broker answered at {connection.bootstrap_servers}. Start the local one "
+            "with `weatherpipe platform up`, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
         )
-    client = admin_client(bootstrap_servers)  # created only now: it logs refused connections
-    futures = client.create_topics(
-        [NewTopic(t.name, t.partitions, t.replication_factor) for t in topics],
-        request_timeout=timeout,
-    )
+    client = admin_client(connection)  # created only now: it logs refused connections
+    missing = [t for t in topics if t.name not in metadata.topics]
     created = []
+    futures = (
+        client.create_topics(
+            [NewTopic(t.name, t.partitions, t.replication_factor) for t in missing],
+            request_timeout=timeout,
+        )
+        if missing
+        else {}
+    )
     for name, future in futures.items():
         try:
             future.result(timeout)
@@ -84,8 +120,54 @@ def ensure_topics(
             error = exc.args[0]
             if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
+            if error.code() in _DENIED:
+                raise KafkaAuthorizationError(
+                    denied(connection, "create", f"topic {name!r}", [])
+                ) from exc
             raise TerminalError(
                 f"Kafka refused to create topic {name!r}: {error.str()}. Create it yourself "
                 "(or fix KAFKA_PARTITIONS / KAFKA_REPLICATION_FACTOR) and run again."
             ) from exc
+    _require_write(client, connection, [t.name for t in topics], timeout)
     return created
+
+
+_DENIED = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+# A topic created a moment ago may not be known to every broker yet.
+_NOT_YET = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE)
+
+
+def _require_write(
+    client: AdminClient, connection: KafkaConnection, names: list[str], timeout: float
+) -> None:
+    """Raise `KafkaAuthorizationError` unless this login may write every topic in `names`.
+
+    The brokers say which operations the login may perform on each topic; a broker without
+    an authorizer allows them all, one too old to say is not asked."""
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while True:
+            future = client.describe_topics(
+                TopicCollection([name]),
+                include_authorized_operations=True,
+                request_timeout=timeout,
+            )[name]
+            try:
+                described = future.result()
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() in _DENIED:
+                    raise KafkaAuthorizationError(
+                        denied(connection, "write to", f"topic {name!r}", [])
+                    ) from exc
+                if error.code() not in _NOT_YET or time.monotonic() > deadline:
+                    raise TerminalError(
+                        f"Kafka could not describe topic {name!r}: {error.str()}."
+                    ) from exc
+                time.sleep(0.2)
+        allowed = described.authorized_operations
+        if allowed is not None and not {AclOperation.WRITE, AclOperation.ALL} & set(allowed):
+            raise KafkaAuthorizationError(
+                denied(connection, "write to", f"topic {name!r}", [op.name for op in allowed])
+            )

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from weatherpipe.errors import TerminalError, TransientError
 from weatherpipe.kafka.admin import CLIENT_LOG
+from weatherpipe.kafka.security import KafkaConnection, denied, refusal
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
 }
 
 
+# Answers retrying cannot change, though librdkafka reports them as ordinary errors and would
+# retry them for ever: the login is refused, or its ACLs forbid the topic or the group.
+_REFUSED: Final = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    }
+)
+
+
 class KafkaConsumerError(TerminalError):
     """The Kafka consumer failed in a way retrying will not fix."""
 
@@ -53,18 +65,19 @@ class KafkaConsumer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaConnection,
         group_id: str,
         *,
         extra_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         config: dict[str, str | int | float | bool] = {**_DEFAULT_CONFIG, **(extra_config or {})}
         config.update(_FIXED_CONFIG)
-        config["bootstrap.servers"] = bootstrap_servers
+        config.update(connection.config())
         config["group.id"] = group_id
         config.setdefault("error_cb", self._on_client_error)  # type: ignore[arg-type]
         config.setdefault("on_commit", self._on_commit)  # type: ignore[arg-type]
-        self.bootstrap_servers = bootstrap_servers
+        self.bootstrap_servers = connection.bootstrap_servers
+        self._connection = connection
         self.group_id = group_id
         self._consumer = _Consumer(config, logger=CLIENT_LOG)
         self._closed = False
@@ -150,7 +163,7 @@ class KafkaConsumer:
         error = message.error()
         if error is None:
             return True
-        if error.fatal():
+        if error.fatal() or error.code() in _REFUSED:
             raise KafkaConsumerError(self._explain(error))
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning(
@@ -162,7 +175,7 @@ class KafkaConsumer:
         return False
 
     def _on_client_error(self, error: KafkaError) -> None:
-        if error.fatal():
+        if error.fatal() or error.code() in _REFUSED:
             self._fatal = error
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
             log.warning("Kafka at %s does not answer; retrying", self.bootstrap_servers)
@@ -174,6 +187,14 @@ class KafkaConsumer:
             log.warning("Kafka: committing offsets failed (%s); the next commit retries", error)
 
     def _explain(self, error: object) -> str:
+        if isinstance(error, KafkaError):
+            if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                return denied(self._connection, "read", "the topic", [])
+            if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                return denied(self._connection, "join consumer group", repr(self.group_id), [])
+            refused = refusal(self._connection, [error], [])
+            if refused is not None:
+                return refused
         return (
             f"Kafka consumer of group {self.group_id!r} at {self.bootstrap_servers} failed: "
             f"{error}. Check that Kafka is running (`weatherpipe platform status`) and run again."

@@ -105,6 +105,30 @@ def terminate(pid: int, timeout: float) -> None:
         pass
 
 
+def terminate_all(pids: list[int], timeout: float) -> None:
+    """SIGTERM every pid at once, wait up to `timeout` seconds for all, SIGKILL the rest."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            procs.append(proc)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
+def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1) -> bool:
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def tail(path: Path, lines: int = 25) -> str:
     """The last `lines` lines of a log file, or a note that it is missing."""
     try:

@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 from weatherpipe.rawzone.sink import SinkStats
 
@@ -41,7 +42,7 @@ JOIN_WAIT_SECONDS: Final = 30.0
 class WorkerPlan:
     """What every worker needs to join the group and write the raw zone."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     group_id: str
     options: ConsumeOptions
     extra_config: Mapping[str, str | int | float | bool]
@@ -222,7 +223,7 @@ def _work(
             report(stats)
 
     with KafkaConsumer(
-        plan.bootstrap_servers,
+        plan.connection,
         plan.group_id,
         extra_config=instance_config(plan.extra_config, index),
     ) as kafka:

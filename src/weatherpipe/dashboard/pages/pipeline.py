@@ -151,7 +151,7 @@ def _consumer_lag(settings: Settings, epoch: int) -> None:
     )
     try:
         lags = data.group_lag(
-            settings.kafka_bootstrap_servers,
+            data.kafka(settings),
             settings.kafka_topic,
             settings.kafka_group_id,
             settings.dashboard_timeout,
