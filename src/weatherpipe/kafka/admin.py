@@ -55,17 +55,23 @@ def cluster_metadata(connection: KafkaConnection, timeout: float) -> ClusterMeta
         },
         logger=watch.logger,
     )
-    try:
-        metadata: ClusterMetadata | None = client.list_topics(timeout=timeout)
-    except KafkaException:
-        metadata = None
-    if metadata is not None and metadata.brokers:
-        return metadata
-    client.poll(0)  # serves the error callbacks and log lines gathered meanwhile
-    problem = refusal(connection, watch.errors, watch.lines)
-    if problem is not None:
-        raise KafkaLoginError(problem)
-    return None
+    deadline = time.monotonic() + timeout
+    while True:
+        # Asked in short rounds: a refusal is known after the first one, not after `timeout`.
+        try:
+            metadata: ClusterMetadata = client.list_topics(
+                timeout=max(0.1, min(1.0, deadline - time.monotonic()))
+            )
+            if metadata.brokers:
+                return metadata
+        except KafkaException:
+            pass
+        client.poll(0)  # serves the error callbacks and log lines gathered meanwhile
+        problem = refusal(connection, watch.errors, watch.lines)
+        if problem is not None:
+            raise KafkaLoginError(problem)
+        if time.monotonic() >= deadline:
+            return None
 
 
 def check_login(connection: KafkaConnection, timeout: float = 10) -> None:

@@ -72,6 +72,8 @@ class KafkaConnection:
     username: str | None = None
     password: SecretStr | None = None
     ca_location: Path | None = None
+    local_cluster: bool = False
+    """The cluster profile's own brokers (whose ACLs `weatherpipe platform up` grants)."""
 
     @property
     def sasl(self) -> bool:
@@ -141,6 +143,7 @@ def kafka_connection(settings: Settings, role: Role) -> KafkaConnection:
         username=username if protocol.startswith("SASL_") else None,
         password=password if protocol.startswith("SASL_") else None,
         ca_location=ca,
+        local_cluster=local,
     )
 
 
@@ -218,8 +221,13 @@ def denied(connection: KafkaConnection, action: str, resource: str, allowed: Seq
     """The message for an operation the login's ACLs do not allow."""
     login = f"user {connection.username!r}" if connection.username else "this client"
     may = f" (it may: {', '.join(sorted(allowed))})" if allowed else ""
-    return (
-        f"Kafka at {connection.bootstrap_servers} does not allow {login} to {action} "
-        f"{resource}{may}. Use the login meant for this job (on the local cluster profile, "
-        "unset KAFKA_SASL_USERNAME), or have the cluster's administrator grant it."
-    )
+    if connection.local_cluster:
+        fix = (
+            "On the local cluster profile each job logs in as its own user (leave "
+            "KAFKA_SASL_USERNAME unset), and `weatherpipe platform up` grants them the current "
+            "KAFKA_TOPIC and KAFKA_GROUP_ID: run it again after changing those."
+        )
+    else:
+        fix = "Use the login meant for this job, or have the cluster's administrator grant it."
+    where = f"Kafka at {connection.bootstrap_servers}"
+    return f"{where} does not allow {login} to {action} {resource}{may}. {fix}"

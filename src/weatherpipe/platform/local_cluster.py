@@ -76,6 +76,8 @@ SCRAM: Final = "SCRAM-SHA-512"
 # dashboard's last messages, the producer's read-back of an interrupted run).
 DASHBOARD_GROUPS: Final = "weatherpipe-dashboard-"
 READBACK_GROUPS: Final = "weatherpipe-readback-"
+# A node killed a moment ago may hold its port until its last thread is gone.
+_PORT_WAIT: Final = 15.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ class LocalCluster:
         running = []
         for node in nodes:
             command = [
-                *self._jvm(node, "256m"),
+                *self._tool_jvm(),
                 STORAGE_TOOL,
                 "format",
                 f"--cluster-id={cluster_id}",
@@ -278,7 +280,9 @@ class LocalCluster:
         started = time.monotonic()
         stopped = [n for n in self.nodes if n.pid() is None]
         for node in stopped:
-            processes.require_free_port(node.port, f"Kafka node {node.node_id}", _port_hint(node))
+            processes.require_free_port(
+                node.port, f"Kafka node {node.node_id}", _port_hint(node), wait=_PORT_WAIT
+            )
         self.prepare()
         try:
             for node in stopped:
@@ -301,7 +305,9 @@ class LocalCluster:
         """Start one node that is not running (after a crash) and wait until the cluster
         serves clients with all its brokers again."""
         if node.pid() is None:
-            processes.require_free_port(node.port, f"Kafka node {node.node_id}", _port_hint(node))
+            processes.require_free_port(
+                node.port, f"Kafka node {node.node_id}", _port_hint(node), wait=_PORT_WAIT
+            )
             self._launch(node)
         processes.wait_until_ready(
             f"Kafka node {node.node_id}",

@@ -55,8 +55,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_port(port: int, service: str, hint: str) -> None:
-    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken."""
+def require_free_port(port: int, service: str, hint: str, wait: float = 0) -> None:
+    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken
+    (still taken after `wait` seconds: a process that was just killed may hold it a moment)."""
+    deadline = time.monotonic() + wait
+    while not port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if not port_is_free(port):
         raise PortInUseError(
             f"{service} cannot start: port {port} on 127.0.0.1 is already used by "
