@@ -33,8 +33,9 @@ CLIENT_LOG.setLevel(logging.ERROR)
 
 
 def admin_client(connection: KafkaConnection, **extra: str | int | float) -> AdminClient:
-    """An AdminClient for `connection`; `extra` is passed through as librdkafka config."""
-    return AdminClient({**connection.config(), **extra})
+    """An AdminClient for `connection`; `extra` is passed through as librdkafka config. Its log
+    lines go to `CLIENT_LOG` (errors only), like the producer's and the consumer's."""
+    return AdminClient({**connection.config(), **extra}, logger=CLIENT_LOG)
 
 
 def cluster_metadata(connection: KafkaConnection, timeout: float) -> ClusterMetadata | None:
