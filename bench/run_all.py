@@ -6,7 +6,7 @@ ConsumerPerformance, a bare DuckDB query), then `weatherpipe run --no-dashboard`
 1M-row data set and the dashboard's pages over it in chromium (bench_dashboard.py), and writes
 bench/results.md with the machine and the date.
 
-    uv run python bench/run_all.py [--rows 1000000] [--skip produce,consume,batch,spark]
+    uv run python bench/run_all.py [--rows 1000000] [--skip produce,consume,batch,spark,cluster]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ STAGES = {
     "consume": ("bench_consume.py", "results-consume.md", []),
     "batch": ("bench_batch.py", "results-batch.md", []),
     "spark": ("bench_spark.py", "results-spark.md", []),
+    # Starts the cluster profile of its own (6 JVMs) and stops it afterwards.
+    "cluster": ("bench_cluster.py", "results-cluster.md", ["--stop"]),
 }
 
 

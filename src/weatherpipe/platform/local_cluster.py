@@ -404,10 +404,12 @@ class LocalCluster:
         ]
         problem = None
         serving = False
-        try:
-            serving = cluster_metadata(kafka_connection(self.settings, "admin"), 3) is not None
-        except KafkaLoginError as exc:
-            problem = str(exc)
+        if any(s.running for s in nodes if s.role == "broker"):
+            try:
+                connection = kafka_connection(self.settings, "admin")
+                serving = cluster_metadata(connection, 3) is not None
+            except KafkaLoginError as exc:
+                problem = str(exc)
         controllers_up = any(s.running for s in nodes if s.role == "controller")
         return ClusterStatus(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
