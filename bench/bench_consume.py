@@ -228,8 +228,8 @@ line, {PARTITIONS} partitions, keyed by location) on the local single-node Kafka
 cores. Command: `uv run python bench/bench_consume.py --messages {small} --repeat \
 {args.repeat}`. Both consumers read the same topic in the same run, alternating, best of \
 {args.repeat} rounds each. msg/s excludes joining the group: Kafka's `fetch.nMsg.sec`; ours \
-counts from the first partition assignment to the last record written (fsync and rename of \
-every file included).
+counts from the first record received to the last (fsync and rename of the files finished on \
+the way included).
 
 | consumer | messages | msg/s (best) | ratio | all rounds, msg/s |
 |---|---:|---:|---:|---|

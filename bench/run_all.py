@@ -6,7 +6,8 @@ ConsumerPerformance, a bare DuckDB query), then `weatherpipe run --no-dashboard`
 1M-row data set and the dashboard's pages over it in chromium (bench_dashboard.py), and writes
 bench/results.md with the machine and the date.
 
-    uv run python bench/run_all.py [--rows 1000000] [--skip produce,consume,batch,spark,cluster]
+    uv run python bench/run_all.py [--rows 1000000]
+        [--skip produce,consume,batch,spark,cluster,import]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ STAGES = {
     "spark": ("bench_spark.py", "results-spark.md", []),
     # Starts the cluster profile of its own (6 JVMs) and stops it afterwards.
     "cluster": ("bench_cluster.py", "results-cluster.md", ["--stop"]),
+    "import": ("bench_import.py", "results-import.md", []),
 }
 
 

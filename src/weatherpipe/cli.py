@@ -13,6 +13,7 @@ from weatherpipe.commands import (
     consume,
     dashboard,
     generate,
+    import_raw,
     platform,
     produce,
     run,
@@ -38,6 +39,7 @@ app.command("generate")(generate.run)
 app.command("produce")(produce.run)
 app.command("consume")(consume.run)
 app.command("batch")(batch.run)
+app.command("import-raw")(import_raw.run)
 app.command("run")(run.run)
 app.command("serve")(serve.run)
 app.command("dashboard")(dashboard.run)

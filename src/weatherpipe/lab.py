@@ -199,8 +199,7 @@ class LabFlow:
         self._timed(work)
 
     def _consume(self) -> None:
-        from weatherpipe.kafka.consumer import KafkaConsumer
-        from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+        from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
         from weatherpipe.rawzone.rotation import RotationPolicy
 
         s = self.settings
@@ -215,10 +214,14 @@ class LabFlow:
 
         def work() -> Stage:
             with (
-                KafkaConsumer(kafka_connection(s, "consumer"), s.kafka_group_id) as kc,
+                raw_zone_consumer(
+                    kafka_connection(s, "consumer"),
+                    s.kafka_group_id,
+                    options,
+                    s.kafka_group_instance_id,
+                ) as consumer,
                 self._stage("consume") as (progress, task),
             ):
-                consumer = RawZoneConsumer(kc, options)
                 consumer.on_progress = lambda st: progress.update(
                     task, description=f"consume: {st.sink.messages:,} records stored"
                 )

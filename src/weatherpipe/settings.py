@@ -4,23 +4,45 @@ Names follow the seed's Docker Compose files where it has them (`KAFKA_BOOTSTRAP
 `KAFKA_TOPIC`, `KAFKA_GROUP_ID`, `CSV_PATH`, `RAW_DIR`, `ROTATE_MB`). A `.env` file in the working
 directory is read too; real environment variables win over it. Every default works on a plain
 machine: the local platform (`weatherpipe platform up`) listens where these defaults point.
+
+The original project's names `PG_DSN` and `RAW_ROOT` are read as aliases of `DATABASE_URL` and
+`RAW_DIR` (`ALIASES`), so its `.env` keeps working; both names set to different values is an
+error rather than a silent choice of one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from weatherpipe.errors import SettingsError
+from weatherpipe.rawzone import naming
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Where the cluster profile's three brokers listen unless KAFKA_BOOTSTRAP_SERVERS says otherwise.
 CLUSTER_BOOTSTRAP_SERVERS = "localhost:9192,localhost:9193,localhost:9194"
+
+ALIASES: Final = {"raw_dir": "raw_root", "database_url": "pg_dsn"}
+"""Setting -> the original project's name for it, read as well (see `_AliasConflicts`)."""
 
 
 class Settings(BaseSettings):
@@ -102,8 +124,11 @@ class Settings(BaseSettings):
     csv_path: Path = Path("data/weather_data.csv")
     """The weather CSV (Kaggle prasad22/weather-data format) the producer reads."""
 
-    raw_dir: Path = Path("data/raw")
-    """Root of the append-only raw zone (NDJSON files)."""
+    raw_dir: Path = Field(
+        Path("data/raw"), validation_alias=AliasChoices("raw_dir", ALIASES["raw_dir"])
+    )
+    """Root of the append-only raw zone (NDJSON files). RAW_ROOT (the original project's name)
+    is read too."""
 
     rotate_mb: float = Field(32, gt=0)
     """A raw file is finished once it passes this many MiB."""
@@ -118,9 +143,12 @@ class Settings(BaseSettings):
     """Folder of the local broker's jars; unset: STATE_DIR/kafka/lib."""
 
     # --- PostgreSQL -------------------------------------------------------------------------
-    database_url: str | None = None
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("database_url", ALIASES["database_url"])
+    )
     """URL of an existing PostgreSQL (postgresql://user:password@host:port/db). Unset: the
-    embedded local server that `weatherpipe platform up` starts."""
+    embedded local server that `weatherpipe platform up` starts. PG_DSN (the original
+    project's name) is read too."""
 
     postgres_port: int = Field(5432, ge=1, le=65535)
     """Port of the embedded local PostgreSQL on 127.0.0.1."""
@@ -171,10 +199,12 @@ class Settings(BaseSettings):
     """Let `weatherpipe consume` finish its files and exit once no record arrived for this
     many seconds; unset: run until stopped (SIGTERM / Ctrl-C)."""
 
-    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=249)
-    """Static group membership for the raw-zone consumer (e.g. the host name): restarted with
-    the same id it gets its partitions back at once instead of waiting for the old session to
-    time out. Unset: dynamic membership. Never give two running consumers the same id."""
+    kafka_group_instance_id: str | None = Field(None, min_length=1, max_length=200)
+    """This machine's name in the raw-zone consumer group. Every consumer joins as a static
+    member named after it, the RAW_DIR and a slot, so one restarted after a crash takes its
+    partitions over at once instead of waiting for the dead one's session to expire (45 s).
+    Unset: the host name. Set it where the host name changes on every start (some
+    containers) or is shared by two machines writing the same RAW_DIR path."""
 
     # --- batch ----------------------------------------------------------------------------
     batch_engine: Literal["duckdb", "spark"] = "duckdb"
@@ -239,6 +269,19 @@ class Settings(BaseSettings):
             }
         return data
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The usual sources in the usual order, after a check that reads none of them itself.
+        check = _AliasConflicts(settings_cls, env_settings, dotenv_settings)
+        return check, init_settings, env_settings, dotenv_settings, file_secret_settings
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:
@@ -248,11 +291,27 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
         return value
 
+    @field_validator("kafka_topic")
+    @classmethod
+    def _topic_is_no_raw_zone_folder(cls, value: str) -> str:
+        if naming.is_reserved(value):
+            raise ValueError(
+                "must not start with '.': the topic names its folder in RAW_DIR, where "
+                f"{naming.TEMP_DIR_NAME} and {naming.DAMAGED_DIR_NAME} are the raw zone's own "
+                "(and '.' or '..' are no folder of their own); choose another topic name"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_is_postgres(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
-            raise ValueError("must start with postgresql:// (e.g. postgresql://u:p@host:5432/db)")
+            hint = ""
+            if "=" in value and "://" not in value:  # libpq's key=value form, as PG_DSN may be
+                hint = "; write a key=value DSN (host=... dbname=...) as such a URL"
+            raise ValueError(
+                f"must start with postgresql:// (e.g. postgresql://u:p@host:5432/db){hint}"
+            )
         return value
 
     @property
@@ -283,8 +342,67 @@ class Settings(BaseSettings):
         return self.kafka_lib_dir or self.state_dir / "kafka" / "lib"
 
 
+class _AliasConflicts(PydanticBaseSettingsSource):
+    """Refuses a setting and its alias set to different values.
+
+    pydantic-settings takes the first name of an `AliasChoices` it finds and never says that
+    the other one was set too; a user moving from the original project could then write to one
+    database while believing it is the other. Each name is resolved as pydantic-settings
+    resolves it (the environment wins over .env), then the two are compared."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        dotenv: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._sources = [s for s in (env, dotenv) if isinstance(s, EnvSettingsSource)]
+        # DotEnvSettingsSource derives from EnvSettingsSource; the environment comes first.
+        self._sources.sort(key=lambda s: isinstance(s, DotEnvSettingsSource))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def _value(self, name: str) -> str | None:
+        for source in self._sources:
+            found = _lookup(source.env_vars, name, source.case_sensitive)
+            if found is not None:
+                return found
+        return None
+
+    def __call__(self) -> dict[str, Any]:
+        for setting, alias in ALIASES.items():
+            ours, theirs = self._value(setting), self._value(alias)
+            if ours is None or theirs is None or _same(setting, ours, theirs):
+                continue
+            raise SettingsError(
+                f"{setting.upper()}={ours!r} and {alias.upper()}={theirs!r} are both set: "
+                f"{alias.upper()} is the original project's name for {setting.upper()}, so "
+                f"weatherpipe reads either, but they differ. Unset one of them (in the "
+                f"environment or .env) and run again."
+            )
+        return {}
+
+
+def _lookup(env: Mapping[str, str | None], name: str, case_sensitive: bool | None) -> str | None:
+    return env.get(name if case_sensitive else name.lower())
+
+
+def _same(setting: str, ours: str, theirs: str) -> bool:
+    if setting == "raw_dir":  # data/raw and ./data/raw are one folder
+        return Path(ours) == Path(theirs)
+    return ours == theirs
+
+
 def _variable(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]).upper() if loc else "?"
+
+
+def _alias_note(loc: tuple[int | str, ...]) -> str:
+    """For a setting with an alias: which names the value may have come from."""
+    alias = ALIASES.get(str(loc[0])) if loc else None
+    return f" (set as {_variable(loc)} or {alias.upper()})" if alias else ""
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -294,7 +412,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"  {_variable(err['loc'])}={err.get('input')!r}: {err['msg']}" for err in exc.errors()
+            f"  {_variable(loc)}={err.get('input')!r}{_alias_note(loc)}: {err['msg']}"
+            for err in exc.errors()
+            for loc in [err["loc"]]
         ]
         raise SettingsError(
             "Invalid setting(s):\n" + "\n".join(lines) + "\nFix the environment variable(s) "

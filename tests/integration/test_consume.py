@@ -25,7 +25,7 @@ from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.consumer import KafkaConsumer
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone import naming, recovery
-from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
 from weatherpipe.rawzone.rotation import RotationPolicy
 from weatherpipe.rawzone.sink import SinkStats
 from weatherpipe.settings import Settings
@@ -188,9 +188,6 @@ def test_sigkill_at_random_moments_stores_every_offset_exactly_once(
 
     producer = in_background(produce_slowly)
     env = consume_env(platform_settings, tmp_path, topic, group)
-    # Static membership: a restarted consumer gets its partitions back without waiting for
-    # the killed one's session to time out.
-    env["KAFKA_GROUP_INSTANCE_ID"] = "raw-zone-writer-1"
     rng = random.Random()
     for _ in range(6):
         proc = start_consume(env, "--rotate-mb", "0.25")
@@ -334,8 +331,9 @@ def consume_in_process(
     options = ConsumeOptions(
         raw_dir, topic, RotationPolicy.from_limits(32, 300), batch_size, until_idle=1.5
     )
-    with KafkaConsumer(KafkaConnection(settings.kafka_bootstrap_servers), group) as consumer:
-        return RawZoneConsumer(consumer, options).run().sink
+    connection = KafkaConnection(settings.kafka_bootstrap_servers)
+    with raw_zone_consumer(connection, group, options) as consumer:
+        return consumer.run().sink
 
 
 def test_files_win_over_the_group_offset_which_applies_only_without_files(

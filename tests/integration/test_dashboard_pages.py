@@ -63,25 +63,6 @@ def filled(
     _drop(pg_url, name)
 
 
-@pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
-    """Make the pages (which read the environment) see `settings`."""
-
-    def apply(settings: Settings) -> None:
-        for name, value in settings.model_dump().items():
-            key = name.upper()
-            if value is None:
-                monkeypatch.delenv(key, raising=False)
-            elif hasattr(value, "get_secret_value"):
-                monkeypatch.setenv(key, value.get_secret_value())
-            else:
-                monkeypatch.setenv(
-                    key, str(value).lower() if isinstance(value, bool) else str(value)
-                )
-
-    return apply
-
-
 def page(name: str) -> AppTest:
     at = AppTest.from_file(str(PAGES / name), default_timeout=60)
     at.run()

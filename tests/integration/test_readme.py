@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,10 +42,19 @@ def readme_block(heading: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("readme") / "weatherpipe"
+def clone(user_env: dict[str, str]) -> Iterator[Path]:
+    # Not under pytest's temp folders: pytest keeps their root at mode 700, which locks the
+    # PostgreSQL server user (not root) out of the clone's virtualenv.
+    parent = Path(tempfile.mkdtemp(prefix="weatherpipe-readme-"))
+    dest = parent / "weatherpipe"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(dest)], check=True)
-    return dest
+    yield dest
+    # Whatever a failed step left running is stopped before its files go.
+    if (dest / ".venv" / "bin" / "weatherpipe").exists():
+        subprocess.run(
+            [".venv/bin/weatherpipe", "platform", "down"], cwd=dest, env=user_env, check=False
+        )
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +66,8 @@ def ports() -> dict[str, int]:
 def user_env(ports: dict[str, int]) -> dict[str, str]:
     """The environment of a user's fresh shell: no weatherpipe setting, no virtualenv, no
     ~/.local/bin on the PATH; only the ports are chosen."""
-    settings_names = {name.upper() for name in Settings.model_fields}
+    # The original project's names are read as aliases of two settings.
+    settings_names = {name.upper() for name in Settings.model_fields} | {"PG_DSN", "RAW_ROOT"}
     env = {
         key: value
         for key, value in os.environ.items()

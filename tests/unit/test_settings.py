@@ -81,3 +81,19 @@ def test_cli_rejects_invalid_setting_at_start(monkeypatch: pytest.MonkeyPatch) -
     assert result.returncode == 2
     assert "ROTATE_MB='lots'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("topic", [".", "..", ".tmp", ".damaged", ".weather"])
+def test_a_topic_named_like_a_raw_zone_folder_is_refused(
+    monkeypatch: pytest.MonkeyPatch, topic: str
+) -> None:
+    monkeypatch.setenv("KAFKA_TOPIC", topic)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"KAFKA_TOPIC={topic!r}" in message
+    assert "must not start with '.'" in message and ".tmp and .damaged" in message
+
+
+def test_topic_names_with_dots_elsewhere_are_fine() -> None:
+    assert load_settings(kafka_topic="weather.raw.v2").kafka_topic == "weather.raw.v2"

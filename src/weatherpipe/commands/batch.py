@@ -53,8 +53,14 @@ def run(
 ) -> None:
     """Read the finished raw files (RAW_DIR) not processed yet, validate every line (bad ones go
     to the quarantine table with file, line and reason), aggregate per location and day with
-    DuckDB, and merge into PostgreSQL (DATABASE_URL) exactly once. Creates or updates the
-    schema and the batch/dashboard logins first. Prints one summary line per run."""
+    DuckDB, and merge into PostgreSQL (DATABASE_URL) exactly once; a run reports done only
+    once PostgreSQL has it on disk. Creates or updates the schema and the batch/dashboard
+    logins first. Prints one summary line per run.
+
+    Warns (above the summary line and in batch_run.warnings) about raw files changed or gone
+    since a run counted them and about .ndjson files outside the layout
+    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson, which are never
+    read. Exits 1 when RAW_DIR holds .ndjson files but none in that layout."""
     # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
     from weatherpipe.batch.runner import run_once
 

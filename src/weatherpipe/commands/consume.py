@@ -15,12 +15,19 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.errors import TransientError
+from weatherpipe.settings import load_settings
 
 if TYPE_CHECKING:
+    from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
+
+    from weatherpipe.kafka.security import KafkaConnection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 
 console = Console(stderr=True)
+
+# How long the first question to Kafka may go unanswered before `consume` gives up.
+PROBE_SECONDS = 5.0
 
 
 def run(
@@ -89,15 +96,17 @@ def run(
     A file is written in RAW_DIR/.tmp, fsynced and renamed into place when the date changes,
     it passes ROTATE_MB or ROTATE_SECONDS, or on exit; only then is its offset committed. On
     start each partition resumes after the highest offset found in the raw zone, so a crash or
-    kill at any moment neither loses nor doubles a record. Values that are not JSON or not
-    UTF-8 are stored too, marked with "value_error". SIGTERM and Ctrl-C finish the files and
-    exit 0.
+    kill at any moment neither loses nor doubles a record. A consumer restarted on the same
+    host for the same RAW_DIR rejoins the group as the same member and takes its partitions
+    over at once. Values that are not JSON or not UTF-8 are stored too, marked with
+    "value_error". SIGTERM and Ctrl-C finish the files and exit 0; with --until-idle it exits 0
+    only once the raw zone holds every record the topic has. A write that fails (a full disk)
+    publishes nothing: the consumer exits 1 naming the file and the free space, and the next
+    run resumes after the last published file.
     """
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
-    from weatherpipe.kafka.admin import check_login
-    from weatherpipe.kafka.consumer import KafkaConsumer
     from weatherpipe.kafka.security import kafka_connection
-    from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
     from weatherpipe.rawzone.rotation import RotationPolicy
 
     settings = load_settings()
@@ -111,25 +120,24 @@ def run(
         batch_size=batch_size or settings.consume_batch_size,
         until_idle=until_idle or settings.consume_until_idle,
     )
-    extra = (
-        {"group.instance.id": settings.kafka_group_instance_id}
-        if settings.kafka_group_instance_id
-        else {}
-    )
     group_id = group or settings.kafka_group_id
     connection = kafka_connection(settings, "consumer")
-    check_login(connection)  # a refused login fails here, not in a silent retry loop
-    count = _worker_count(settings, options.topic, workers or settings.consume_workers)
+    # A refused login fails here, not in a silent retry loop; no answer fails here too.
+    metadata = _require_kafka(connection)
+    count = _worker_count(metadata, options.topic, workers or settings.consume_workers)
     if count > 1:
         from weatherpipe.rawzone.workers import WorkerPlan, run_workers
 
-        plan = WorkerPlan(connection, group_id, options, extra, settings.log_level)
+        plan = WorkerPlan(
+            connection, group_id, options, settings.kafka_group_instance_id, settings.log_level
+        )
         with _progress() as show:
             stats = run_workers(plan, count, on_progress=show)
         _print_summary(stats, options, as_json, workers=count)
         return
-    with KafkaConsumer(connection, group_id, extra_config=extra) as kc:
-        consumer = RawZoneConsumer(kc, options)
+    with raw_zone_consumer(
+        connection, group_id, options, settings.kafka_group_instance_id
+    ) as consumer:
         consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
             consumer.on_progress = show
@@ -137,15 +145,27 @@ def run(
     _print_summary(stats, options, as_json)
 
 
-def _worker_count(settings: Settings, topic: str, wanted: int) -> int:
+def _require_kafka(connection: KafkaConnection) -> ClusterMetadata:
+    """The cluster's metadata; one clear error if no broker answers within PROBE_SECONDS
+    (rather than the client's retries, one log line each), and `KafkaLoginError` saying what
+    to change if the brokers refuse the login."""
+    from weatherpipe.kafka.admin import cluster_metadata
+
+    metadata = cluster_metadata(connection, timeout=PROBE_SECONDS)
+    if metadata is None:
+        raise TransientError(
+            f"No Kafka broker answered at {connection.bootstrap_servers} within "
+            f"{PROBE_SECONDS:g} s. Start the local one with `weatherpipe platform up` (or point "
+            "KAFKA_BOOTSTRAP_SERVERS at a running broker) and run `weatherpipe consume` again."
+        )
+    return metadata
+
+
+def _worker_count(metadata: ClusterMetadata, topic: str, wanted: int) -> int:
     """`wanted`, but no more than the topic has partitions (an extra member would own none)."""
     if wanted <= 1:
         return 1
-    from weatherpipe.kafka.admin import cluster_metadata
-    from weatherpipe.kafka.security import kafka_connection
-
-    metadata = cluster_metadata(kafka_connection(settings, "consumer"), timeout=10)
-    found = metadata.topics.get(topic) if metadata is not None else None
+    found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         return wanted  # not created yet: members wait for it, as a single consumer does
     if len(found.partitions) < wanted:
@@ -186,8 +206,19 @@ def _progress() -> Iterator[Callable[[ConsumeStats], None] | None]:
 def _describe(stats: ConsumeStats) -> str:
     return (
         f"{stats.sink.messages:,} messages in {stats.sink.files:,} files, "
-        f"{stats.sink.bytes / 1_048_576:,.1f} MiB, {stats.rate:,.0f} msg/s"
+        f"{stats.sink.bytes / 1_048_576:,.1f} MiB"
     )
+
+
+def _timing(stats: ConsumeStats) -> str:
+    """The rate over the time records were arriving, and the wall time apart from it."""
+    busy = stats.consuming_seconds
+    rate = (
+        f"{stats.rate:,.0f} msg/s from the first record to the last ({busy:.1f} s); "
+        if busy > 0
+        else ""
+    )
+    return f"{rate}{stats.seconds:.1f} s in all"
 
 
 def _print_summary(
@@ -200,8 +231,8 @@ def _print_summary(
     rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
     console.print(
         f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
-        f" in {stats.seconds:.1f} s"
         + (f" by {workers} workers" if workers > 1 else "")
+        + f"; {_timing(stats)}"
         + (f"; values marked: {errors}" if errors else "")
         + (f"; files finished by {rotations}" if rotations else ""),
         highlight=False,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from weatherpipe.platform.processes import require_free_port
 from weatherpipe.settings import load_settings
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -27,6 +28,10 @@ def run(
     current settings; stop it with Ctrl+C."""
     settings = load_settings()
     chosen = port if port is not None else settings.dashboard_port
+    # Streamlit's own message for a taken port names neither the owner nor the way out.
+    require_free_port(
+        chosen, "The dashboard", "choose another port with --port <port> or DASHBOARD_PORT=<port>"
+    )
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     command = [
         sys.executable,
@@ -46,6 +51,10 @@ def run(
         "light",
         "--client.toolbarMode",
         "viewer",
+        # An error no page handled shows as a generic message; its traceback (server paths
+        # included) goes only to this terminal.
+        "--client.showErrorDetails",
+        "none",
     ]
     typer.echo(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)", err=True)
     # Streamlit replaces this process, so a signal to this PID (Ctrl+C, a service manager's

@@ -24,6 +24,7 @@ from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
 from weatherpipe.kafka import inspect
+from weatherpipe.kafka.inspect import KafkaUnavailableError
 from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.settings import Settings, load_settings
 
@@ -33,15 +34,45 @@ _MAX_TTL = 3600
 # Memory bound of each cached function: a few periods of many different filter choices.
 _MAX_ENTRIES = 256
 
-NO_DATA = "No data yet — run `make run` to bring the pipeline up, then let the batch run."
+NO_DATA = (
+    "No data yet — run `make run`, or step by step: `weatherpipe platform up`, "
+    "`weatherpipe produce`, `weatherpipe consume --until-idle 10`, then `weatherpipe batch`."
+)
 
 
-class DatabaseUnavailableError(WeatherpipeError):
-    """PostgreSQL did not answer or refused the dashboard's login."""
+class ReadError(WeatherpipeError):
+    """What a page shows instead of a section it cannot read.
+
+    `advice` is our own Markdown (what happened, what to do); `detail` is text that came from
+    outside (a server's message, a URL, a file name) and is only ever shown as literal text.
+    """
+
+    def __init__(self, advice: str, detail: str | None = None) -> None:
+        super().__init__(advice if detail is None else f"{advice} ({detail})")
+        self.advice = advice
+        self.detail = detail
 
 
-class NoDataError(WeatherpipeError):
+class NoDataError(ReadError):
     """The processed zone has no tables yet (the batch never ran on this database)."""
+
+
+class DatabaseUnavailableError(ReadError):
+    """PostgreSQL did not answer or refused the dashboard's login or query."""
+
+
+class UnreadableDataError(ReadError):
+    """PostgreSQL answered with values the dashboard cannot turn into Python values."""
+
+
+class KafkaDownError(ReadError):
+    """Kafka did not answer the dashboard."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (server messages go on with hints and context)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def settings() -> Settings:
@@ -94,15 +125,40 @@ def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) ->
         raise NoDataError(NO_DATA) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DatabaseUnavailableError(
-            f"The dashboard's login may not read this: {exc.diag.message_primary}. "
-            "Run the batch once (`weatherpipe batch`), it grants the read rights."
+            "The dashboard's login may not read this. Run the batch once (`weatherpipe batch`): "
+            "it grants the read rights.",
+            exc.diag.message_primary or first_line(exc),
         ) from exc
     except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailableError(
-            f"Cannot read PostgreSQL at {masked(url)}: {first_line}. Start it with "
-            "`make run` (or `weatherpipe platform up`), or check DATABASE_URL; if the server "
-            "is up but refuses the login, run the batch once: it creates the dashboard's login."
+            "Cannot read PostgreSQL. Start it with `make run` (or `weatherpipe platform up`), or "
+            "check DATABASE_URL; if the server is up but refuses the login, run the batch once "
+            "(`weatherpipe batch`): it creates the dashboard's login.",
+            f"{masked(url)}: {first_line(exc)}",
+        ) from exc
+    except psycopg.DataError as exc:
+        raise UnreadableDataError(
+            "PostgreSQL holds values this section cannot show. `weatherpipe batch --full` "
+            "rebuilds the daily table from the raw zone under the current validation rules.",
+            first_line(exc),
+        ) from exc
+    except psycopg.Error as exc:
+        raise DatabaseUnavailableError(
+            "PostgreSQL refused the dashboard's query; the schema may be older than the "
+            "dashboard. Run the batch once (`weatherpipe batch`): it brings the schema up to date.",
+            first_line(exc),
+        ) from exc
+
+
+def _kafka(servers: KafkaConnection, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except KafkaUnavailableError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise KafkaDownError(
+            "Kafka did not answer. Start it with `make run` (or `weatherpipe platform up`), or "
+            "check KAFKA_BOOTSTRAP_SERVERS.",
+            f"{servers}: {first_line(cause)}",
         ) from exc
 
 
@@ -194,13 +250,15 @@ def kafka(current: Settings) -> KafkaConnection:
     try:
         return kafka_connection(current, "dashboard")
     except WeatherpipeError as exc:
-        raise inspect.KafkaUnavailableError(str(exc)) from exc
+        raise KafkaDownError(
+            "Kafka cannot be reached with the dashboard's settings.", first_line(exc)
+        ) from exc
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
     """The cluster's topics."""
-    return inspect.topics(servers, timeout)
+    return _kafka(servers, lambda: inspect.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
@@ -208,7 +266,7 @@ def partition_offsets(
     servers: KafkaConnection, topic: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionOffsets]:
     """Start and end offsets per partition."""
-    return inspect.partition_offsets(servers, topic, timeout)
+    return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
@@ -216,7 +274,7 @@ def group_lag(
     servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionLag]:
     """A consumer group's lag per partition."""
-    return inspect.group_lag(servers, topic, group, timeout)
+    return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
@@ -224,4 +282,4 @@ def last_messages(
     servers: KafkaConnection, topic: str, partition: int, count: int, timeout: float, epoch: int
 ) -> list[inspect.Message]:
     """The last records of a partition."""
-    return inspect.last_messages(servers, topic, partition, count, timeout)
+    return _kafka(servers, lambda: inspect.last_messages(servers, topic, partition, count, timeout))

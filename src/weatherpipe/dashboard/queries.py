@@ -19,6 +19,9 @@ Row = dict[str, Any]
 
 # Selection used by the weather queries: the chosen cities and an inclusive range of days.
 _SELECTION = "location = ANY(%(locations)s) AND day BETWEEN %(start)s AND %(end)s"
+# PostgreSQL keeps days from 4713 BC on; Python's dates (and so every page) span years 1 to 9999.
+# Days outside are counted and left out, never fetched: fetching one fails the whole query.
+SHOWABLE: dict[str, object] = {"first": date.min, "last": date.max}
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,13 @@ class Selection:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What the processed zone holds: its cities and first and last day (None when empty)."""
+    """What the processed zone holds: its cities and first and last day (None when empty), over
+    the days Python can show; `unshowable` daily rows lie outside those and are left out."""
 
     locations: tuple[str, ...]
     first_day: date | None
     last_day: date | None
+    unshowable: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,27 @@ def _rows(
 
 
 def coverage(conn: psycopg.Connection) -> Coverage:
-    """The cities and the day range in daily_aggregate."""
-    span = _rows(conn, "SELECT min(day) AS first_day, max(day) AS last_day FROM daily_aggregate")
-    cities = _rows(conn, "SELECT DISTINCT location FROM daily_aggregate ORDER BY location")
-    return Coverage(tuple(r["location"] for r in cities), span[0]["first_day"], span[0]["last_day"])
+    """The cities and the day range in daily_aggregate, and how many rows lie outside it."""
+    inside = "day BETWEEN %(first)s AND %(last)s"
+    span = _rows(
+        conn,
+        f"SELECT min(day) FILTER (WHERE {inside}) AS first_day,"
+        f" max(day) FILTER (WHERE {inside}) AS last_day,"
+        f" count(*) FILTER (WHERE NOT {inside})::bigint AS unshowable"
+        " FROM daily_aggregate",
+        SHOWABLE,
+    )[0]
+    cities = _rows(
+        conn,
+        f"SELECT DISTINCT location FROM daily_aggregate WHERE {inside} ORDER BY location",
+        SHOWABLE,
+    )
+    return Coverage(
+        tuple(r["location"] for r in cities),
+        span["first_day"],
+        span["last_day"],
+        span["unshowable"],
+    )
 
 
 def kpis(conn: psycopg.Connection, selection: Selection) -> Kpis:

@@ -31,7 +31,7 @@ def ping(url: str, timeout: float = 2) -> bool:
         if login_refused(exc):
             raise LoginRefusedError(
                 f"PostgreSQL at {masked(url)} answers but refused the login: "
-                f"{str(exc).strip().splitlines()[-1]}"
+                f"{str(exc).strip().splitlines()[-1].rpartition('FATAL:')[2].strip()}"
             ) from None
         return False
     except psycopg.Error:

@@ -14,6 +14,7 @@ a cluster of its own in STATE_DIR/postgres-cluster.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import secrets
@@ -47,8 +48,12 @@ from weatherpipe.platform.certificates import LocalCA
 from weatherpipe.platform.postgres_binaries import tls_binaries
 from weatherpipe.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # PostgreSQL refuses to run as root; when we are root it runs as this system user.
 SYSTEM_USER = "embedded_postgres"
+# How long the processes of a killed server get to notice and exit on their own.
+LEFTOVER_GRACE_SECONDS = 5.0
 
 
 class PostgresSetupError(TerminalError):
@@ -113,30 +118,45 @@ class LocalPostgres:
         stopped again only if this call started it: one that ran before is never stopped here."""
         started = self.pid() is None
         if started:
-            processes.require_free_port(
-                self.settings.postgres_port,
-                "PostgreSQL",
-                "choose another port with POSTGRES_PORT=<port> (or point DATABASE_URL at a "
-                "server you already run)",
-            )
-            self._ensure_initialised()
-            options = f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''"
-            if self.tls:
-                options += " " + self._tls_options()
-            self._pg_ctl(
-                "start",
-                "-w",
-                "-t",
-                str(max(1, round(timeout))),
-                "-l",
-                str(self.log),
-                "-o",
-                options,
-            )
-
+            self._launch(timeout)
         admin_url = self.url("postgres")
         try:
-            waited = processes.wait_until_ready(
+            waited = self._wait(admin_url, timeout, started)
+        except processes.ServiceDiedError:
+            if started:
+                raise
+            # It was being killed as we looked (`platform up` right after a kill): start it.
+            self._launch(timeout)
+            waited = self._wait(admin_url, timeout, started=True)
+        self._ensure_database(admin_url)
+        return waited
+
+    def _launch(self, timeout: float) -> None:
+        self._clear_stale_lock()
+        processes.require_free_port(
+            self.settings.postgres_port,
+            "PostgreSQL",
+            "choose another port with POSTGRES_PORT=<port> (or point DATABASE_URL at a "
+            "server you already run)",
+        )
+        self._ensure_initialised()
+        options = f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''"
+        if self.tls:
+            options += " " + self._tls_options()
+        self._pg_ctl(
+            "start",
+            "-w",
+            "-t",
+            str(max(1, round(timeout))),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+        )
+
+    def _wait(self, admin_url: str, timeout: float, started: bool) -> float:
+        try:
+            return processes.wait_until_ready(
                 "PostgreSQL",
                 lambda: ping(admin_url),
                 lambda: self.pid() is not None,
@@ -151,8 +171,6 @@ class LocalPostgres:
             if started:
                 self.stop()
             raise
-        self._ensure_database(admin_url)
-        return waited
 
     def stop(self, timeout: float = 60) -> bool:
         """Fast shutdown of our cluster (pg_ctl reads its own postmaster.pid); True if it ran."""
@@ -215,6 +233,26 @@ class LocalPostgres:
     def binaries(self) -> Path:
         """The folder of initdb, pg_ctl and postgres: the wheel's, or a build with TLS."""
         return tls_binaries(self.settings) if self.tls else POSTGRES_BIN_PATH
+
+    def _clear_stale_lock(self) -> None:
+        """Make a server that was killed (SIGKILL, OOM killer) startable again.
+
+        Its postmaster.pid stays behind. PostgreSQL ignores one naming a dead process, but
+        refuses one naming a process that still exists: the killed postmaster lingers as a
+        zombie until its parent (init, once `pg_ctl` has exited) reaps it, which a container's
+        init may never do, or its pid was reused. It also refuses while the killed server's
+        other processes still hold its shared memory; they exit on their own once they notice
+        the postmaster is gone. So: let them go (killing those that linger), then remove the
+        lock file, which `pid()` has shown names no live postmaster of this data folder.
+        """
+        lock = self.pgdata / "postmaster.pid"
+        if not lock.exists():
+            return
+        killed = processes.kill_leftovers(self.pgdata, LEFTOVER_GRACE_SECONDS)
+        if killed:
+            log.warning("killed %d processes left over by a server that died in %s", killed, lock)
+        lock.unlink(missing_ok=True)
+        log.info("removed the stale %s left by a server that did not shut down", lock)
 
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:

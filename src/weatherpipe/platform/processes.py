@@ -95,6 +95,32 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     return None
 
 
+def working_in(folder: Path) -> list[psutil.Process]:
+    """Live processes (zombies left out) whose working folder is `folder`: a PostgreSQL
+    server's processes all work in their data folder, whatever their command line says."""
+    target = str(folder)
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.cwd() == target:
+                found.append(proc)
+    return found
+
+
+def kill_leftovers(folder: Path, grace: float) -> int:
+    """Wait up to `grace` seconds for the processes working in `folder` to exit, then SIGKILL
+    the rest; returns how many had to be killed."""
+    leftovers = working_in(folder)
+    if not leftovers:
+        return 0
+    _, alive = psutil.wait_procs(leftovers, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+    return len(alive)
+
+
 def terminate(pid: int, timeout: float) -> None:
     """SIGTERM `pid`, wait up to `timeout` seconds for it to exit, then SIGKILL it."""
     try:

@@ -9,13 +9,25 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from weatherpipe.dashboard import data, ui
-from weatherpipe.kafka.inspect import KafkaUnavailableError, Message
+from weatherpipe.kafka.inspect import Message
 
 
 def _text(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     return raw.decode("utf-8", errors="replace")
+
+
+def _when(timestamp_ms: int | None) -> str | None:
+    """A record's timestamp in UTC to the millisecond; a producer may set any 64-bit number, so
+    one outside Python's years 1 to 9999 is shown as the number it is."""
+    if timestamp_ms is None:
+        return None
+    try:
+        when = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return f"{timestamp_ms} ms since 1970"
+    return when.strftime("%Y-%m-%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
 
 
 def _decoded(message: Message) -> dict[str, object]:
@@ -25,14 +37,9 @@ def _decoded(message: Message) -> dict[str, object]:
         kind = "JSON" if value is not None else "empty"
     except ValueError:
         shown, kind = value, "text"
-    when = (
-        datetime.fromtimestamp(message.timestamp_ms / 1000, UTC).replace(tzinfo=None)
-        if message.timestamp_ms is not None
-        else None
-    )
     return {
         "offset": message.offset,
-        "timestamp": when,
+        "timestamp": _when(message.timestamp_ms),
         "key": _text(message.key),
         "format": kind,
         "value": shown,
@@ -45,16 +52,15 @@ def render() -> None:
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Kafka")
     timeout, epoch = settings.dashboard_timeout, data.epoch(settings)
-    st.caption(f"Brokers: `{settings.kafka_bootstrap_servers}`")
-    try:
-        servers = data.kafka(settings)
-        topics = data.topics(servers, timeout, epoch)
-        offsets = {t.name: data.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
-    except KafkaUnavailableError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+    st.text(f"Brokers: {settings.kafka_bootstrap_servers}")
+    servers = data.kafka(settings)
+    topics = data.topics(servers, timeout, epoch)
+    offsets = {t.name: data.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
     if not topics:
-        st.info("No topics yet — run `make run` and produce some data.")
+        ui.message(
+            "info",
+            "No topics yet — run `make run`, or `weatherpipe produce`: it creates its topic.",
+        )
         return
     st.subheader("Topics")
     st.dataframe(
@@ -94,11 +100,7 @@ def render() -> None:
         f"Partition {partition}: offsets {chosen.start:,} to {chosen.end - 1:,} "
         f"({chosen.records:,} records kept)."
     )
-    try:
-        messages = data.last_messages(servers, topic, partition, count, timeout, epoch)
-    except KafkaUnavailableError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+    messages = data.last_messages(servers, topic, partition, count, timeout, epoch)
     if not messages:
         st.info("This partition holds no records.")
         return
@@ -109,9 +111,7 @@ def render() -> None:
         key="messages",
         column_config={
             "offset": st.column_config.NumberColumn("Offset"),
-            "timestamp": st.column_config.DatetimeColumn(
-                "Timestamp (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"
-            ),
+            "timestamp": st.column_config.TextColumn("Timestamp (UTC)"),
             "key": st.column_config.TextColumn("Key"),
             "format": st.column_config.TextColumn("Format"),
             "value": st.column_config.TextColumn("Value (decoded)", width="large"),
@@ -119,4 +119,4 @@ def render() -> None:
     )
 
 
-render()
+ui.page(render)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import streamlit as st
 
 from weatherpipe.dashboard import data, ui
-from weatherpipe.kafka.inspect import KafkaUnavailableError
 from weatherpipe.settings import Settings
 
 RECENT_RUNS = 20
@@ -20,21 +19,17 @@ def _runs(url: str, timeout: float, epoch: int) -> bool:
     try:
         runs = data.runs(url, timeout, epoch, RECENT_RUNS)
         totals = data.totals(url, timeout, epoch)
-    except data.NoDataError as exc:
-        st.info(str(exc), icon=":material/hourglass_empty:")
-        return False
-    except data.DatabaseUnavailableError as exc:
-        st.error(str(exc), icon=":material/error:")
+    except data.ReadError as exc:
+        ui.problem(exc)
         return False
     if not runs:
-        st.info(data.NO_DATA, icon=":material/hourglass_empty:")
+        ui.message("info", data.NO_DATA)
         return True
     last = runs[0]
     finished = last["finished_at"]
     took = f", took {last['seconds']:.1f} s" if last["seconds"] is not None else ""
     when = f"finished {finished:%Y-%m-%d %H:%M:%S} UTC{took}" if finished else "is still running"
-    what = f"({last['mode']}, {last['engine']})"
-    st.markdown(f"Last run **#{last['id']}** {what}: **{last['status']}**, {when}.")
+    st.text(f"Last run #{last['id']} ({last['mode']}, {last['engine']}): {last['status']}, {when}.")
     tiles = st.columns(5)
     tiles[0].metric("Last run: files", f"{last['files']:,}")
     tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
@@ -50,7 +45,7 @@ def _runs(url: str, timeout: float, epoch: int) -> bool:
     tiles[3].metric("Daily rows (city-days)", f"{totals['daily_rows']:,}")
     tiles[4].metric("Raw files processed", f"{totals['files']:,}")
     if last["status"] == "failed":
-        st.error(f"Run {last['id']} failed: {last['error']}")
+        ui.message("error", f"Run {last['id']} failed:", last["error"])
     st.dataframe(
         runs,
         hide_index=True,
@@ -84,19 +79,23 @@ def _runs(url: str, timeout: float, epoch: int) -> bool:
 
 def _raw_zone(settings: Settings, url: str, timeout: float, epoch: int, db_ok: bool) -> None:
     st.subheader("Raw zone")
-    st.caption(f"Finished files under `{settings.raw_dir}/{settings.kafka_topic}/` per day (UTC).")
+    folder = f"{settings.raw_dir}/{settings.kafka_topic}/"
     days = data.raw_zone(str(settings.raw_dir), settings.kafka_topic, epoch)
     if not days:
-        st.info(
-            f"No finished raw files under {settings.raw_dir} yet — run `make run` and let the "
-            "consumer write some."
+        ui.message(
+            "info",
+            "No finished raw files in this folder yet — run `make run`, or "
+            "`weatherpipe produce` then `weatherpipe consume --until-idle 10`:",
+            folder,
         )
         return
+    st.caption("Finished files per day (UTC) in:")
+    st.text(folder)
     processed: dict[str, int] = {}
     if db_ok:
         try:
             processed = {r["day"]: r["files"] for r in data.processed_per_day(url, timeout, epoch)}
-        except (data.NoDataError, data.DatabaseUnavailableError):
+        except data.ReadError:
             processed = {}
     rows = [
         {
@@ -145,10 +144,8 @@ def _raw_zone(settings: Settings, url: str, timeout: float, epoch: int, db_ok: b
 
 def _consumer_lag(settings: Settings, epoch: int) -> None:
     st.subheader("Kafka: consumer lag")
-    st.caption(
-        f"Topic `{settings.kafka_topic}`, consumer group `{settings.kafka_group_id}`: records "
-        "in Kafka the raw zone has not committed yet."
-    )
+    st.caption("Records in Kafka the raw zone has not committed yet, of this topic and group:")
+    st.text(f"topic {settings.kafka_topic}, consumer group {settings.kafka_group_id}")
     try:
         lags = data.group_lag(
             data.kafka(settings),
@@ -157,11 +154,15 @@ def _consumer_lag(settings: Settings, epoch: int) -> None:
             settings.dashboard_timeout,
             epoch,
         )
-    except KafkaUnavailableError as exc:
-        st.error(str(exc), icon=":material/error:")
+    except data.ReadError as exc:
+        ui.problem(exc)
         return
     if not lags:
-        st.info(f"Topic {settings.kafka_topic} does not exist yet — run `make run`.")
+        ui.message(
+            "info",
+            "This topic does not exist yet — run `make run`, or `weatherpipe produce`: it "
+            "creates the topic.",
+        )
         return
     st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
     st.dataframe(
@@ -192,8 +193,8 @@ def _quarantine(url: str, timeout: float, epoch: int) -> None:
     st.subheader("Quarantine")
     try:
         reasons = data.rejected_by_reason(url, timeout, epoch)
-    except (data.NoDataError, data.DatabaseUnavailableError) as exc:
-        st.error(str(exc), icon=":material/error:")
+    except data.ReadError as exc:
+        ui.problem(exc)
         return
     if not reasons:
         st.success("No record was rejected.")
@@ -215,8 +216,8 @@ def _quarantine(url: str, timeout: float, epoch: int) -> None:
         records = data.rejected_records(
             url, timeout, epoch, None if reason == ALL_REASONS else reason, QUARANTINE_ROWS
         )
-    except (data.NoDataError, data.DatabaseUnavailableError) as exc:
-        st.error(str(exc), icon=":material/error:")
+    except data.ReadError as exc:
+        ui.problem(exc)
         return
     st.caption(f"{len(records)} most recent (at most {QUARANTINE_ROWS}).")
     st.dataframe(
@@ -259,4 +260,4 @@ def render() -> None:
         _quarantine(url, timeout, epoch)
 
 
-render()
+ui.page(render)

@@ -155,7 +155,8 @@ def _map(rows: list[Row]) -> None:
         st.vega_lite_chart(points, spec, width="stretch", height=320)
         st.caption("Cities by latitude and longitude, coloured by the selection's temperature.")
     if unknown:
-        st.caption("Not on the map (no coordinates known): " + ", ".join(unknown))
+        st.caption("Not on the map (no coordinates known):")
+        st.text("\n".join(unknown))
 
 
 def _comparison(rows: list[Row]) -> None:
@@ -190,16 +191,18 @@ def render() -> None:
         settings.dashboard_timeout,
         data.epoch(settings),
     )
-    try:
-        coverage = data.coverage(url, timeout, epoch)
-    except data.NoDataError as exc:
-        st.info(str(exc), icon=":material/hourglass_empty:")
-        return
-    except data.DatabaseUnavailableError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+    coverage = data.coverage(url, timeout, epoch)
+    if coverage.unshowable:
+        ui.message(
+            "warning",
+            f"{coverage.unshowable:,} daily rows have a day outside 0001-01-01 to 9999-12-31, "
+            "which this page cannot show; they are left out of everything below. "
+            "`weatherpipe batch --full` rebuilds the daily table from the raw zone under the "
+            "current validation rules.",
+        )
     if coverage.first_day is None or coverage.last_day is None:
-        st.info(data.NO_DATA, icon=":material/hourglass_empty:")
+        if not coverage.unshowable:
+            ui.message("info", data.NO_DATA)
         return
     st.caption(
         f"Daily aggregates of {len(coverage.locations)} cities from {coverage.first_day} to "
@@ -208,13 +211,9 @@ def render() -> None:
     selection = _filters(coverage.locations, coverage.first_day, coverage.last_day)
     if selection is None:
         return
-    try:
-        kpis = data.kpis(url, timeout, epoch, selection)
-        rows = data.daily(url, timeout, epoch, selection)
-        cities = data.per_city(url, timeout, epoch, selection)
-    except (data.NoDataError, data.DatabaseUnavailableError) as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+    kpis = data.kpis(url, timeout, epoch, selection)
+    rows = data.daily(url, timeout, epoch, selection)
+    cities = data.per_city(url, timeout, epoch, selection)
     _kpi_tiles(kpis)
     if not rows:
         st.info("No observations for these cities on these days.")
@@ -249,4 +248,4 @@ def render() -> None:
     )
 
 
-render()
+ui.page(render)
