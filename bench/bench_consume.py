@@ -33,6 +33,7 @@ from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from weatherpipe import platform
 from weatherpipe.datagen import CITY_NAMES as CITIES
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.settings import Settings, load_settings
 
 PARTITIONS = 3
@@ -40,7 +41,7 @@ PARTITIONS = 3
 
 def fill(settings: Settings, topic: str, count: int) -> float:
     """Create `topic` and write `count` weather events to it; returns seconds taken."""
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(KafkaConnection(settings.kafka_bootstrap_servers))
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[
         topic
     ].result(30)

@@ -15,7 +15,7 @@ from rich.table import Table
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.inspect import partition_offsets
-from weatherpipe.platform.local_kafka import LocalKafka
+from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
@@ -106,7 +106,7 @@ class LabFlow:
     def platform_up(self) -> Stage:
         s = self.settings
         before = {
-            "kafka": s.manages_kafka and LocalKafka(s).pid() is not None,
+            "kafka": s.manages_kafka and platform.local_kafka(s).pid() is not None,
             "postgres": s.manages_postgres and LocalPostgres(s).pid() is not None,
         }
         with activity("platform: starting Kafka and PostgreSQL"):
@@ -185,7 +185,10 @@ class LabFlow:
         def work() -> Stage:
             with (
                 raw_zone_consumer(
-                    s.kafka_bootstrap_servers, s.kafka_group_id, options, s.kafka_group_instance_id
+                    kafka_connection(s, "consumer"),
+                    s.kafka_group_id,
+                    options,
+                    s.kafka_group_instance_id,
                 ) as consumer,
                 activity("consume") as shown,
             ):
@@ -230,7 +233,7 @@ class LabFlow:
 
 def end_offsets(settings: Settings) -> dict[int, int]:
     """The offset after the last record of each partition of the topic."""
-    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    offsets = partition_offsets(kafka_connection(settings, "consumer"), settings.kafka_topic, 30)
     return {p.partition: p.end for p in offsets}
 
 
@@ -242,5 +245,5 @@ def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
 
 def _records_in_topic(settings: Settings) -> int:
     """Records the topic holds (0 when it does not exist yet)."""
-    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    offsets = partition_offsets(kafka_connection(settings, "producer"), settings.kafka_topic, 30)
     return sum(p.records for p in offsets)

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -32,6 +39,8 @@ from weatherpipe.rawzone import naming
 from weatherpipe.redact import masked
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Where the cluster profile's three brokers listen unless KAFKA_BOOTSTRAP_SERVERS says otherwise.
+CLUSTER_BOOTSTRAP_SERVERS = "localhost:9192,localhost:9193,localhost:9194"
 
 ALIASES: Final = {"raw_dir": "raw_root", "database_url": "pg_dsn"}
 """Setting -> the original project's name for it, read as well (see `_AliasConflicts`)."""
@@ -71,13 +80,48 @@ class Settings(BaseSettings):
     machine (localhost / 127.0.0.1), no when it points elsewhere."""
 
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
-    """Port of the local broker's KRaft controller listener."""
+    """Port of the local broker's KRaft controller listener (cluster profile: of the first of
+    the three controllers; the others listen on the next two ports)."""
 
     kafka_heap: str = Field("1g", pattern=r"^[0-9]+[kKmMgG]$")
     """Java heap of the local broker (-Xmx and -Xms)."""
 
     java_home: Path | None = None
     """JDK the local broker runs on; unset: `java` from PATH."""
+
+    platform_profile: Literal["lab", "cluster"] = "lab"
+    """What `weatherpipe platform up` starts. `lab`: one KRaft node (broker and controller in
+    one process) over PLAINTEXT, PostgreSQL over TCP. `cluster`: 3 KRaft controllers and 3
+    brokers in separate processes, TLS with a local CA, SASL/SCRAM-SHA-512 logins, ACLs,
+    topics with replication factor 3 and min.insync.replicas 2, and PostgreSQL requiring TLS.
+    On `cluster`, KAFKA_BOOTSTRAP_SERVERS defaults to localhost:9192,localhost:9193,
+    localhost:9194 (one broker per entry) and KAFKA_REPLICATION_FACTOR to 3."""
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    """How the Kafka clients talk to the brokers. Unset: SASL_SSL on the local cluster profile,
+    else PLAINTEXT. Managed services (Amazon MSK with SCRAM, Confluent Cloud) need SASL_SSL."""
+
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    """SASL mechanism of the Kafka login (Confluent Cloud API keys: PLAIN)."""
+
+    kafka_sasl_username: str | None = Field(None, min_length=1)
+    """Kafka login of every client this process runs (Confluent Cloud: the API key). Unset on
+    the local cluster profile: each client logs in as its own generated user (producer,
+    consumer, dashboard, admin), each allowed only what it needs."""
+
+    kafka_sasl_password: SecretStr | None = None
+    """Its password (Confluent Cloud: the API secret)."""
+
+    kafka_ssl_ca_location: Path | None = None
+    """CA certificate file (PEM) that signed the brokers' certificates. Unset: the local CA on
+    the cluster profile, else the system's CA certificates (enough for MSK and Confluent
+    Cloud)."""
+
+    kafka_cluster_broker_heap: str = Field("512m", pattern=r"^[0-9]+[kKmMgG]$")
+    """Java heap of each broker of the local cluster profile."""
+
+    kafka_cluster_controller_heap: str = Field("256m", pattern=r"^[0-9]+[kKmMgG]$")
+    """Java heap of each KRaft controller of the local cluster profile."""
 
     # --- Files ------------------------------------------------------------------------------
     csv_path: Path = Path("data/weather_data.csv")
@@ -220,6 +264,18 @@ class Settings(BaseSettings):
     spark_executor_memory: str = Field("1g", pattern=r"^[0-9]+[kKmMgG]$")
     """Memory of each Spark executor (a raw file is read whole, ROTATE_MB at most)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_defaults(cls, data: Any) -> Any:
+        """The cluster profile's own defaults for the values it changes, unless they are set."""
+        if isinstance(data, dict) and data.get("platform_profile") == "cluster":
+            data = {
+                "kafka_bootstrap_servers": CLUSTER_BOOTSTRAP_SERVERS,
+                "kafka_replication_factor": 3,
+                **data,
+            }
+        return data
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -277,6 +333,11 @@ class Settings(BaseSettings):
             return self.local_kafka
         host = self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[0].strip("[]")
         return host in LOCAL_HOSTS
+
+    @property
+    def local_cluster(self) -> bool:
+        """Whether the Kafka clients talk to the local cluster profile (its CA, its logins)."""
+        return self.platform_profile == "cluster" and self.manages_kafka
 
     @property
     def manages_postgres(self) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tests.compose.podman import REPO, Podman
 from tests.conftest import free_port
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.naming import FILE_NAME_RE
 
 
@@ -146,8 +147,9 @@ class Stack:
         return int(self.settings[name])
 
     @property
-    def kafka(self) -> str:
-        return f"127.0.0.1:{self.port('KAFKA_HOST_PORT')}"
+    def kafka(self) -> KafkaConnection:
+        """The stack's broker as the host reaches it (plain text, as docker-compose.yml has it)."""
+        return KafkaConnection(f"127.0.0.1:{self.port('KAFKA_HOST_PORT')}")
 
     @property
     def database_url(self) -> str:

@@ -34,6 +34,7 @@ from tests.integration.test_consume import (
 )
 from weatherpipe.kafka.consumer import KafkaConsumer, KafkaConsumerError
 from weatherpipe.kafka.group import partition_holders
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.membership import instance_id
 from weatherpipe.settings import Settings
@@ -191,7 +192,7 @@ def test_workers_killed_take_over_at_once_and_orphaned_workers_stop(
 
 
 def holders_of(settings: Settings, group: str, topic: str) -> dict[int, str]:
-    return partition_holders(settings.kafka_bootstrap_servers, group, topic, 10)
+    return partition_holders(KafkaConnection(settings.kafka_bootstrap_servers), group, topic, 10)
 
 
 def start_two_writers(
@@ -319,7 +320,7 @@ def test_a_member_fenced_by_its_own_identity_says_who_and_what_to_do(
     topic, group = unique_name("fenced"), unique_name("g")
     create_topic(platform_settings, topic, 1)
     produce(platform_settings, topic, events(0, 10))
-    servers = platform_settings.kafka_bootstrap_servers
+    servers = KafkaConnection(platform_settings.kafka_bootstrap_servers)
     same = {"group.instance.id": "twin-host-0123456789-0"}
 
     def joined(consumer: KafkaConsumer) -> None:

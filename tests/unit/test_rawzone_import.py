@@ -138,7 +138,9 @@ def test_the_consumer_resumes_after_the_imported_offsets(tmp_path: Path) -> None
     for _, p, o in source.records:
         highest[p] = max(highest[p], o)
     expected = {p: h + 1 for p, h in highest.items()}
-    assert recovery.resume_offsets(raw_dir, TOPIC, [0, 1, 2, 3]).offsets == expected
+    resume = recovery.resume_offsets(raw_dir, TOPIC, [0, 1, 2, 3])
+    assert resume.offsets == expected
+    assert resume.set_aside == []
     assert {r.partition: r.resumes_at for r in summary.partitions} == expected
 
 

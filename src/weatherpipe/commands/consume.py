@@ -18,6 +18,7 @@ from weatherpipe.ui.console import say
 if TYPE_CHECKING:
     from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
+    from weatherpipe.kafka.security import KafkaConnection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 
 # How long the first question to Kafka may go unanswered before `consume` gives up.
@@ -110,6 +111,7 @@ def run(
     run resumes after the last published file.
     """
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
+    from weatherpipe.kafka.security import kafka_connection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
     from weatherpipe.rawzone.rotation import RotationPolicy
 
@@ -124,21 +126,22 @@ def run(
         until_idle=until_idle or settings.consume_until_idle,
     )
     group_id = group or settings.kafka_group_id
-    servers = settings.kafka_bootstrap_servers
-    metadata = _require_kafka(servers)
+    connection = kafka_connection(settings, "consumer")
+    # A refused login fails here, not in a silent retry loop; no answer fails here too.
+    metadata = _require_kafka(connection)
     count = _worker_count(metadata, options.topic, workers or settings.consume_workers)
     if count > 1:
         from weatherpipe.rawzone.workers import WorkerPlan, run_workers
 
         plan = WorkerPlan(
-            servers, group_id, options, settings.kafka_group_instance_id, settings.log_level
+            connection, group_id, options, settings.kafka_group_instance_id, settings.log_level
         )
         with _progress() as show:
             stats = run_workers(plan, count, on_progress=show)
         _print_summary(stats, options, as_json, workers=count)
         return
     with raw_zone_consumer(
-        servers, group_id, options, settings.kafka_group_instance_id
+        connection, group_id, options, settings.kafka_group_instance_id
     ) as consumer:
         consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
@@ -147,17 +150,18 @@ def run(
     _print_summary(stats, options, as_json)
 
 
-def _require_kafka(servers: str) -> ClusterMetadata:
+def _require_kafka(connection: KafkaConnection) -> ClusterMetadata:
     """The cluster's metadata; one clear error if no broker answers within PROBE_SECONDS
-    (rather than the client's retries, one log line each)."""
+    (rather than the client's retries, one log line each), and `KafkaLoginError` saying what
+    to change if the brokers refuse the login."""
     from weatherpipe.kafka.admin import cluster_metadata
 
-    metadata = cluster_metadata(servers, timeout=PROBE_SECONDS)
+    metadata = cluster_metadata(connection, timeout=PROBE_SECONDS)
     if metadata is None:
         raise TransientError(
-            f"No Kafka broker answered at {servers} within {PROBE_SECONDS:g} s. Start the "
-            "local one with `weatherpipe platform up` (or point KAFKA_BOOTSTRAP_SERVERS at a "
-            "running broker) and run `weatherpipe consume` again."
+            f"No Kafka broker answered at {connection.bootstrap_servers} within "
+            f"{PROBE_SECONDS:g} s. Start the local one with `weatherpipe platform up` (or point "
+            "KAFKA_BOOTSTRAP_SERVERS at a running broker) and run `weatherpipe consume` again."
         )
     return metadata
 

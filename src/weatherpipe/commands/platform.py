@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help=(
-        "Start, stop and inspect the local platform: Apache Kafka 4.1 (KRaft, one node, jars "
-        "from Maven Central) and an embedded PostgreSQL. Data, logs and pid files live in "
+        "Start, stop and inspect the local platform: Apache Kafka 4.1 (KRaft, jars from Maven "
+        "Central) and an embedded PostgreSQL. PLATFORM_PROFILE=lab (default): one Kafka node "
+        "over PLAINTEXT. PLATFORM_PROFILE=cluster: 3 controllers and 3 brokers with TLS, SCRAM "
+        "logins and ACLs, and PostgreSQL requiring TLS. Data, logs and pid files live in "
         "STATE_DIR (default .weatherpipe/) and survive restarts. Services the settings point "
         "elsewhere (DATABASE_URL, a remote KAFKA_BOOTSTRAP_SERVERS) are used, never started."
     ),
@@ -78,6 +80,25 @@ def status(
         raise typer.Exit(1)
 
 
+def _print_cluster(kafka: dict[str, Any]) -> None:
+    """Each node of the local cluster, and the KRaft quorum as its leader sees it."""
+    voters = {v["node_id"]: v for v in (kafka["quorum"] or {}).get("voters", [])}
+    for node in kafka["nodes"]:
+        state = ("running", "green") if node["running"] else ("not running", "red")
+        pid = f", pid {node['pid']}" if node["pid"] else ""
+        role = node["role"]
+        voter = voters.get(node["node_id"])
+        if voter is not None:
+            role = f"controller, {voter['status'].lower()}, lag {voter['lag']}"
+        say(f"  node {node['node_id']:<4} ", state, f"  127.0.0.1:{node['port']}  ({role}{pid})")
+    quorum = kafka["quorum"]
+    if quorum is None:
+        say("  quorum: no controller answered")
+    else:
+        leader = quorum["leader"] if quorum["leader"] is not None else "none"
+        say(f"  quorum: leader {leader}, {len(voters)} voters")
+
+
 def _print_status(settings: Settings, as_json: bool) -> bool:
     """Print the report; True when every service answers."""
     from weatherpipe import platform as services
@@ -100,8 +121,10 @@ def _print_status(settings: Settings, as_json: bool) -> bool:
         else:
             state = ("not running", "red")
         origin = "local" if info["managed"] else "external"
-        pid = f", pid {info['pid']}" if info["pid"] else ""
+        pid = f", pid {info['pid']}" if info["pid"] and "nodes" not in info else ""
         say(f"{name:9} ", state, f"  {masked(str(address))}  ({origin}{pid})")
+        if "nodes" in info:
+            _print_cluster(info)
     for info in report.values():
         if info.get("problem"):
             say(masked(str(info["problem"])))

@@ -98,11 +98,11 @@ def run(
 
 def _stop_started(settings: Settings, started: list[str]) -> None:
     """Stop the local services this command started (and only those)."""
-    from weatherpipe.platform.local_kafka import LocalKafka
+    from weatherpipe.platform import local_kafka
     from weatherpipe.platform.local_postgres import LocalPostgres
 
     for name in started:
-        if (LocalKafka if name == "kafka" else LocalPostgres)(settings).stop():
+        if (local_kafka if name == "kafka" else LocalPostgres)(settings).stop():
             say(f"stopped {name}")
 
 

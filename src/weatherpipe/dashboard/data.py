@@ -25,6 +25,7 @@ from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
 from weatherpipe.kafka import inspect
 from weatherpipe.kafka.inspect import KafkaUnavailableError
+from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -149,7 +150,7 @@ def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) ->
         ) from exc
 
 
-def _kafka(servers: str, call: Callable[[], T]) -> T:
+def _kafka(servers: KafkaConnection, call: Callable[[], T]) -> T:
     try:
         return call()
     except KafkaUnavailableError as exc:
@@ -242,15 +243,27 @@ def raw_zone(raw_dir: str, topic: str, epoch: int) -> list[RawDay]:
     return [RawDay(day, files[day], size[day]) for day in sorted(files)]
 
 
+def kafka(current: Settings) -> KafkaConnection:
+    """The dashboard's Kafka connection: on the local cluster profile its own login, which may
+    only describe and read. A connection that cannot be set up is reported like a broker that
+    does not answer."""
+    try:
+        return kafka_connection(current, "dashboard")
+    except WeatherpipeError as exc:
+        raise KafkaDownError(
+            "Kafka cannot be reached with the dashboard's settings.", first_line(exc)
+        ) from exc
+
+
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: str, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
     """The cluster's topics."""
     return _kafka(servers, lambda: inspect.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
-    servers: str, topic: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionOffsets]:
     """Start and end offsets per partition."""
     return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
@@ -258,7 +271,7 @@ def partition_offsets(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
-    servers: str, topic: str, group: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionLag]:
     """A consumer group's lag per partition."""
     return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
@@ -266,7 +279,7 @@ def group_lag(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def last_messages(
-    servers: str, topic: str, partition: int, count: int, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, partition: int, count: int, timeout: float, epoch: int
 ) -> list[inspect.Message]:
     """The last records of a partition."""
     return _kafka(servers, lambda: inspect.last_messages(servers, topic, partition, count, timeout))

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from weatherpipe.errors import TerminalError, TransientError
+from weatherpipe.kafka.security import KafkaConnection, denied, refusal
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,18 @@ _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
 }
 
 
+# Answers retrying cannot change: a fatal error, or ones librdkafka reports as ordinary errors
+# and would retry for ever (the login is refused, or its ACLs forbid the topic or the group).
+_FINAL: Final = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError._AUTHENTICATION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    }
+)
+
+
 class KafkaConsumerError(TerminalError):
     """The Kafka consumer failed in a way retrying will not fix."""
 
@@ -80,18 +93,19 @@ class KafkaConsumer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaConnection,
         group_id: str,
         *,
         extra_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         config: dict[str, str | int | float | bool] = {**_DEFAULT_CONFIG, **(extra_config or {})}
         config.update(_FIXED_CONFIG)
-        config["bootstrap.servers"] = bootstrap_servers
+        config.update(connection.config())
         config["group.id"] = group_id
         config.setdefault("error_cb", self._on_client_error)  # type: ignore[arg-type]
         config.setdefault("on_commit", self._on_commit)  # type: ignore[arg-type]
-        self.bootstrap_servers = bootstrap_servers
+        self.bootstrap_servers = connection.bootstrap_servers
+        self.connection = connection
         self.group_id = group_id
         instance = config.get("group.instance.id")
         self.instance_id = str(instance) if instance is not None else None
@@ -227,7 +241,7 @@ class KafkaConsumer:
         error = message.error()
         if error is None:
             return True
-        if error.fatal() or error.code() == KafkaError._FATAL:
+        if error.fatal() or error.code() in _FINAL:
             self._fatal = error
             raise KafkaConsumerError(self._explain(error))
         if error.code() != KafkaError._PARTITION_EOF:
@@ -240,7 +254,7 @@ class KafkaConsumer:
         return False
 
     def _on_client_error(self, error: KafkaError) -> None:
-        if error.fatal() or error.code() == KafkaError._FATAL:
+        if error.fatal() or error.code() in _FINAL:
             self._fatal = error
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
             now = time.monotonic()
@@ -267,6 +281,14 @@ class KafkaConsumer:
                 "with the same host name (or KAFKA_GROUP_INSTANCE_ID) and RAW_DIR path get the "
                 "same identity: give each host its own KAFKA_GROUP_INSTANCE_ID and run again."
             )
+        if isinstance(error, KafkaError):
+            if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                return denied(self.connection, "read", "the topic", [])
+            if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                return denied(self.connection, "join consumer group", repr(self.group_id), [])
+            refused = refusal(self.connection, [error], [])
+            if refused is not None:
+                return refused
         return (
             f"Kafka consumer of group {self.group_id!r} at {self.bootstrap_servers} failed: "
             f"{error}. Run again; if it fails the same way, the broker's log says why."

@@ -8,14 +8,16 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from weatherpipe.kafka.consumer import CLIENT_LOG
+from weatherpipe.kafka.security import KafkaConnection
 
 
 def partition_holders(
-    bootstrap_servers: str, group_id: str, topic: str, timeout: float
+    connection: KafkaConnection, group_id: str, topic: str, timeout: float
 ) -> dict[int, str]:
     """`{partition: member}` of `topic` in `group_id` (the member's static id, else its
     member id, with its host); empty when Kafka does not answer in time."""
-    client = AdminClient({"bootstrap.servers": bootstrap_servers}, logger=CLIENT_LOG)
+    config: dict[str, str | int | float | bool] = {**connection.config()}
+    client = AdminClient(config, logger=CLIENT_LOG)
     try:
         future = client.describe_consumer_groups([group_id], request_timeout=timeout)[group_id]
         group = future.result(timeout)

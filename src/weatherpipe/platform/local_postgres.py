@@ -3,6 +3,12 @@
 The wheel's own `get_server()` ties the server's life to the Python process and listens only on
 a Unix socket; we want a server that outlives `platform up`, on 127.0.0.1:<port>, so any client
 can connect. So we use its binaries and its root helpers, and drive `initdb`/`pg_ctl` ourselves.
+
+Logins use SCRAM-SHA-256 on every profile. On the cluster profile the server also requires TLS,
+with a certificate from the local CA: it is started with `ssl=on` and a pg_hba file that only
+has `hostssl` lines, and its URL asks libpq to verify the certificate and the host name. The
+wheel's build has no TLS, so that profile runs binaries built with it (`postgres_binaries`) on
+a cluster of its own in STATE_DIR/postgres-cluster.
 """
 
 from __future__ import annotations
@@ -12,16 +18,21 @@ import logging
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from weatherpipe.db.connection import LoginRefusedError, connect, masked, ping
 from weatherpipe.errors import TerminalError
+from weatherpipe.kafka.security import local_ca, tls_folder
 from weatherpipe.platform import processes
+from weatherpipe.platform.certificates import LocalCA
+from weatherpipe.platform.postgres_binaries import tls_binaries
 from weatherpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +74,8 @@ class LocalPostgres:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = settings.state_dir.resolve() / "postgres"
+        self.tls = settings.platform_profile == "cluster"
+        self.home = settings.state_dir.resolve() / ("postgres-cluster" if self.tls else "postgres")
         self.pgdata = self.home / "data"
         # Inside PGDATA, so the server user (not root) owns it.
         self.log = self.pgdata / "postgres.log"
@@ -85,10 +97,15 @@ class LocalPostgres:
 
     def url(self, database: str | None = None) -> str:
         s = self.settings
-        return (
+        url = (
             f"postgresql://{s.postgres_user}:{quote(self.password(), safe='')}"
             f"@127.0.0.1:{s.postgres_port}/{database or s.postgres_db}"
         )
+        if self.tls:
+            url += "?" + urlencode(
+                {"sslmode": "verify-full", "sslrootcert": str(local_ca(self.settings))}
+            )
+        return url
 
     # --- lifecycle --------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -122,6 +139,9 @@ class LocalPostgres:
             "server you already run)",
         )
         self._ensure_initialised()
+        options = f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''"
+        if self.tls:
+            options += " " + self._tls_options()
         self._pg_ctl(
             "start",
             "-w",
@@ -130,7 +150,7 @@ class LocalPostgres:
             "-l",
             str(self.log),
             "-o",
-            f"-h 127.0.0.1 -p {self.settings.postgres_port} -k ''",
+            options,
         )
 
     def _wait(self, admin_url: str, timeout: float, started: bool) -> float:
@@ -169,6 +189,31 @@ class LocalPostgres:
             )
         return PostgresStatus(url=masked(url), managed=True, running=running, pid=pid)
 
+    def _tls_options(self) -> str:
+        """Server options that require TLS: the server's certificate and key copied into its
+        data folder (PostgreSQL wants its key owned by the server's user, mode 600) and a
+        pg_hba file that accepts only TLS connections, with SCRAM."""
+        ca = LocalCA(tls_folder(self.settings))
+        ca.ensure()
+        pair = ca.issue("postgres", "localhost")
+        user = self._system_user()
+        for source, name in ((pair.certificate, "server.crt"), (pair.key, "server.key")):
+            target = self.pgdata / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            self._chown(target, user)
+        hba = self.pgdata / "pg_hba_tls.conf"
+        hba.write_text(
+            "# Written by weatherpipe for the cluster profile: TLS and SCRAM, nothing else.\n"
+            "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "hostssl all all ::1/128 scram-sha-256\n"
+        )
+        self._chown(hba, user)
+        return (
+            "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key "
+            f"-c hba_file={hba} -c password_encryption=scram-sha-256"
+        )
+
     def _password_hint(self) -> str:
         """What to do when the local server refuses the superuser's password."""
         if self.settings.postgres_password is None:
@@ -183,6 +228,11 @@ class LocalPostgres:
         )
 
     # --- internals --------------------------------------------------------------------------
+    @cached_property
+    def binaries(self) -> Path:
+        """The folder of initdb, pg_ctl and postgres: the wheel's, or a build with TLS."""
+        return tls_binaries(self.settings) if self.tls else _wheel()[0]
+
     def _clear_stale_lock(self) -> None:
         """Make a server that was killed (SIGKILL, OOM killer) startable again.
 
@@ -206,13 +256,13 @@ class LocalPostgres:
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        binaries, utils = _wheel()
+        utils = _wheel()[1]
         utils.ensure_user_exists(SYSTEM_USER)
         # The server user must reach its data folder and read the wheel's binaries.
         utils.ensure_prefix_permissions(self.home)
-        utils.ensure_prefix_permissions(binaries)
-        utils.ensure_folder_permissions(binaries, 0o055)
-        utils.ensure_folder_permissions(binaries.parent / "lib", 0o044)
+        utils.ensure_prefix_permissions(self.binaries)
+        utils.ensure_folder_permissions(self.binaries, 0o055)
+        utils.ensure_folder_permissions(self.binaries.parent / "lib", 0o044)
         return SYSTEM_USER
 
     def _chown(self, path: Path, user: str | None) -> None:
@@ -267,7 +317,7 @@ class LocalPostgres:
 
     def _run(self, program: str, *args: str, user: str | None = None) -> None:
         result = subprocess.run(
-            [str(_wheel()[0] / program), *args],
+            [str(self.binaries / program), *args],
             capture_output=True,
             text=True,
             check=False,

@@ -59,8 +59,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_port(port: int, service: str, hint: str) -> None:
-    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken."""
+def require_free_port(port: int, service: str, hint: str, wait: float = 0) -> None:
+    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken
+    (still taken after `wait` seconds: a process that was just killed may hold it a moment)."""
+    deadline = time.monotonic() + wait
+    while not port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if not port_is_free(port):
         raise PortInUseError(
             f"{service} cannot start: port {port} on 127.0.0.1 is already used by "
@@ -141,6 +145,30 @@ def terminate(pid: int, timeout: float) -> None:
             proc.wait(10)
     except psutil.NoSuchProcess:
         pass
+
+
+def terminate_all(pids: list[int], timeout: float) -> None:
+    """SIGTERM every pid at once, wait up to `timeout` seconds for all, SIGKILL the rest."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            procs.append(proc)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
+def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1) -> bool:
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def tail(path: Path, lines: int = 25) -> str:

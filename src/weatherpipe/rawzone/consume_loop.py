@@ -25,6 +25,7 @@ from confluent_kafka import TopicPartition
 from weatherpipe.errors import TransientError, WeatherpipeError
 from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer, KafkaConsumerError
 from weatherpipe.kafka.group import partition_holders
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone import recovery
 from weatherpipe.rawzone.lag import Gap, gaps
 from weatherpipe.rawzone.membership import claim_slot
@@ -233,9 +234,7 @@ class RawZoneConsumer:
 
     def _describe(self, missing: list[Gap]) -> str:
         consumer = self.consumer
-        holders = partition_holders(
-            consumer.bootstrap_servers, consumer.group_id, self.options.topic, 5.0
-        )
+        holders = partition_holders(consumer.connection, consumer.group_id, self.options.topic, 5.0)
         lag = sum(gap.records for gap in missing)
         return f"{lag:,} records of {self.options.topic}: " + "; ".join(
             gap.describe(holders.get(gap.partition)) for gap in missing
@@ -274,7 +273,7 @@ class RawZoneLagError(TransientError):
 
 @contextmanager
 def raw_zone_consumer(
-    bootstrap_servers: str,
+    connection: KafkaConnection,
     group_id: str,
     options: ConsumeOptions,
     member_name: str | None = None,
@@ -286,6 +285,6 @@ def raw_zone_consumer(
     with claim_slot(options.raw_dir, options.topic, member_name) as member:
         log.info("joining group %s as member %s", group_id, member.instance_id)
         with KafkaConsumer(
-            bootstrap_servers, group_id, extra_config={"group.instance.id": member.instance_id}
+            connection, group_id, extra_config={"group.instance.id": member.instance_id}
         ) as kafka:
             yield RawZoneConsumer(kafka, options, on_progress)

@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 from weatherpipe.rawzone.sink import SinkStats
 
@@ -44,7 +45,7 @@ JOIN_WAIT_SECONDS: Final = 30.0
 class WorkerPlan:
     """What every worker needs to join the group and write the raw zone."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     group_id: str
     options: ConsumeOptions
     member_name: str | None = None
@@ -232,7 +233,7 @@ def _work(
     consumer: RawZoneConsumer | None = None
     try:
         with raw_zone_consumer(
-            plan.bootstrap_servers, plan.group_id, plan.options, plan.member_name, progress
+            plan.connection, plan.group_id, plan.options, plan.member_name, progress
         ) as consumer:
             consumer.stop_on(signal.SIGTERM)
             with suppress(threading.BrokenBarrierError):  # a worker that died must not hold us

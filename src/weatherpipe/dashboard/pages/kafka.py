@@ -51,12 +51,9 @@ def render() -> None:
     settings = data.settings()
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Kafka")
-    servers, timeout, epoch = (
-        settings.kafka_bootstrap_servers,
-        settings.dashboard_timeout,
-        data.epoch(settings),
-    )
-    st.text(f"Brokers: {servers}")
+    timeout, epoch = settings.dashboard_timeout, data.epoch(settings)
+    st.text(f"Brokers: {settings.kafka_bootstrap_servers}")
+    servers = data.kafka(settings)
     topics = data.topics(servers, timeout, epoch)
     offsets = {t.name: data.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
     if not topics:

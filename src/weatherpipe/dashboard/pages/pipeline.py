@@ -148,7 +148,7 @@ def _consumer_lag(settings: Settings, epoch: int) -> None:
     st.text(f"topic {settings.kafka_topic}, consumer group {settings.kafka_group_id}")
     try:
         lags = data.group_lag(
-            settings.kafka_bootstrap_servers,
+            data.kafka(settings),
             settings.kafka_topic,
             settings.kafka_group_id,
             settings.dashboard_timeout,
