@@ -81,6 +81,9 @@ def test_consume_killed_five_times_takes_over_at_once_and_stores_every_offset_on
     stop = threading.Event()
     producer = produce_until(platform_settings, topic, stop, delivered)
     env = consume_env(platform_settings, tmp_path, topic, group)
+    # The join and assignment times are read from the consumer's INFO lines; the level changes
+    # what is logged, nothing the consumer does.
+    env["LOG_LEVEL"] = "INFO"
     member = instance_id(tmp_path, topic, 0)
     takeovers: list[float] = []
     joins: list[float] = []

@@ -206,7 +206,8 @@ class RawZoneConsumer:
             return True
         lag = sum(gap.records for gap in missing)
         if self._waiting_since is None:
-            log.info(
+            # A warning: with the default LOG_LEVEL the user sees why an idle run goes on.
+            log.warning(
                 "idle for %g s, but the raw zone lacks %s; waiting for them (a member that "
                 "died hands its partitions on once its session expires, within 45 s)",
                 idle,
