@@ -11,9 +11,13 @@ from weatherpipe.settings import Settings
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
-    """Make the pages (which read the environment) see `settings`."""
+    """Make the pages (which read the environment) see `settings`, with nothing cached from
+    an earlier test (Streamlit's caches live as long as the process: a topic list cached by
+    one test would hide the topic the next one creates)."""
+    import streamlit as st
 
     def apply(settings: Settings) -> None:
+        st.cache_data.clear()
         for name, value in settings.model_dump().items():
             key = name.upper()
             if value is None:
