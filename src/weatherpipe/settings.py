@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from weatherpipe.errors import SettingsError
+from weatherpipe.events import YEARS
 from weatherpipe.rawzone import naming
 from weatherpipe.redact import masked
 
@@ -189,6 +190,13 @@ class Settings(BaseSettings):
     producer_delivery_timeout_s: float = Field(120, gt=0)
     """Seconds a record may take to be acknowledged before it counts as failed."""
 
+    event_year_min: int = Field(YEARS[0], ge=1, le=9999)
+    """Earliest year an event may have; a row or raw line of an earlier year is rejected
+    (out_of_range, timestamp) by the producer and the batch alike."""
+
+    event_year_max: int = Field(YEARS[1], ge=1, le=9999)
+    """Latest year an event may have (see EVENT_YEAR_MIN)."""
+
     produce_daily_state: Path | None = None
     """State file of `produce --daily` (the last event day sent); unset:
     STATE_DIR/produce/<KAFKA_TOPIC>.daily.json."""
@@ -321,6 +329,20 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _years_in_order(self) -> Settings:
+        if self.event_year_min > self.event_year_max:
+            raise ValueError(
+                f"EVENT_YEAR_MIN ({self.event_year_min}) is after EVENT_YEAR_MAX "
+                f"({self.event_year_max})"
+            )
+        return self
+
+    @property
+    def event_years(self) -> tuple[int, int]:
+        """The years (inclusive) an event may have."""
+        return self.event_year_min, self.event_year_max
+
     @property
     def kafka_port(self) -> int:
         """Port of the first bootstrap server: the one the local broker listens on."""
@@ -445,7 +467,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
+            # An error of no one field (two fields that disagree) names them in its message.
             f"  {_variable(loc)}={_shown(err.get('input'))}{_alias_note(loc)}: {err['msg']}"
+            if loc
+            else f"  {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
             for loc in [err["loc"]]
         ]
