@@ -31,6 +31,7 @@ from weatherpipe.batch.engine import Engine, EngineResult
 from weatherpipe.batch.merge import MergeCounts, merge, processed_files
 from weatherpipe.batch.raw_changes import changed_files, unrecognised_files
 from weatherpipe.batch.rawfiles import RawFile, survey
+from weatherpipe.batch.rules import build_rules
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
 from weatherpipe.db.setup import prepare_database
@@ -89,7 +90,7 @@ def make_engine(settings: Settings) -> Engine:
         from weatherpipe.batch.spark_engine import from_settings
 
         return from_settings(settings)
-    return DuckDBEngine(threads=settings.batch_threads)
+    return DuckDBEngine(threads=settings.batch_threads, rules=build_rules(settings.event_years))
 
 
 def _acquire(conn: psycopg.Connection, wait: float) -> None:
