@@ -12,8 +12,9 @@ from weatherpipe.settings import Settings
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
-    """Make the pages (which read the environment) see `settings`, as a dashboard started
-    afresh would: AppTest runs pages in this process, where Streamlit's cache outlives a test."""
+    """Make the pages (which read the environment) see `settings`, with nothing cached from
+    an earlier test (Streamlit's caches live as long as the process: a topic list cached by
+    one test would hide the topic the next one creates)."""
 
     def apply(settings: Settings) -> None:
         st.cache_data.clear()

@@ -66,7 +66,8 @@ def ports() -> dict[str, int]:
 def user_env(ports: dict[str, int]) -> dict[str, str]:
     """The environment of a user's fresh shell: no weatherpipe setting, no virtualenv, no
     ~/.local/bin on the PATH; only the ports are chosen."""
-    settings_names = {name.upper() for name in Settings.model_fields}
+    # The original project's names are read as aliases of two settings.
+    settings_names = {name.upper() for name in Settings.model_fields} | {"PG_DSN", "RAW_ROOT"}
     env = {
         key: value
         for key, value in os.environ.items()

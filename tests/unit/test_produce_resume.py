@@ -19,6 +19,7 @@ from weatherpipe.ingest.resume import (
     load,
     pending,
 )
+from weatherpipe.kafka.security import KafkaConnection
 
 
 def test_rows_found_are_taken_out_once_each_identical_rows_counted() -> None:
@@ -78,7 +79,9 @@ def test_another_job_refuses_to_start_while_an_interrupted_run_waits(
     path.write_text(text)
     # The broker is never asked: the refusal comes before any offset is read.
     with pytest.raises(UnfinishedRunError) as refused:
-        Resume.begin("localhost:1", tmp_path, ["weather"], tmp_path / source_name, day)
+        Resume.begin(
+            KafkaConnection("localhost:1"), tmp_path, ["weather"], tmp_path / source_name, day
+        )
     message = " ".join(str(refused.value).split())
     assert f"weatherpipe produce {finish_with} --csv {noted}" in message
     assert f"delete {path}" in message

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from weatherpipe.settings import load_settings
-
-console = Console(stderr=True)
-
-
-class _Bar:
-    """Progress on the terminal: bytes of the file read, rows handed to Kafka, rows/s."""
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress, self.task, self.count = progress, task, 0
-        self.start = time.monotonic()
-
-    def rows(self, count: int) -> None:
-        self.count += count
-        rate = self.count / max(time.monotonic() - self.start, 1e-9)
-        self.progress.update(self.task, rows=self.count, rate=f"{rate:,.0f} rows/s")
-
-    def position(self, byte_offset: int) -> None:
-        self.progress.update(self.task, completed=byte_offset)
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import say
 
 
 def run(
@@ -44,6 +16,7 @@ def run(
         Path | None,
         typer.Option(
             "--csv",
+            metavar="FILE",
             help="The weather CSV (Kaggle prasad22/weather-data format). Default: CSV_PATH.",
         ),
     ] = None,
@@ -60,40 +33,29 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Send each CSV row as a JSON event (key: the location) to KAFKA_TOPIC, creating the topic
-    (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` if
-    missing. A bad row goes to the dead-letter topic with its line number, raw text and reason;
-    the run goes on. A run that was interrupted (Ctrl-C, a crash, failed deliveries) is
-    resumed by the next run of the same file (and day): it sends only the rows that did not
-    reach Kafka; until then, another run to the same topic refuses to start. Exit status: 0
-    when every row was acknowledged (on the topic or the dead-letter topic), 1 when some were
-    not, 130 after Ctrl-C (which first flushes and reports what was accepted)."""
+    """Send the CSV to Kafka, bad rows to the dead-letter topic.
+
+    Each row becomes a JSON event (key: the location) on KAFKA_TOPIC; the topic (KAFKA_PARTITIONS,
+    KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` are created if missing. A
+    bad row goes to the dead-letter topic with its line number, raw text and reason; the run
+    goes on. A run that was interrupted (Ctrl-C, a crash, failed deliveries) is resumed by the
+    next run of the same file (and day): it sends only the rows that did not reach Kafka; until
+    then, another run to the same topic refuses to start. Exit status: 0 when every row was
+    acknowledged (on the topic or the dead-letter topic), 1 when some were not, 130 after
+    Ctrl-C (which first flushes and reports what was accepted)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
     from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
+    from weatherpipe.ui.progress import ProduceProgress, activity
 
-    settings = load_settings()
+    settings = configure()
     source = csv or settings.csv_path
-    with (
-        stop_on_interrupt() as stop,
-        Progress(
-            TextColumn("producing"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not console.is_terminal,
-        ) as progress,
-    ):
-        size = source.stat().st_size if source.exists() else None
-        bar = _Bar(progress, progress.add_task("produce", total=size, rows=0, rate=""))
+    size = source.stat().st_size if source.is_file() else None
+    with stop_on_interrupt() as stop, activity("producing", total=size, unit="bytes") as shown:
         produce = produce_daily if daily else produce_all
-        summary = produce(settings, source, bar, stop)
+        summary = produce(settings, source, ProduceProgress(shown), stop)
     for error in summary.errors:
-        console.print(f"[red]delivery error:[/] {escape(error)}", highlight=False)
-    style = "green" if summary.ok else "red"
-    console.print(f"[{style}]{escape(summary.line())}[/]", highlight=False, soft_wrap=True)
+        say(("delivery error:", "red"), f" {error}")
+    say((summary.line(), "green" if summary.ok else "red"))
     if summary.interrupted:
         raise typer.Exit(130)
     if not summary.ok:

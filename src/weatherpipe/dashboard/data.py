@@ -25,6 +25,7 @@ from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
 from weatherpipe.kafka import browse, describe, inspect
 from weatherpipe.kafka.inspect import KafkaUnavailableError
+from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -149,7 +150,7 @@ def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) ->
         ) from exc
 
 
-def _kafka(servers: str, call: Callable[[], T]) -> T:
+def _kafka(servers: KafkaConnection, call: Callable[[], T]) -> T:
     try:
         return call()
     except KafkaUnavailableError as exc:
@@ -266,15 +267,27 @@ def outcome(url: str, timeout: float, epoch: int) -> queries.Row:
     return _read(url, timeout, queries.outcome)
 
 
+def kafka(current: Settings) -> KafkaConnection:
+    """The dashboard's Kafka connection: on the local cluster profile its own login, which may
+    only describe and read. A connection that cannot be set up is reported like a broker that
+    does not answer."""
+    try:
+        return kafka_connection(current, "dashboard")
+    except WeatherpipeError as exc:
+        raise KafkaDownError(
+            "Kafka cannot be reached with the dashboard's settings.", first_line(exc)
+        ) from exc
+
+
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: str, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
     """The cluster's topics."""
     return _kafka(servers, lambda: inspect.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
-    servers: str, topic: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionOffsets]:
     """Start and end offsets per partition."""
     return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
@@ -282,7 +295,7 @@ def partition_offsets(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
-    servers: str, topic: str, group: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionLag]:
     """A consumer group's lag per partition."""
     return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
@@ -290,7 +303,12 @@ def group_lag(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def newest(
-    servers: str, topic: str, partition: int | None, count: int, timeout: float, epoch: int
+    servers: KafkaConnection,
+    topic: str,
+    partition: int | None,
+    count: int,
+    timeout: float,
+    epoch: int,
 ) -> list[browse.Record]:
     """The newest records of a topic (or of one partition), newest first."""
     return _kafka(servers, lambda: browse.newest(servers, topic, count, timeout, partition))
@@ -298,7 +316,13 @@ def newest(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def from_offset(
-    servers: str, topic: str, partition: int, offset: int, count: int, timeout: float, epoch: int
+    servers: KafkaConnection,
+    topic: str,
+    partition: int,
+    offset: int,
+    count: int,
+    timeout: float,
+    epoch: int,
 ) -> list[browse.Record]:
     """Records of one partition from an offset on."""
     return _kafka(
@@ -308,7 +332,7 @@ def from_offset(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def from_time(
-    servers: str,
+    servers: KafkaConnection,
     topic: str,
     partition: int | None,
     timestamp_ms: int,
@@ -325,7 +349,7 @@ def from_time(
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def search(
-    servers: str,
+    servers: KafkaConnection,
     topic: str,
     partition: int | None,
     text: str,
@@ -341,34 +365,36 @@ def search(
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def cluster(servers: str, timeout: float, epoch: int) -> describe.Cluster:
+def cluster(servers: KafkaConnection, timeout: float, epoch: int) -> describe.Cluster:
     """The cluster's id, controller and brokers."""
     return _kafka(servers, lambda: describe.cluster(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def broker_settings(
-    servers: str, broker: int, timeout: float, epoch: int
+    servers: KafkaConnection, broker: int, timeout: float, epoch: int
 ) -> list[describe.Setting]:
     """A broker's settings."""
     return _kafka(servers, lambda: describe.broker_settings(servers, broker, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topic_settings(servers: str, topic: str, timeout: float, epoch: int) -> list[describe.Setting]:
+def topic_settings(
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
+) -> list[describe.Setting]:
     """A topic's settings."""
     return _kafka(servers, lambda: describe.topic_settings(servers, topic, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def groups(servers: str, timeout: float, epoch: int) -> list[describe.GroupInfo]:
+def groups(servers: KafkaConnection, timeout: float, epoch: int) -> list[describe.GroupInfo]:
     """The cluster's consumer groups."""
     return _kafka(servers, lambda: describe.groups(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def lag_of_group(
-    servers: str, group: str, topics: tuple[str, ...], timeout: float, epoch: int
+    servers: KafkaConnection, group: str, topics: tuple[str, ...], timeout: float, epoch: int
 ) -> list[describe.GroupLag]:
     """A group's committed offsets and lag per partition of the topics it committed to."""
     return _kafka(servers, lambda: describe.group_lag(servers, group, list(topics), timeout))

@@ -12,8 +12,6 @@ another deployment's, and on the embedded server not `postgres` or `template1` e
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -22,6 +20,7 @@ from psycopg import sql
 
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.passwords import kept_password
 from weatherpipe.settings import Settings
 
 WRITER_GROUP = "weatherpipe_writer"
@@ -37,18 +36,7 @@ SERVER_DATABASES = ("postgres", "template1")
 def _password(settings: Settings, user: str, configured: str | None) -> str:
     if configured is not None:
         return configured
-    path = Path(settings.state_dir).resolve() / "db" / f"{user}.password"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    generated = secrets.token_urlsafe(24)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process generated it a moment ago
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(generated + "\n")
-    return generated
+    return kept_password(Path(settings.state_dir).resolve() / "db" / f"{user}.password")
 
 
 def writer_credentials(settings: Settings) -> tuple[str, str]:

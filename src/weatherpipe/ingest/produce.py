@@ -40,6 +40,7 @@ from weatherpipe.ingest.resume import Resume, forget_finished_day
 from weatherpipe.ingest.validate import ValidRows, validate
 from weatherpipe.kafka.admin import TopicSpec, ensure_topics
 from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
+from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.settings import Settings
 
 DLQ_SUFFIX = ".dlq"
@@ -131,7 +132,7 @@ class ProduceSummary:
 def producer_config(settings: Settings) -> ProducerConfig:
     """The producer's configuration from the settings."""
     return ProducerConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        connection=kafka_connection(settings, "producer"),
         compression=settings.producer_compression,
         linger_ms=settings.producer_linger_ms,
         batch_bytes=settings.producer_batch_bytes,
@@ -150,7 +151,7 @@ def prepare_topics(settings: Settings) -> None:
     """Create the topic and its dead-letter topic if missing (the DLQ has one partition, so
     its records stay in line order)."""
     ensure_topics(
-        settings.kafka_bootstrap_servers,
+        kafka_connection(settings, "producer"),
         [
             TopicSpec(
                 settings.kafka_topic, settings.kafka_partitions, settings.kafka_replication_factor
@@ -207,7 +208,7 @@ def produce_all(
 
 def _resume(settings: Settings, source: Path, day: dt.date | None = None) -> Resume:
     return Resume.begin(
-        settings.kafka_bootstrap_servers,
+        kafka_connection(settings, "producer"),
         settings.state_dir,
         [settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX],
         source,

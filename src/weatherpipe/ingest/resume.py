@@ -29,6 +29,7 @@ from pathlib import Path
 from weatherpipe.errors import TerminalError
 from weatherpipe.ingest.statefile import remove, write_atomically
 from weatherpipe.kafka.inspect import KafkaUnavailableError, partition_offsets, values_since
+from weatherpipe.kafka.security import KafkaConnection
 
 # Offsets and read-back wait at most this long for the broker.
 TIMEOUT_S = 30.0
@@ -100,7 +101,7 @@ class Resume:
     @classmethod
     def begin(
         cls,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         state_dir: Path,
         topics: Sequence[str],
         source: Path,
@@ -113,9 +114,7 @@ class Resume:
             found = {
                 topic: Counter(
                     digest(v)
-                    for v in values_since(
-                        bootstrap_servers, topic, noted.start.get(topic, {}), TIMEOUT_S
-                    )
+                    for v in values_since(kafka, topic, noted.start.get(topic, {}), TIMEOUT_S)
                     if v is not None
                 )
                 for topic in topics
@@ -123,7 +122,7 @@ class Resume:
             return cls(path, found)
         if noted is not None:
             raise UnfinishedRunError(path, noted)
-        start = {topic: _end_offsets(bootstrap_servers, topic) for topic in topics}
+        start = {topic: _end_offsets(kafka, topic) for topic in topics}
         attempt = Attempt(str(source.resolve()), day, start)
         write_atomically(path, json.dumps(asdict(attempt), indent=2) + "\n")
         return cls(path, {})
@@ -171,13 +170,13 @@ def forget_finished_day(state_dir: Path, topic: str, last_day: str | None) -> No
         remove(path)
 
 
-def _end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+def _end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
     """Where each partition of `topic` ends. A topic created a moment ago may not have its
     partition leaders yet, so the broker is asked again for a while."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         try:
-            return {o.partition: o.end for o in partition_offsets(bootstrap_servers, topic, 10)}
+            return {o.partition: o.end for o in partition_offsets(kafka, topic, 10)}
         except KafkaUnavailableError:
             if time.monotonic() > deadline:
                 raise

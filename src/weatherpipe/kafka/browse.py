@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from weatherpipe.kafka.inspect import PartitionOffsets, _consumer, _unavailable, partition_offsets
+from weatherpipe.kafka.security import KafkaConnection
 
 # Most records one call reads from Kafka, whatever the caller asks for.
 MAX_READ = 200_000
@@ -59,7 +60,7 @@ def _record(msg: Message) -> Record | None:
 
 
 def read_ranges(
-    bootstrap_servers: str, topic: str, ranges: dict[int, tuple[int, int]], timeout: float
+    kafka: KafkaConnection, topic: str, ranges: dict[int, tuple[int, int]], timeout: float
 ) -> list[Record]:
     """The records of each partition from offset `first` up to, not including, `end`, as
     `ranges` maps them (partition -> (first, end)); by partition and offset."""
@@ -70,9 +71,7 @@ def read_ranges(
         return []
     # A group id is required by the client; a fresh one is never joined (assign, not
     # subscribe) and nothing is committed, so no group appears on the broker.
-    consumer: Consumer = _consumer(
-        bootstrap_servers, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout
-    )
+    consumer: Consumer = _consumer(kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
     found: list[Record] = []
     try:
         consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in todo.items()])
@@ -100,7 +99,7 @@ def read_ranges(
                 else:
                     todo[partition] = (record.offset + 1, end)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     return sorted(found, key=lambda r: (r.partition, r.offset))
@@ -121,30 +120,30 @@ def newest_first(records: list[Record]) -> list[Record]:
 
 
 def newest(
-    bootstrap_servers: str, topic: str, count: int, timeout: float, partition: int | None = None
+    kafka: KafkaConnection, topic: str, count: int, timeout: float, partition: int | None = None
 ) -> list[Record]:
     """The `count` newest records of `topic` (of one partition, or of all), newest first:
     the last `count` of each partition are read and merged by timestamp."""
-    offsets = _chosen(partition_offsets(bootstrap_servers, topic, timeout), partition)
+    offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
     ranges = {o.partition: (max(o.start, o.end - count), o.end) for o in offsets}
-    return newest_first(read_ranges(bootstrap_servers, topic, ranges, timeout))[:count]
+    return newest_first(read_ranges(kafka, topic, ranges, timeout))[:count]
 
 
 def from_offset(
-    bootstrap_servers: str, topic: str, partition: int, offset: int, count: int, timeout: float
+    kafka: KafkaConnection, topic: str, partition: int, offset: int, count: int, timeout: float
 ) -> list[Record]:
     """Up to `count` records of one partition from `offset` on, oldest first (an offset before
     the partition's start begins at its start)."""
-    offsets = _chosen(partition_offsets(bootstrap_servers, topic, timeout), partition)
+    offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
     ranges = {
         o.partition: (max(o.start, offset), min(o.end, max(o.start, offset) + count))
         for o in offsets
     }
-    return read_ranges(bootstrap_servers, topic, ranges, timeout)
+    return read_ranges(kafka, topic, ranges, timeout)
 
 
 def from_time(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topic: str,
     timestamp_ms: int,
     count: int,
@@ -153,18 +152,16 @@ def from_time(
 ) -> list[Record]:
     """Up to `count` records written at or after `timestamp_ms` (of one partition, or of all),
     oldest first: each partition is read from the first offset at or after that moment."""
-    offsets = _chosen(partition_offsets(bootstrap_servers, topic, timeout), partition)
+    offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
     if not offsets:
         return []
-    consumer: Consumer = _consumer(
-        bootstrap_servers, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout
-    )
+    consumer: Consumer = _consumer(kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
     try:
         answer = consumer.offsets_for_times(
             [TopicPartition(topic, o.partition, timestamp_ms) for o in offsets], timeout=timeout
         )
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     # No record at or after the moment: the broker answers -1 (read from the end: nothing).
@@ -174,12 +171,12 @@ def from_time(
         first = starts.get(o.partition, -1)
         first = o.end if first < 0 else max(o.start, first)
         ranges[o.partition] = (first, min(o.end, first + count))
-    records = read_ranges(bootstrap_servers, topic, ranges, timeout)
+    records = read_ranges(kafka, topic, ranges, timeout)
     return sorted(records, key=lambda r: (r.timestamp_ms or 0, r.partition, r.offset))[:count]
 
 
 def search(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topic: str,
     text: str,
     scan: int,
@@ -189,13 +186,13 @@ def search(
 ) -> Search:
     """The newest `count` records among the newest `scan` of each partition (or of one) whose
     key or value holds `text` (ignoring case; bytes that are not UTF-8 never match)."""
-    offsets = _chosen(partition_offsets(bootstrap_servers, topic, timeout), partition)
+    offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
     ranges = {o.partition: (max(o.start, o.end - scan), o.end) for o in offsets}
     needle = text.casefold()
 
     def holds(raw: bytes | None) -> bool:
         return raw is not None and needle in raw.decode("utf-8", errors="replace").casefold()
 
-    records = read_ranges(bootstrap_servers, topic, ranges, timeout)
+    records = read_ranges(kafka, topic, ranges, timeout)
     found = [r for r in records if holds(r.key) or holds(r.value)]
     return Search(newest_first(found)[:count], len(found), ranges)

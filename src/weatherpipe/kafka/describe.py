@@ -22,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from weatherpipe.kafka.inspect import _admin, _consumer, _unavailable, partition_offsets
+from weatherpipe.kafka.security import KafkaConnection
 
 # Broker settings that say what a node does in the KRaft quorum.
 QUORUM_SETTINGS = (
@@ -108,16 +109,12 @@ class GroupLag:
         return self.end - (self.committed if self.committed is not None else self.start)
 
 
-def cluster(bootstrap_servers: str, timeout: float) -> Cluster:
+def cluster(kafka: KafkaConnection, timeout: float) -> Cluster:
     """The cluster's id, controller and brokers, by broker id."""
     try:
-        described = (
-            _admin(bootstrap_servers, timeout)
-            .describe_cluster(request_timeout=timeout)
-            .result(timeout)
-        )
+        described = _admin(kafka, timeout).describe_cluster(request_timeout=timeout).result(timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     controller = described.controller.id if described.controller is not None else None
     brokers = sorted(
         (Broker(n.id, n.host, n.port, n.rack) for n in described.nodes), key=lambda b: b.id
@@ -133,13 +130,13 @@ def _source(code: int) -> str:
         return str(code)
 
 
-def _settings(bootstrap_servers: str, resource: ConfigResource, timeout: float) -> list[Setting]:
-    admin = _admin(bootstrap_servers, timeout)
+def _settings(kafka: KafkaConnection, resource: ConfigResource, timeout: float) -> list[Setting]:
+    admin = _admin(kafka, timeout)
     try:
         futures = admin.describe_configs([resource], request_timeout=timeout)
         entries = next(iter(futures.values())).result(timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     return sorted(
         (
             Setting(
@@ -154,14 +151,14 @@ def _settings(bootstrap_servers: str, resource: ConfigResource, timeout: float) 
     )
 
 
-def broker_settings(bootstrap_servers: str, broker: int, timeout: float) -> list[Setting]:
+def broker_settings(kafka: KafkaConnection, broker: int, timeout: float) -> list[Setting]:
     """Every setting of one broker, by name."""
-    return _settings(bootstrap_servers, ConfigResource(ResourceType.BROKER, str(broker)), timeout)
+    return _settings(kafka, ConfigResource(ResourceType.BROKER, str(broker)), timeout)
 
 
-def topic_settings(bootstrap_servers: str, topic: str, timeout: float) -> list[Setting]:
+def topic_settings(kafka: KafkaConnection, topic: str, timeout: float) -> list[Setting]:
     """Every setting of one topic, by name."""
-    return _settings(bootstrap_servers, ConfigResource(ResourceType.TOPIC, topic), timeout)
+    return _settings(kafka, ConfigResource(ResourceType.TOPIC, topic), timeout)
 
 
 def log_dirs(settings: list[Setting]) -> list[Path]:
@@ -206,9 +203,9 @@ def topic_sizes(folders: list[Path], topic: str) -> dict[int, int]:
     return sizes
 
 
-def groups(bootstrap_servers: str, timeout: float) -> list[GroupInfo]:
+def groups(kafka: KafkaConnection, timeout: float) -> list[GroupInfo]:
     """The cluster's consumer groups, by id, with their state and members."""
-    admin = _admin(bootstrap_servers, timeout)
+    admin = _admin(kafka, timeout)
     try:
         listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
         ids = sorted(g.group_id for g in listed.valid)
@@ -217,7 +214,7 @@ def groups(bootstrap_servers: str, timeout: float) -> list[GroupInfo]:
         futures = admin.describe_consumer_groups(ids, request_timeout=timeout)
         described = {gid: f.result(timeout) for gid, f in futures.items()}
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     found = []
     for gid in ids:
         d = described[gid]
@@ -230,7 +227,7 @@ def groups(bootstrap_servers: str, timeout: float) -> list[GroupInfo]:
 
 
 def group_lag(
-    bootstrap_servers: str, group_id: str, topics: list[str], timeout: float
+    kafka: KafkaConnection, group_id: str, topics: list[str], timeout: float
 ) -> list[GroupLag]:
     """Per partition of the `topics`, what `group_id` has committed and its lag; partitions of
     topics the group never committed to are left out.
@@ -238,15 +235,15 @@ def group_lag(
     The committed offsets are fetched by a consumer of that group that never subscribes (so it
     never joins the group nor commits): the admin API's ListConsumerGroupOffsets crashed
     librdkafka (a null group handle in its OffsetFetch response path)."""
-    offsets = {t: partition_offsets(bootstrap_servers, t, timeout) for t in topics}
+    offsets = {t: partition_offsets(kafka, t, timeout) for t in topics}
     wanted = [TopicPartition(t, o.partition) for t, parts in offsets.items() for o in parts]
     if not wanted:
         return []
-    consumer = _consumer(bootstrap_servers, group_id, timeout)
+    consumer = _consumer(kafka, group_id, timeout)
     try:
         answer = consumer.committed(wanted, timeout=timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     committed = {

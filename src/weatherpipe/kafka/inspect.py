@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from weatherpipe.errors import TransientError
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 
 _EARLIEST = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 _LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]
@@ -70,20 +71,20 @@ class PartitionLag:
         return self.end - (self.committed if self.committed is not None else self.start)
 
 
-_clients: dict[tuple[str, float], AdminClient] = {}
+_clients: dict[tuple[KafkaConnection, float], AdminClient] = {}
 _clients_lock = threading.Lock()
 
 
-def _admin(bootstrap_servers: str, timeout: float) -> AdminClient:
-    """One long-lived admin client per broker list: a dashboard asks every few seconds, and
+def _admin(kafka: KafkaConnection, timeout: float) -> AdminClient:
+    """One long-lived admin client per connection: a dashboard asks every few seconds, and
     creating and destroying librdkafka clients that often (from Streamlit's script threads)
     costs a connection each time and has crashed the process at teardown."""
-    key = (bootstrap_servers, timeout)
+    key = (kafka, timeout)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = admin_client(
-                bootstrap_servers,
+                kafka,
                 **{
                     "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
                     "reconnect.backoff.max.ms": 1000,
@@ -94,21 +95,21 @@ def _admin(bootstrap_servers: str, timeout: float) -> AdminClient:
         return client
 
 
-def _unavailable(bootstrap_servers: str, exc: Exception) -> KafkaUnavailableError:
+def _unavailable(kafka: KafkaConnection, exc: Exception) -> KafkaUnavailableError:
     return KafkaUnavailableError(
-        f"Kafka at {bootstrap_servers} did not answer ({exc}). Start it with "
+        f"Kafka at {kafka.describe()} did not answer ({exc}). Start it with "
         "`weatherpipe platform up` (or `make run`), or check KAFKA_BOOTSTRAP_SERVERS."
     )
 
 
-def topics(bootstrap_servers: str, timeout: float) -> list[TopicInfo]:
+def topics(kafka: KafkaConnection, timeout: float) -> list[TopicInfo]:
     """The cluster's topics (internal ones such as __consumer_offsets left out), by name."""
     try:
-        metadata = _admin(bootstrap_servers, timeout).list_topics(timeout=timeout)
+        metadata = _admin(kafka, timeout).list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     if not metadata.brokers:
-        raise _unavailable(bootstrap_servers, RuntimeError("no broker in the metadata"))
+        raise _unavailable(kafka, RuntimeError("no broker in the metadata"))
     return sorted(
         (
             TopicInfo(name, len(topic.partitions))
@@ -135,9 +136,9 @@ def _list_offsets(
     return {tp.partition: int(future.result().offset) for tp, future in futures.items()}
 
 
-def partition_offsets(bootstrap_servers: str, topic: str, timeout: float) -> list[PartitionOffsets]:
+def partition_offsets(kafka: KafkaConnection, topic: str, timeout: float) -> list[PartitionOffsets]:
     """Start and end offsets of each partition of `topic` (no partitions: the topic is absent)."""
-    admin = _admin(bootstrap_servers, timeout)
+    admin = _admin(kafka, timeout)
     try:
         partitions = _partitions(admin, topic, timeout)
         if not partitions:
@@ -145,14 +146,14 @@ def partition_offsets(bootstrap_servers: str, topic: str, timeout: float) -> lis
         starts = _list_offsets(admin, topic, partitions, _EARLIEST, timeout)
         ends = _list_offsets(admin, topic, partitions, _LATEST, timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     return [PartitionOffsets(p, starts[p], ends[p]) for p in partitions]
 
 
-def _consumer(bootstrap_servers: str, group_id: str, timeout: float) -> Consumer:
+def _consumer(kafka: KafkaConnection, group_id: str, timeout: float) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **kafka.config(),
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -164,23 +165,23 @@ def _consumer(bootstrap_servers: str, group_id: str, timeout: float) -> Consumer
 
 
 def group_lag(
-    bootstrap_servers: str, topic: str, group_id: str, timeout: float
+    kafka: KafkaConnection, topic: str, group_id: str, timeout: float
 ) -> list[PartitionLag]:
     """Per partition of `topic`: its offsets and what `group_id` has committed.
 
     The committed offsets are fetched by a consumer of that group that never subscribes (so it
     never joins the group nor commits): the admin API's ListConsumerGroupOffsets crashed
     librdkafka (a null group handle in its OffsetFetch response path)."""
-    offsets = partition_offsets(bootstrap_servers, topic, timeout)
+    offsets = partition_offsets(kafka, topic, timeout)
     if not offsets:
         return []
-    consumer = _consumer(bootstrap_servers, group_id, timeout)
+    consumer = _consumer(kafka, group_id, timeout)
     try:
         answer = consumer.committed(
             [TopicPartition(topic, o.partition) for o in offsets], timeout=timeout
         )
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     committed = {tp.partition: tp.offset for tp in answer if tp.offset >= 0 and not tp.error}
@@ -188,19 +189,19 @@ def group_lag(
 
 
 def values_since(
-    bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
+    kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
 ) -> Iterator[bytes | None]:
     """The values of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start).
-    Read-only, like `last_messages`: assigned, never subscribed, nothing committed."""
+    Read-only: assigned, never subscribed, nothing committed."""
     bounds = {
         o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
-        for o in partition_offsets(bootstrap_servers, topic, timeout)
+        for o in partition_offsets(kafka, topic, timeout)
     }
     todo = {p: first for p, (first, end) in bounds.items() if first < end}  # next offset due
     if not todo:
         return
-    consumer = _consumer(bootstrap_servers, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
+    consumer = _consumer(kafka, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
     try:
         consumer.assign([TopicPartition(topic, p, first) for p, first in todo.items()])
         progress_at = time.monotonic()
@@ -223,10 +224,10 @@ def values_since(
                 if offset + 1 >= bounds[partition][1]:
                     del todo[partition]
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     if todo:
         raise _unavailable(
-            bootstrap_servers, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
+            kafka, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
         )

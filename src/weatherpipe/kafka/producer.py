@@ -17,6 +17,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from weatherpipe.kafka.admin import CLIENT_LOG
+from weatherpipe.kafka.security import KafkaConnection
 
 # Delivery reports are served every this many records, so the queue never fills up with them.
 POLL_EVERY: Final = 5_000
@@ -46,7 +47,7 @@ class DeliveryCounter:
 class ProducerConfig:
     """The tuning knobs; everything else is fixed for safety."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     compression: str = "lz4"
     linger_ms: int = 20
     batch_bytes: int = 1_000_000
@@ -55,7 +56,7 @@ class ProducerConfig:
 
     def as_librdkafka(self) -> dict[str, Any]:
         return {
-            "bootstrap.servers": self.bootstrap_servers,
+            **self.connection.config(),
             "enable.idempotence": True,
             "acks": "all",
             "compression.type": self.compression,

@@ -131,7 +131,7 @@ def _partition_choice(offsets: list[PartitionOffsets], key: str) -> int | None:
 
 
 def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     left, middle, right = st.columns([2, 3, 2])
     with left:
         partition = _partition_choice(offsets, "partition")
@@ -185,7 +185,7 @@ def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], e
 
 
 def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     groups = data.groups(servers, timeout, epoch)
     if not groups:
         st.info("No consumer group has committed offsets or joined yet.")
@@ -277,7 +277,7 @@ def _settings_table(rows: list[Setting], key: str) -> None:
 
 def _broker_dirs(settings: Settings, epoch: int) -> tuple[str, ...]:
     """Log folders of the cluster's brokers that lie on this machine (none for a remote one)."""
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     folders: list[str] = []
     for broker in data.cluster(servers, timeout, epoch).brokers:
         found = log_dirs(data.broker_settings(servers, broker.id, timeout, epoch))
@@ -286,7 +286,7 @@ def _broker_dirs(settings: Settings, epoch: int) -> tuple[str, ...]:
 
 
 def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     folders = _broker_dirs(settings, epoch)
     sizes = data.disk_sizes(folders, topic, epoch) if folders else {}
     tiles = st.columns(3)
@@ -328,7 +328,7 @@ def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoc
 
 
 def _cluster(settings: Settings, epoch: int) -> None:
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     cluster = data.cluster(servers, timeout, epoch)
     tiles = st.columns(3)
     tiles[0].metric("Brokers", f"{len(cluster.brokers):,}")
@@ -370,7 +370,7 @@ def _cluster(settings: Settings, epoch: int) -> None:
 
 
 def _dead_letters(settings: Settings, topic: str, names: list[str], epoch: int) -> None:
-    servers, timeout = settings.kafka_bootstrap_servers, settings.dashboard_timeout
+    servers, timeout = data.kafka(settings), settings.dashboard_timeout
     dlq = topic if topic.endswith(DLQ_SUFFIX) else topic + DLQ_SUFFIX
     st.caption("Rows the producer could not send as events, with why, from the topic:")
     st.text(dlq)
@@ -436,12 +436,9 @@ def render() -> None:
     settings = data.settings()
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Kafka")
-    servers, timeout, epoch = (
-        settings.kafka_bootstrap_servers,
-        settings.dashboard_timeout,
-        data.epoch(settings),
-    )
-    st.text(f"Brokers: {servers}")
+    timeout, epoch = settings.dashboard_timeout, data.epoch(settings)
+    st.text(f"Brokers: {settings.kafka_bootstrap_servers}")
+    servers = data.kafka(settings)
     topics = data.topics(servers, timeout, epoch)
     if not topics:
         ui.message(

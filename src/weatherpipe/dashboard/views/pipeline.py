@@ -58,13 +58,15 @@ def _sources(settings: Settings) -> Sources:
         settings.dashboard_timeout,
         data.epoch(settings),
     )
-    servers, topic = settings.kafka_bootstrap_servers, settings.kafka_topic
+    topic = settings.kafka_topic
     found = Sources(
         settings, url, timeout, epoch, data.raw_zone(str(settings.raw_dir), topic, epoch)
     )
-    found.lags, found.lag_error = _try(
-        lambda: data.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
-    )
+    servers, found.lag_error = _try(lambda: data.kafka(settings))
+    if found.lag_error is None:
+        found.lags, found.lag_error = _try(
+            lambda: data.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
+        )
     if found.lag_error is None:
         # Records ever written (end offsets), so records removed by retention still count.
         found.topic_records = sum(p.end for p in found.lags or [])
