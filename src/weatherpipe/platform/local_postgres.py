@@ -31,7 +31,6 @@ from weatherpipe.db.connection import LoginRefusedError, connect, masked, ping
 from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.security import local_ca, tls_folder
 from weatherpipe.platform import processes
-from weatherpipe.platform.certificates import LocalCA
 from weatherpipe.platform.postgres_binaries import tls_binaries
 from weatherpipe.settings import Settings
 
@@ -193,6 +192,9 @@ class LocalPostgres:
         """Server options that require TLS: the server's certificate and key copied into its
         data folder (PostgreSQL wants its key owned by the server's user, mode 600) and a
         pg_hba file that accepts only TLS connections, with SCRAM."""
+        # Imported here: the cryptography package is heavy for the one-node profile.
+        from weatherpipe.platform.certificates import LocalCA
+
         ca = LocalCA(tls_folder(self.settings))
         ca.ensure()
         pair = ca.issue("postgres", "localhost")
