@@ -149,6 +149,8 @@ def terminate(pid: int, timeout: float) -> None:
 
 def terminate_all(pids: list[int], timeout: float) -> None:
     """SIGTERM every pid at once, wait up to `timeout` seconds for all, SIGKILL the rest."""
+    import psutil
+
     procs = []
     for pid in pids:
         with contextlib.suppress(psutil.NoSuchProcess):
