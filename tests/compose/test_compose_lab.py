@@ -165,7 +165,7 @@ PAGE_IN_CONTAINER = """
 import json
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-import weatherpipe.dashboard.pages as pages
+import weatherpipe.dashboard.views as pages
 at = AppTest.from_file(str(Path(pages.__file__).with_name("pipeline.py")), default_timeout=60)
 at.run()
 print(json.dumps({
