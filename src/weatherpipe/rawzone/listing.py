@@ -1,0 +1,105 @@
+"""The finished files of the raw zone, as they lie on disk: every reader lists them here.
+
+A file counts only when its path relative to RAW_DIR parses back (`naming.parse_relative_path`):
+`<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson`. Folders whose name starts
+with a dot (RAW_DIR/.tmp, RAW_DIR/.damaged) are never looked into. `survey` also names the other
+`.ndjson` files, so a batch run can say they were left out rather than report "0 files".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from weatherpipe.rawzone import naming
+
+
+@dataclass(frozen=True, order=True)
+class RawFile:
+    """A finished raw file: `path` relative to RAW_DIR (as the batch records it), the date
+    folder and name it was parsed from, its size and modification time."""
+
+    path: str
+    date: str
+    name: naming.RawFileName
+    size_bytes: int
+    mtime_ns: int
+
+    @property
+    def topic(self) -> str:
+        return self.name.topic
+
+    @property
+    def partition(self) -> int:
+        return self.name.partition
+
+    @property
+    def first_offset(self) -> int:
+        return self.name.first_offset
+
+    @property
+    def last_offset(self) -> int:
+        return self.name.last_offset
+
+    @property
+    def lines(self) -> int:
+        """One line per offset of the range in the name."""
+        return self.name.last_offset - self.name.first_offset + 1
+
+    def location(self, raw_dir: Path) -> Path:
+        """The file's full path under `raw_dir`."""
+        return raw_dir / self.path
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What RAW_DIR holds: the finished raw files, sorted by path, and the other `.ndjson`
+    files (paths relative to RAW_DIR, sorted), which are never read."""
+
+    files: list[RawFile] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+
+
+def _survey(raw_dir: Path, top: Path) -> Listing:
+    files: list[RawFile] = []
+    unrecognised: list[str] = []
+    for folder, subfolders, names in os.walk(top, followlinks=True):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        for name in names:
+            if not name.endswith(naming.SUFFIX):
+                continue
+            path = Path(folder, name)
+            relative = path.relative_to(raw_dir).as_posix()
+            parsed = naming.parse_relative_path(relative)
+            if parsed is None:
+                unrecognised.append(relative)
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                # Set aside into RAW_DIR/.damaged by a consumer since the folder was read.
+                continue
+            files.append(
+                RawFile(relative, parsed.date, parsed.name, stat.st_size, stat.st_mtime_ns)
+            )
+    files.sort()
+    unrecognised.sort()
+    return Listing(files, unrecognised)
+
+
+def survey(raw_dir: Path) -> Listing:
+    """Every `.ndjson` file under `raw_dir` outside folders starting with a dot, sorted into
+    finished raw files and the others (missing folder: none of either)."""
+    return _survey(raw_dir, raw_dir)
+
+
+def list_files(raw_dir: Path) -> list[RawFile]:
+    """Every finished raw file under `raw_dir`, of every topic, sorted by path (missing
+    folder: none)."""
+    return survey(raw_dir).files
+
+
+def topic_files(raw_dir: Path, topic: str) -> list[RawFile]:
+    """Every finished file of `topic`, sorted by path (no topic folder: none)."""
+    return _survey(raw_dir, naming.topic_dir(raw_dir, topic)).files
