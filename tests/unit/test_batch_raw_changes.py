@@ -15,8 +15,9 @@ DAY = "2024-03-01"
 
 def raw(partition: int, size: int, mtime_ns: int) -> RawFile:
     first = partition * 100
-    place = RawFilePath(DAY, RawFileName("t", partition, first, first + 9))
-    return RawFile(place.relative, place.date, place.name, size, mtime_ns)
+    name = RawFileName("t", partition, first, first + 9)
+    relative = RawFilePath(DAY, name).relative
+    return RawFile(relative, DAY, "t", partition, first, first + 9, size, mtime_ns)
 
 
 def processed(file: RawFile, size: int, mtime_ns: int | None) -> ProcessedFile:

@@ -18,34 +18,26 @@ from weatherpipe.rawzone import naming
 @dataclass(frozen=True, order=True)
 class RawFile:
     """A finished raw file: `path` relative to RAW_DIR (as the batch records it), the date
-    folder and name it was parsed from, its size and modification time."""
+    folder and name parts it was parsed from, its size and modification time."""
 
     path: str
     date: str
-    name: naming.RawFileName
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
     size_bytes: int
     mtime_ns: int
 
     @property
-    def topic(self) -> str:
-        return self.name.topic
-
-    @property
-    def partition(self) -> int:
-        return self.name.partition
-
-    @property
-    def first_offset(self) -> int:
-        return self.name.first_offset
-
-    @property
-    def last_offset(self) -> int:
-        return self.name.last_offset
+    def name(self) -> naming.RawFileName:
+        """The parts of the file's name."""
+        return naming.RawFileName(self.topic, self.partition, self.first_offset, self.last_offset)
 
     @property
     def lines(self) -> int:
         """One line per offset of the range in the name."""
-        return self.name.last_offset - self.name.first_offset + 1
+        return self.last_offset - self.first_offset + 1
 
     def location(self, raw_dir: Path) -> Path:
         """The file's full path under `raw_dir`."""
@@ -80,8 +72,18 @@ def _survey(raw_dir: Path, top: Path) -> Listing:
             except FileNotFoundError:
                 # Set aside into RAW_DIR/.damaged by a consumer since the folder was read.
                 continue
+            parts = parsed.name
             files.append(
-                RawFile(relative, parsed.date, parsed.name, stat.st_size, stat.st_mtime_ns)
+                RawFile(
+                    relative,
+                    parsed.date,
+                    parts.topic,
+                    parts.partition,
+                    parts.first_offset,
+                    parts.last_offset,
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                )
             )
     files.sort()
     unrecognised.sort()
