@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 from weatherpipe.rawzone import naming
@@ -53,29 +54,43 @@ class Listing:
     unrecognised: list[str] = field(default_factory=list)
 
 
-def _survey(raw_dir: Path, top: Path) -> Listing:
-    files: list[RawFile] = []
-    unrecognised: list[str] = []
-    for folder, subfolders, names in os.walk(top, followlinks=True):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        for name in names:
+def _walk(folder: str, relative: str, found: Listing) -> None:
+    """Add the `.ndjson` files under `folder` (which is `relative` to RAW_DIR, "" or ending in
+    "/") to `found`, skipping folders whose name starts with a dot; like `os.walk` with links
+    followed, a folder that cannot be read is passed over."""
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not name.startswith("."):
+                    _walk(entry.path, f"{relative}{name}/", found)
+                continue
             if not name.endswith(naming.SUFFIX):
                 continue
-            path = Path(folder, name)
-            relative = path.relative_to(raw_dir).as_posix()
-            parsed = naming.parse_relative_path(relative)
+            path = relative + name
+            parsed = naming.parse_relative_path(path)
             if parsed is None:
-                unrecognised.append(relative)
+                found.unrecognised.append(path)
                 continue
             try:
-                stat = path.stat()
+                stat = entry.stat()
             except FileNotFoundError:
+                if os.path.lexists(entry.path):
+                    raise  # a link to nothing: not ours to hide
                 # Set aside into RAW_DIR/.damaged by a consumer since the folder was read.
                 continue
             parts = parsed.name
-            files.append(
+            found.files.append(
                 RawFile(
-                    relative,
+                    path,
                     parsed.date,
                     parts.topic,
                     parts.partition,
@@ -85,15 +100,20 @@ def _survey(raw_dir: Path, top: Path) -> Listing:
                     stat.st_mtime_ns,
                 )
             )
-    files.sort()
-    unrecognised.sort()
-    return Listing(files, unrecognised)
+
+
+def _survey(folder: Path, relative: str) -> Listing:
+    found = Listing()
+    _walk(str(folder), relative, found)
+    found.files.sort(key=attrgetter("path"))  # paths are unique: the same order, cheaper
+    found.unrecognised.sort()
+    return found
 
 
 def survey(raw_dir: Path) -> Listing:
     """Every `.ndjson` file under `raw_dir` outside folders starting with a dot, sorted into
     finished raw files and the others (missing folder: none of either)."""
-    return _survey(raw_dir, raw_dir)
+    return _survey(raw_dir, "")
 
 
 def list_files(raw_dir: Path) -> list[RawFile]:
@@ -104,4 +124,4 @@ def list_files(raw_dir: Path) -> list[RawFile]:
 
 def topic_files(raw_dir: Path, topic: str) -> list[RawFile]:
     """Every finished file of `topic`, sorted by path (no topic folder: none)."""
-    return _survey(raw_dir, naming.topic_dir(raw_dir, topic)).files
+    return _survey(naming.topic_dir(raw_dir, topic), f"{topic}/").files
