@@ -25,12 +25,12 @@ from psycopg import sql
 
 from tests import kafka_topics
 from tests.conftest import REPO, as_env, free_port
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.batch.runner import run_once
 from weatherpipe.datagen import write_csv
 from weatherpipe.db.connection import connect
 from weatherpipe.db.roles import reader_url
 from weatherpipe.ingest.produce import produce_all
+from weatherpipe.rawzone.listing import list_files
 from weatherpipe.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

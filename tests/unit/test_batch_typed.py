@@ -15,8 +15,9 @@ from tests.rawzone_files import Record, Undecodable, event, write_file
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.duckdb_typed import TypedRenderer
 from weatherpipe.batch.engine import EngineResult
-from weatherpipe.batch.rawfiles import OffsetRange, list_files
+from weatherpipe.batch.offset_ranges import OffsetRange
 from weatherpipe.batch.rules import RULES
+from weatherpipe.rawzone.listing import list_files
 
 TOPIC = "weather_data_raw"
 

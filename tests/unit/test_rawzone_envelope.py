@@ -12,7 +12,6 @@ import pytest
 
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import Reason
 from weatherpipe.rawzone.envelope import (
     BAD_TOPIC_NAME,
@@ -22,6 +21,7 @@ from weatherpipe.rawzone.envelope import (
     judge,
     judge_block,
 )
+from weatherpipe.rawzone.listing import list_files
 
 VALUE = {
     "location": "Chicago",

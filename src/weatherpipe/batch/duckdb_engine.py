@@ -17,9 +17,10 @@ from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
 from weatherpipe.batch.engine import COPY_ESCAPES, DailyTable, EngineResult, Rejected
-from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
+from weatherpipe.batch.offset_ranges import OffsetRange, merged_ranges
 from weatherpipe.errors import TerminalError
 from weatherpipe.events import Reason
+from weatherpipe.rawzone.listing import RawFile
 
 # Sums are exact decimals (12 places: far below any instrument's resolution); numeric in
 # PostgreSQL keeps them exact, so runs can be merged in any order with the same result.

@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, overload
 
-from weatherpipe.batch.rawfiles import OffsetRange, RawFile
+from weatherpipe.batch.offset_ranges import OffsetRange
+from weatherpipe.rawzone.listing import RawFile
 
 
 @dataclass(frozen=True)

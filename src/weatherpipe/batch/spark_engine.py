@@ -21,9 +21,10 @@ from typing import Any
 
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
-from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
+from weatherpipe.batch.offset_ranges import OffsetRange, merged_ranges
 from weatherpipe.batch.spark_sql import Renderer
 from weatherpipe.errors import TerminalError
+from weatherpipe.rawzone.listing import RawFile
 from weatherpipe.settings import Settings
 
 APP_NAME = "weatherpipe-batch"

@@ -18,7 +18,6 @@ from typing import TypeVar
 import psycopg
 import streamlit as st
 
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
@@ -26,6 +25,7 @@ from weatherpipe.errors import WeatherpipeError
 from weatherpipe.kafka import browse, describe, inspect
 from weatherpipe.kafka.inspect import KafkaUnavailableError
 from weatherpipe.kafka.security import KafkaConnection, kafka_connection
+from weatherpipe.rawzone.listing import topic_files
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -243,14 +243,11 @@ def raw_zone(raw_dir: str, topic: str, epoch: int) -> RawZone:
     size: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
     lines: dict[str, int] = {}
-    for raw in list_files(Path(raw_dir)):
-        if raw.topic != topic:
-            continue
-        day = raw.path.split("/")[1].removeprefix("date=")
-        files[day] += 1
-        size[day] += raw.size_bytes
-        lines[raw.path] = raw.last_offset - raw.first_offset + 1
-        count[day] += lines[raw.path]
+    for raw in topic_files(Path(raw_dir), topic):
+        files[raw.date] += 1
+        size[raw.date] += raw.size_bytes
+        lines[raw.path] = raw.lines
+        count[raw.date] += raw.lines
     return RawZone([RawDay(d, files[d], size[d], count[d]) for d in sorted(files)], lines)
 
 

@@ -1,7 +1,7 @@
 """Writing one raw file and committing it: temp file -> flush -> fsync -> check -> rename ->
 fsync dir.
 
-A file moves through `FileState`s in one direction. `RawFile.finish` advances from whatever
+A file moves through `FileState`s in one direction. `OpenFile.finish` advances from whatever
 state the file is in, so after a failure to publish (the date folder cannot be created, a
 transient I/O error) a retry resumes at the step that failed rather than redoing or skipping
 one. Only once a file is PUBLISHED may the consumer group's offset move past its last offset;
@@ -90,8 +90,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class RawFile:
-    """One raw file of one topic-partition and one UTC date, from first to last offset."""
+class OpenFile:
+    """One raw file being written, of one topic-partition and one UTC date, from first to last
+    offset (a finished one on disk is a `listing.RawFile`)."""
 
     def __init__(
         self,
@@ -252,9 +253,9 @@ class RawZone:
         self.temp_dir = naming.temp_dir(raw_dir)
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
-    def open(self, partition: int, day: int, first_offset: int) -> RawFile:
+    def open(self, partition: int, day: int, first_offset: int) -> OpenFile:
         """A new temp file for `partition` and UTC day number `day`, starting at `first_offset`."""
-        return RawFile(self, partition, day, first_offset)
+        return OpenFile(self, partition, day, first_offset)
 
     def ensure_date_dir(self, date: str) -> Path:
         """The date folder, created (durably) on first use."""

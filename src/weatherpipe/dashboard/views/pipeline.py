@@ -12,6 +12,7 @@ from weatherpipe.dashboard import data, reconcile, ui
 from weatherpipe.dashboard.reconcile import Check, Counts
 from weatherpipe.ingest.produce import DLQ_SUFFIX
 from weatherpipe.kafka.inspect import PartitionLag
+from weatherpipe.rawzone import naming
 from weatherpipe.settings import Settings
 
 RECENT_RUNS = 20
@@ -259,7 +260,8 @@ def _raw_zone(s: Sources) -> None:
     if s.processed is not None:
         processed = {}
         for path in s.processed:
-            day = path.split("/")[1].removeprefix("date=") if path.count("/") == 2 else ""
+            parsed = naming.parse_relative_path(path)
+            day = parsed.date if parsed is not None else ""
             processed[day] = processed.get(day, 0) + 1
     unit, size = _unit(max(d.bytes for d in days))
     rows = [
