@@ -17,6 +17,7 @@ from psycopg import sql
 
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def platform_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def pg_url(platform_settings: Settings) -> str:
-    return platform.database_url(platform_settings)
+    return database_url(platform_settings)
 
 
 @pytest.fixture

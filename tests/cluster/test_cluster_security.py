@@ -14,7 +14,8 @@ import pytest
 from tests.cluster.pipeline import end_offsets, run
 from weatherpipe.datagen import write_csv
 from weatherpipe.kafka import browse, inspect
-from weatherpipe.kafka.security import LOGINS, kafka_connection, local_ca
+from weatherpipe.kafka.security import LOGINS, kafka_connection
+from weatherpipe.local_tls import local_ca
 from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

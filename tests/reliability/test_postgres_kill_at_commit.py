@@ -26,8 +26,8 @@ from tests.batch_reference import compute
 from tests.conftest import as_env, platform_overrides
 from tests.integration.test_batch import assert_matches_reference, daily_weather
 from tests.rawzone_files import Record, event, write_file
-from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.settings import Settings, load_settings
 
@@ -166,7 +166,7 @@ def test_postgres_killed_around_the_commit_never_loses_a_run_that_said_done(
 ) -> None:
     raw = tmp_path / "raw"
     settings = load_settings(**{**server.model_dump(), "raw_dir": raw})
-    admin = platform.database_url(settings)
+    admin = database_url(settings)
     name = f"pgkill_{os.getpid()}"
     with connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -248,7 +248,7 @@ def test_postgres_killed_around_the_commit_never_loses_a_run_that_said_done(
 
 def test_a_killed_server_leaves_no_lock_that_stops_the_next_start(server: Settings) -> None:
     postgres = LocalPostgres(server)
-    url = platform.database_url(server)
+    url = database_url(server)
     for whole_server in (False, True, False):
         kill_postgres(postgres, whole_server)
         assert (postgres.pgdata / "postmaster.pid").exists()

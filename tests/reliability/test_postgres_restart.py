@@ -18,8 +18,8 @@ from psycopg import sql
 
 from tests.conftest import as_env, platform_overrides
 from tests.rawzone_files import Record, event, write_file
-from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.settings import Settings, load_settings
 
@@ -109,7 +109,7 @@ def test_postgres_restart_during_a_batch_fails_cleanly_and_the_rerun_equals_a_cl
     raw = tmp_path / "raw"
     write_raw_zone(raw)
     settings = load_settings(**{**server.model_dump(), "raw_dir": raw})
-    admin = platform.database_url(settings)
+    admin = database_url(settings)
     url = create_database(admin, unique_name("restart"))
     postgres = LocalPostgres(settings)
 

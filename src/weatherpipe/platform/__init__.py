@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from weatherpipe.db.connection import LoginRefusedError, masked, ping
+from weatherpipe.db.url import database_url
 from weatherpipe.kafka.admin import cluster_metadata
 from weatherpipe.kafka.security import KafkaLoginError, kafka_connection
 from weatherpipe.platform.local_kafka import KafkaStatus, LocalKafka
@@ -23,8 +24,6 @@ from weatherpipe.settings import Settings
 if TYPE_CHECKING:
     from weatherpipe.platform.local_cluster import LocalCluster
 
-SERVICES = ("kafka", "postgres")
-
 
 @dataclass(frozen=True)
 class PlatformStatus:
@@ -33,11 +32,6 @@ class PlatformStatus:
 
     def as_dict(self) -> dict[str, dict[str, object]]:
         return {"kafka": asdict(self.kafka), "postgres": asdict(self.postgres)}
-
-
-def database_url(settings: Settings) -> str:
-    """The URL every component connects with: DATABASE_URL, else the local server's."""
-    return settings.database_url or LocalPostgres(settings).url()
 
 
 def local_kafka(settings: Settings) -> LocalKafka | LocalCluster:
