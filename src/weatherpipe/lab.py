@@ -14,8 +14,8 @@ from rich.table import Table
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.security import kafka_connection
+from weatherpipe.kafka.topic_views import partition_offsets
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
 from weatherpipe.ui.console import say
