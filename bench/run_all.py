@@ -169,6 +169,7 @@ def main() -> None:
             sections += [demote(results.read_text()), ""]
         print("bench: end to end…", file=sys.stderr, flush=True)
         sections.append(end_to_end(env, args.rows))
+        sections += ["", demote((HERE / "results-design.md").read_text()), ""]
     finally:
         weatherpipe(env, "platform", "down")
     out = HERE / "results.md"

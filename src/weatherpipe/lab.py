@@ -14,9 +14,8 @@ from rich.table import Table
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.security import kafka_connection
-from weatherpipe.platform.local_postgres import LocalPostgres
+from weatherpipe.kafka.topic_views import partition_offsets
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
 from weatherpipe.ui.console import say
@@ -62,8 +61,8 @@ class LabResult:
 
 
 class LabFlow:
-    """Runs the stages in order; `started_services` remembers what it started, so an
-    interrupted run can stop exactly that."""
+    """Runs the stages in order; `started` remembers what it started, so an interrupted run
+    can stop exactly that (`platform.down(settings, flow.started)`)."""
 
     def __init__(
         self,
@@ -79,6 +78,7 @@ class LabFlow:
         self.idle_seconds = idle_seconds
         self.produce_again = produce_again
         self.result = LabResult()
+        self.started = platform.Started()
 
     def _timed(self, work: Callable[[], Stage]) -> Stage:
         start = time.monotonic()
@@ -104,18 +104,9 @@ class LabFlow:
 
     # --- stages ---------------------------------------------------------------------------
     def platform_up(self) -> Stage:
-        s = self.settings
-        before = {
-            "kafka": s.manages_kafka and platform.local_kafka(s).pid() is not None,
-            "postgres": s.manages_postgres and LocalPostgres(s).pid() is not None,
-        }
         with activity("platform: starting Kafka and PostgreSQL"):
-            platform.up(s)
-        self.result.started_services = [
-            name
-            for name, managed in (("kafka", s.manages_kafka), ("postgres", s.manages_postgres))
-            if managed and not before[name]
-        ]
+            self.started = platform.up(self.settings)
+        self.result.started_services = list(self.started.services)
         started = ", ".join(self.result.started_services) or "nothing (already running)"
         return Stage("platform", 0, f"started {started}")
 

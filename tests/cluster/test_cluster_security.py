@@ -13,8 +13,9 @@ import pytest
 
 from tests.cluster.pipeline import end_offsets, run
 from weatherpipe.datagen import write_csv
-from weatherpipe.kafka import browse, inspect
-from weatherpipe.kafka.security import LOGINS, kafka_connection, local_ca
+from weatherpipe.kafka import browse, topic_views
+from weatherpipe.kafka.security import LOGINS, kafka_connection
+from weatherpipe.local_tls import local_ca
 from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -103,7 +104,7 @@ def test_dashboard_login_describes_and_reads(job_settings: Settings) -> None:
     assert code == 0, err
     dashboard = kafka_connection(job_settings, "dashboard")
     assert dashboard.username == LOGINS["dashboard"]
-    offsets = inspect.partition_offsets(dashboard, job_settings.kafka_topic, 10)
+    offsets = topic_views.partition_offsets(dashboard, job_settings.kafka_topic, 10)
     assert sum(o.records for o in offsets) == 100
     partition = max(offsets, key=lambda o: o.records).partition
     messages = browse.newest(dashboard, job_settings.kafka_topic, 5, 10, partition)

@@ -23,7 +23,7 @@ from tests.compose.conftest import FIGURES, ROWS, new_stack
 from tests.compose.podman import Podman
 from tests.compose.stack import Stack, raw_offsets, wait_for
 from weatherpipe.db.connection import connect
-from weatherpipe.kafka.inspect import group_lag, partition_offsets
+from weatherpipe.kafka.topic_views import group_lag, partition_offsets
 
 # The first test also waits for the images: debootstrap and every build on a fresh machine.
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]

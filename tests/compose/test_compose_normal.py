@@ -15,7 +15,7 @@ from tests.compose.podman import Podman
 from tests.compose.stack import raw_offsets, wait_for
 from tests.compose.test_compose_lab import TOPIC, drain
 from weatherpipe.db.connection import connect
-from weatherpipe.kafka.inspect import partition_offsets
+from weatherpipe.kafka.topic_views import partition_offsets
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 

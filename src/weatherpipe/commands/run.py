@@ -14,6 +14,7 @@ from weatherpipe.commands.startup import configure
 from weatherpipe.ui.console import err, say
 
 if TYPE_CHECKING:
+    from weatherpipe.platform import Started
     from weatherpipe.settings import Settings
 
 
@@ -88,21 +89,20 @@ def run(
             serve_dashboard(settings, port or settings.dashboard_port)
     except KeyboardInterrupt:
         say(("interrupted", "yellow"))
-        _stop_started(settings, flow.result.started_services)
+        _stop_started(settings, flow.started)
         raise typer.Exit(130) from None
     if dashboard:
-        _stop_started(settings, flow.result.started_services)
+        _stop_started(settings, flow.started)
     else:
         say("The platform keeps running; `weatherpipe platform down` stops it.")
 
 
-def _stop_started(settings: Settings, started: list[str]) -> None:
+def _stop_started(settings: Settings, started: Started) -> None:
     """Stop the local services this command started (and only those)."""
-    from weatherpipe.platform import local_kafka
-    from weatherpipe.platform.local_postgres import LocalPostgres
+    from weatherpipe import platform
 
-    for name in started:
-        if (local_kafka if name == "kafka" else LocalPostgres)(settings).stop():
+    for name, stopped in platform.down(settings, started).items():
+        if stopped:
             say(f"stopped {name}")
 
 

@@ -22,9 +22,9 @@ from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
-from weatherpipe.kafka import browse, describe, inspect
-from weatherpipe.kafka.inspect import KafkaUnavailableError
+from weatherpipe.kafka import browse, describe, topic_views
 from weatherpipe.kafka.security import KafkaConnection, kafka_connection
+from weatherpipe.kafka.topic_views import KafkaUnavailableError
 from weatherpipe.rawzone.listing import topic_files
 from weatherpipe.settings import Settings, load_settings
 
@@ -277,25 +277,25 @@ def kafka(current: Settings) -> KafkaConnection:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[topic_views.TopicInfo]:
     """The cluster's topics."""
-    return _kafka(servers, lambda: inspect.topics(servers, timeout))
+    return _kafka(servers, lambda: topic_views.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
     servers: KafkaConnection, topic: str, timeout: float, epoch: int
-) -> list[inspect.PartitionOffsets]:
+) -> list[topic_views.PartitionOffsets]:
     """Start and end offsets per partition."""
-    return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
+    return _kafka(servers, lambda: topic_views.partition_offsets(servers, topic, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
     servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
-) -> list[inspect.PartitionLag]:
+) -> list[topic_views.PartitionLag]:
     """A consumer group's lag per partition."""
-    return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
+    return _kafka(servers, lambda: topic_views.group_lag(servers, topic, group, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

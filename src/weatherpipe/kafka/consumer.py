@@ -54,7 +54,7 @@ _FIXED_CONFIG: Final[dict[str, str | int | bool]] = {
 # Defaults a caller's config may override. librdkafka stops fetching a partition once its local
 # queue holds queued.min.messages and then waits fetch.queue.backoff.ms (1 s by default) before
 # it looks again; a consumer that drains its queue fast sits idle most of that second. 10 ms
-# keeps the fetcher busy (measured: bare consume 164k -> 600k msg/s on the local broker).
+# keeps the fetcher busy (the measurement is in bench/results.md).
 _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
     "fetch.queue.backoff.ms": 10,
 }

@@ -50,10 +50,9 @@ from weatherpipe.kafka.security import (
     KafkaLoginError,
     Role,
     kafka_connection,
-    local_ca,
     local_password,
-    tls_folder,
 )
+from weatherpipe.local_tls import local_ca, tls_folder
 from weatherpipe.platform import processes
 from weatherpipe.platform.certificates import KeyPair, LocalCA
 from weatherpipe.platform.local_kafka import (

@@ -22,7 +22,7 @@ from weatherpipe.kafka.describe import (
     log_dirs,
     quorum_state,
 )
-from weatherpipe.kafka.inspect import PartitionOffsets
+from weatherpipe.kafka.topic_views import PartitionOffsets
 from weatherpipe.settings import Settings
 
 VIEWS = ("Messages", "Consumer groups", "Topic", "Cluster", "Dead letters")

@@ -1,26 +1,19 @@
-"""Read-only views into Kafka for the dashboard and for resuming an interrupted producer:
-topics, offsets, a group's lag, the records written since given offsets.
+"""Read-only views of topics for the dashboard and the producer: the topics, each partition's
+offsets, a group's lag on one topic; and the read-only clients they, `browse`, `describe` and
+`readback` share.
 
 Nothing here writes to Kafka or commits offsets: offsets come from the admin API; a group's
-committed offsets and records are read by consumers that never subscribe (so they join no
-group) and are closed without committing. Browsing records is `browse`'s job, describing the
-cluster `describe`'s.
+committed offsets are read by a consumer that never subscribes (so it joins no group) and is
+closed without committing. Browsing records is `browse`'s job, describing the cluster
+`describe`'s, reading back what the producer wrote `readback`'s.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from weatherpipe.errors import TransientError
@@ -75,7 +68,7 @@ _clients: dict[tuple[KafkaConnection, float], AdminClient] = {}
 _clients_lock = threading.Lock()
 
 
-def _admin(kafka: KafkaConnection, timeout: float) -> AdminClient:
+def shared_admin(kafka: KafkaConnection, timeout: float) -> AdminClient:
     """One long-lived admin client per connection: a dashboard asks every few seconds, and
     creating and destroying librdkafka clients that often (from Streamlit's script threads)
     costs a connection each time and has crashed the process at teardown."""
@@ -95,7 +88,7 @@ def _admin(kafka: KafkaConnection, timeout: float) -> AdminClient:
         return client
 
 
-def _unavailable(kafka: KafkaConnection, exc: Exception) -> KafkaUnavailableError:
+def unavailable(kafka: KafkaConnection, exc: Exception) -> KafkaUnavailableError:
     return KafkaUnavailableError(
         f"Kafka at {kafka.describe()} did not answer ({exc}). Start it with "
         "`weatherpipe platform up` (or `make run`), or check KAFKA_BOOTSTRAP_SERVERS."
@@ -105,11 +98,11 @@ def _unavailable(kafka: KafkaConnection, exc: Exception) -> KafkaUnavailableErro
 def topics(kafka: KafkaConnection, timeout: float) -> list[TopicInfo]:
     """The cluster's topics (internal ones such as __consumer_offsets left out), by name."""
     try:
-        metadata = _admin(kafka, timeout).list_topics(timeout=timeout)
+        metadata = shared_admin(kafka, timeout).list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     if not metadata.brokers:
-        raise _unavailable(kafka, RuntimeError("no broker in the metadata"))
+        raise unavailable(kafka, RuntimeError("no broker in the metadata"))
     return sorted(
         (
             TopicInfo(name, len(topic.partitions))
@@ -138,7 +131,7 @@ def _list_offsets(
 
 def partition_offsets(kafka: KafkaConnection, topic: str, timeout: float) -> list[PartitionOffsets]:
     """Start and end offsets of each partition of `topic` (no partitions: the topic is absent)."""
-    admin = _admin(kafka, timeout)
+    admin = shared_admin(kafka, timeout)
     try:
         partitions = _partitions(admin, topic, timeout)
         if not partitions:
@@ -146,11 +139,11 @@ def partition_offsets(kafka: KafkaConnection, topic: str, timeout: float) -> lis
         starts = _list_offsets(admin, topic, partitions, _EARLIEST, timeout)
         ends = _list_offsets(admin, topic, partitions, _LATEST, timeout)
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     return [PartitionOffsets(p, starts[p], ends[p]) for p in partitions]
 
 
-def _consumer(kafka: KafkaConnection, group_id: str, timeout: float) -> Consumer:
+def readonly_consumer(kafka: KafkaConnection, group_id: str, timeout: float) -> Consumer:
     return Consumer(
         {
             **kafka.config(),
@@ -175,59 +168,14 @@ def group_lag(
     offsets = partition_offsets(kafka, topic, timeout)
     if not offsets:
         return []
-    consumer = _consumer(kafka, group_id, timeout)
+    consumer = readonly_consumer(kafka, group_id, timeout)
     try:
         answer = consumer.committed(
             [TopicPartition(topic, o.partition) for o in offsets], timeout=timeout
         )
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     committed = {tp.partition: tp.offset for tp in answer if tp.offset >= 0 and not tp.error}
     return [PartitionLag(o.partition, o.start, o.end, committed.get(o.partition)) for o in offsets]
-
-
-def values_since(
-    kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
-) -> Iterator[bytes | None]:
-    """The values of every record of `topic` from offset `since[partition]` up to the
-    partition's end at the time of the call (a partition not in `since`: from its start).
-    Read-only: assigned, never subscribed, nothing committed."""
-    bounds = {
-        o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
-        for o in partition_offsets(kafka, topic, timeout)
-    }
-    todo = {p: first for p, (first, end) in bounds.items() if first < end}  # next offset due
-    if not todo:
-        return
-    consumer = _consumer(kafka, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
-    try:
-        consumer.assign([TopicPartition(topic, p, first) for p, first in todo.items()])
-        progress_at = time.monotonic()
-        while todo and time.monotonic() - progress_at < timeout:
-            # consume() returns when it has this many or its timeout passed: asking for no
-            # more than are due keeps it from waiting out the timeout on the last batch.
-            due = sum(bounds[p][1] - offset for p, offset in todo.items())
-            for msg in consumer.consume(num_messages=min(due, 10_000), timeout=1.0):
-                partition, offset, error = msg.partition(), msg.offset(), msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF and partition is not None:
-                        todo.pop(partition, None)  # at its end: any gap left was no record
-                        continue
-                    raise KafkaException(error)
-                if partition not in todo or offset is None or offset < todo[partition]:
-                    continue
-                progress_at = time.monotonic()
-                yield msg.value()
-                todo[partition] = offset + 1
-                if offset + 1 >= bounds[partition][1]:
-                    del todo[partition]
-    except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
-    finally:
-        consumer.close()
-    if todo:
-        raise _unavailable(
-            kafka, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
-        )
