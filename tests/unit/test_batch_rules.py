@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.batch_reference import check, parse_line
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import CSV_ONLY_REASONS, LOCATION_MAX_LENGTH, MEASURES, YEARS, Reason

@@ -16,7 +16,7 @@ from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.duckdb_typed import TypedRenderer
 from weatherpipe.batch.engine import EngineResult
 from weatherpipe.batch.rawfiles import OffsetRange, list_files
-from weatherpipe.batch.rules import RULES
+from weatherpipe.rules import RULES
 
 TOPIC = "weather_data_raw"
 

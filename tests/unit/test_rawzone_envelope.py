@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import Reason

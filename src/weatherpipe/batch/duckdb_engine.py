@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
 from weatherpipe.batch.engine import COPY_ESCAPES, DailyTable, EngineResult, Rejected

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import assert_never
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
+from weatherpipe.batch.column_plan import ColumnPlan
 from weatherpipe.batch.duckdb_sql import BLANKS, columns_literal, literal, struct_columns
 from weatherpipe.events import character_class
 
@@ -42,7 +44,7 @@ KEYED = (r.LOCATION,)
 _NOT_STRING_STARTS = "-0123456789{["
 
 
-class TypedRenderer(r.ColumnPlan):
+class TypedRenderer(ColumnPlan):
     """SQL for the typed read of a rule list."""
 
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
@@ -151,45 +153,65 @@ class TypedRenderer(r.ColumnPlan):
             raise TypeError(f"no typed rendering for {p!r}")
         c = column or self.ref(p.path)
         typ = self.sql_type(p.path)
-        if isinstance(p, r.NotObject):
-            return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
-        if isinstance(p, r.Present | r.Equals):
-            return [f"{c} IS NULL"]  # JSON null reads as NULL too
-        if isinstance(p, r.NotInteger):
-            # The JSON text of an integer >= 0 is exactly its decimal digits: 5.0, 1e3, -0 and
-            # "5" (a string) do not survive the round trip.
-            return [f"left({c}, 1) <> '-'", f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}"]
-        if typ == "DOUBLE" and isinstance(p, r.Absent | r.NotNumber | r.NotFinite):
-            if self._bounded(p.path):
-                return []
-            return [f"isfinite({c})"]  # NULL when absent: coalesced to false
-        if typ == "DOUBLE" and isinstance(p, r.OutOfRange):
-            return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
-        if typ == "VARCHAR" and isinstance(p, r.Absent):
-            return [f"{c} <> ''"]
-        if typ == "VARCHAR" and isinstance(p, r.NotString):
-            starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
-            words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
-            return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
-        if typ == "VARCHAR" and isinstance(p, r.Blank | r.LongerThan):
-            # No blank at either end: trimming changes nothing, so the text is not blank and
-            # its length is the trimmed length.
-            blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
-            ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
-            return [*ends, f"length({c}) <= {p.length}"] if isinstance(p, r.LongerThan) else ends
-        if typ == "VARCHAR" and isinstance(p, r.HasCharacter):
-            return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
-        if typ == "VARCHAR" and isinstance(p, r.YearOutside) and self._parsed(p.path):
-            # With the timestamp rule's conditions (the text is its parsed time printed back),
-            # the parsed time's year is the text's.
-            low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
-            return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
-        if typ == "VARCHAR" and isinstance(p, r.NotTimestamp):
-            # Formatting the parsed time gives back the very text only if the text has the
-            # format's exact shape (a regular expression costs more); the length rules out a
-            # year of other than four digits, which the rule's pattern would reject.
-            shape = len(datetime(2000, 1, 1).strftime(p.format))
-            return [f"length({c}) = {shape}", f"strftime(ts_{c}, {literal(p.format)}) = {c}"]
+        match p:
+            case r.NotObject():
+                return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
+            case r.Present() | r.Equals():
+                return [f"{c} IS NULL"]  # JSON null reads as NULL too
+            case r.NotInteger():
+                # The JSON text of an integer >= 0 is exactly its decimal digits: 5.0, 1e3, -0
+                # and "5" (a string) do not survive the round trip.
+                return [
+                    f"left({c}, 1) <> '-'",
+                    f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}",
+                ]
+            case r.Absent() | r.NotNumber() | r.NotFinite() if typ == "DOUBLE":
+                if self._bounded(p.path):
+                    return []
+                return [f"isfinite({c})"]  # NULL when absent: coalesced to false
+            case r.Absent() if typ == "VARCHAR":
+                return [f"{c} <> ''"]
+            case r.Absent() | r.NotNumber() | r.NotFinite():
+                pass
+            case r.OutOfRange() if typ == "DOUBLE":
+                return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
+            case r.NotString() if typ == "VARCHAR":
+                starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
+                words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
+                return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
+            case r.Blank() | r.LongerThan() if typ == "VARCHAR":
+                # No blank at either end: trimming changes nothing, so the text is not blank
+                # and its length is the trimmed length.
+                blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
+                ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
+                if isinstance(p, r.LongerThan):
+                    return [*ends, f"length({c}) <= {p.length}"]
+                return ends
+            case r.HasCharacter() if typ == "VARCHAR":
+                return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
+            case r.YearOutside() if typ == "VARCHAR" and self._parsed(p.path):
+                # With the timestamp rule's conditions (the text is its parsed time printed
+                # back), the parsed time's year is the text's.
+                low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
+                return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
+            case r.NotTimestamp() if typ == "VARCHAR":
+                # Formatting the parsed time gives back the very text only if the text has the
+                # format's exact shape (a regular expression costs more); the length rules out
+                # a year of other than four digits, which the rule's pattern would reject.
+                shape = len(datetime(2000, 1, 1).strftime(p.format))
+                return [f"length({c}) = {shape}", f"strftime(ts_{c}, {literal(p.format)}) = {c}"]
+            case (
+                r.OutOfRange()
+                | r.NotString()
+                | r.Blank()
+                | r.LongerThan()
+                | r.HasCharacter()
+                | r.YearOutside()
+                | r.NotTimestamp()
+            ):
+                pass  # read as a type this path has no rendering for
+            case _:
+                assert_never(p)
         raise TypeError(f"no typed rendering for {p!r} read as {typ}")
 
     def lines_sql(self) -> str:

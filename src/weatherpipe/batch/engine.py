@@ -1,7 +1,7 @@
 """The seam between the batch run and the engine that reads and aggregates raw files.
 
 An engine gets finished raw files and the offset ranges already counted, applies the shared
-rules (`weatherpipe.batch.rules`), counts each (topic, partition, offset) once, and returns
+rules (`weatherpipe.rules`), counts each (topic, partition, offset) once, and returns
 per (location, day) partial sums plus the rejected records. It never touches PostgreSQL.
 """
 

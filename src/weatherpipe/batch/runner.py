@@ -31,11 +31,11 @@ from weatherpipe.batch.engine import Engine, EngineResult
 from weatherpipe.batch.merge import MergeCounts, merge, processed_files
 from weatherpipe.batch.raw_changes import changed_files, unrecognised_files
 from weatherpipe.batch.rawfiles import RawFile, survey
-from weatherpipe.batch.rules import build_rules
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
 from weatherpipe.db.setup import prepare_database
 from weatherpipe.errors import TerminalError, TransientError, WeatherpipeError
+from weatherpipe.rules import build_rules
 from weatherpipe.settings import Settings
 
 log = logging.getLogger(__name__)

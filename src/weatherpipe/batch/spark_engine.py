@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.batch.spark_sql import Renderer

@@ -2,7 +2,7 @@
 
 Every rule is derived from that module (field names, timestamp format, MEASURES bounds,
 LOCATION_MAX_LENGTH, CONTROL_CHARACTERS, YEARS, Reason codes), in the order the batch's rule
-list (`weatherpipe.batch.rules`) checks a raw line. A row gets the first reason that applies,
+list (`weatherpipe.rules`) checks a raw line. A row gets the first reason that applies,
 checking the fields in event order. Checks run on whole columns with Arrow compute; only
 rejected rows are looked at one by one, to write their detail. The location's checks run on
 its few distinct values.
