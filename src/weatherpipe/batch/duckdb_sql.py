@@ -5,9 +5,9 @@ Each JSON path the rules read becomes columns computed once per line: the JSON f
 timestamps the parsed TIMESTAMP. The rules then become one CASE expression giving the number of
 the first rule that fails, which indexes the lists of reasons and fields.
 
-Fragments come from one of two paths: the fast one reads whole files with `read_json` into
-JSON leaves (one vectorised parse), the slow one splits files into numbered lines and extracts
-from each (any line, even corrupt, becomes a row with its line number).
+This is the SQL of the exact read (`duckdb_exact_read`). Its fragments come from whole files
+read as JSON objects with `read_json` (one vectorised parse), or from files split into numbered
+lines, each extracted on its own (any line, even corrupt, becomes a row with its line number).
 """
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ class Renderer(ColumnPlan):
 
     # --- the projections, innermost first ---------------------------------------------------
     def fragments(self) -> str:
-        """Slow path, from a line column `j` of any shape: the list column `frags` (one
+        """Numbered lines: from a line column `j` of any shape, the list column `frags` (one
         json_extract call parses each line once)."""
         listed = ", ".join(literal(json_path(p)) for p in self.paths)
         return f"CASE WHEN jt = 'OBJECT' THEN json_extract(j, [{listed}]) END AS frags"
 
     def unpacked(self) -> str:
-        """Slow path: `f<i>` from the list column `frags`."""
+        """Numbered lines: `f<i>` from the list column `frags`."""
         return ", ".join(
             f"frags[{i + 1}] ->> '$' AS s{i}"
             if p in self.text_paths
@@ -87,13 +87,14 @@ class Renderer(ColumnPlan):
         )
 
     def read_json_columns(self) -> dict[str, str]:
-        """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
-        as STRUCTs; a line of another shape makes read_json fail, and goes the slow path)."""
+        """Whole JSON objects: `read_json` columns giving every path as a JSON leaf (objects on
+        the way as STRUCTs; a line of another shape makes read_json fail, and its file is read
+        as numbered lines)."""
         return struct_columns(self, lambda p: "VARCHAR" if p in self.text_paths else "JSON")
 
     def read_json_fragments(self, alias: str) -> str:
-        """Fast path: `f<i>` from the columns of `read_json_columns` (an object on the way is
-        rendered as '{}': only its being an object matters)."""
+        """Whole JSON objects: `f<i>` from the columns of `read_json_columns` (an object on the
+        way is rendered as '{}': only its being an object matters)."""
         out = []
         for i, path in enumerate(self.paths):
             ref = alias + "".join(f'."{k}"' for k in path)

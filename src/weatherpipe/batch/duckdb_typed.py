@@ -1,19 +1,19 @@
 """The typed read of the DuckDB engine: clean raw files validated and aggregated at close to the
 speed of a bare `read_json ... GROUP BY`.
 
-The exact path (`duckdb_sql.Renderer`) reads each field as JSON text and evaluates every rule,
+The exact read (`duckdb_sql.Renderer`) reads each field as JSON text and evaluates every rule,
 so it can say which rule a line breaks. Most files break none, and for them that work is
 wasted. This path reads the measures straight into DOUBLE and computes, per line, a condition
 that implies "no rule fails" (`surely_valid`, rendered from the same rule list). A file is
 taken from here only when every line of it passed and its offsets are unique and inside its
-name's range; any other file goes the exact path, which finds out why. A condition that is
-sufficient rather than exact only ever sends a clean file the slow way, never a bad record into
+name's range; any other file goes to the exact read, which finds out why. A condition that is
+sufficient rather than exact only ever sends a clean file to the exact read, never a bad record into
 the sums.
 
 Where DuckDB's typed reading is more lenient than the rules, the condition or the caller closes
 the gap: a number read as VARCHAR looks like text, so a string field must not look like a
 number, object, array or boolean; a JSON boolean read as DOUBLE becomes 1 or 0, so files that
-contain the words true/false anywhere go the exact path (`BOOLEAN_WORDS`); Kafka coordinates
+contain the words true/false anywhere go to the exact read (`BOOLEAN_WORDS`); Kafka coordinates
 are read as JSON so a string "5" is not taken for the integer 5.
 
 Two kinds of rule are checked more cheaply than line by line (the per-line condition is most
@@ -102,7 +102,7 @@ class TypedRenderer(ColumnPlan):
     def surely_valid(self, *extra: str, lines_only: bool = False) -> str:
         """True only for a line no rule rejects and all `extra` conditions hold (never NULL).
         Sufficient, not exact: a clean line it cannot vouch for (a location with surrounding
-        blanks, say) is false, and its file goes the exact path. `lines_only`: without the
+        blanks, say) is false, and its file goes to the exact read. `lines_only`: without the
         rules of `NAMED` and `KEYED` paths, which the caller checks its cheaper way."""
         skip = (*NAMED, *KEYED) if lines_only else ()
         conditions = dict.fromkeys(

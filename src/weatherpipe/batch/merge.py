@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from weatherpipe.batch.engine import DailyTable, EngineResult
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile
+from weatherpipe.batch.results import DailyTable, EngineResult
 
 VALUES = (
     "observations",
