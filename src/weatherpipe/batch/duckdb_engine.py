@@ -16,7 +16,7 @@ import duckdb
 
 from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_exact_read import ExactRead
-from weatherpipe.batch.duckdb_session import session
+from weatherpipe.batch.duckdb_session import Wanted, session
 from weatherpipe.batch.duckdb_typed_read import TypedRead
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile
 from weatherpipe.batch.results import EngineResult
@@ -49,10 +49,10 @@ class DuckDBEngine:
         if not files:
             return EngineResult(daily=[], rejected=[], lines=0, duplicates=0)
         with session(self.threads) as db:
-            base = raw_dir.resolve()
-            _want(db, base, files)
+            wanted = Wanted(db, raw_dir.resolve(), files, counted)
+            wanted.create_table()
             self.typed_read.create_daily(db)
-            typed = self.typed_read.read(db, base, files, counted) if self.typed else {}
+            typed = self.typed_read.read(wanted) if self.typed else {}
             if len(typed) == len(files):  # the common case: nothing for the exact read
                 return self.typed_read.result(
                     db, {files[n].path: lines for n, lines in typed.items()}
@@ -63,8 +63,7 @@ class DuckDBEngine:
                 "INSERT INTO typed_files SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
                 [[files[n].path for n in typed], list(typed.values())],
             )
-            rest = [f for f in files if f.path not in clean]
-            self.exact_read.read(db, base, rest, counted, files[0])
+            self.exact_read.read(wanted, [f for f in files if f.path not in clean])
             if clean and self._collides(db):
                 # Rare enough to redo everything with the exact read, which dedupes all of it.
                 exact = DuckDBEngine(self.threads, typed=False, rules=self.rules)
@@ -83,28 +82,3 @@ class DuckDBEngine:
                    AND c.topic = w.topic AND c.part = w.part AND c.off BETWEEN w.first AND w.last"""
         ).fetchone()
         return bool(found and found[0])
-
-
-def _want(db: duckdb.DuckDBPyConnection, base: Path, files: Sequence[RawFile]) -> None:
-    """Create table `wanted`: one row per file of the run, with what its name says (`id` is
-    its number in `files`), which both reads join their lines with."""
-    db.execute(
-        "CREATE TEMP TABLE wanted (id INTEGER, filename VARCHAR, rel VARCHAR,"
-        " topic VARCHAR, part INTEGER, part_text VARCHAR, first BIGINT, last BIGINT)"
-    )
-    # One statement with a list per column: executemany costs a round trip per row.
-    db.execute(
-        "INSERT INTO wanted SELECT unnest(?::INTEGER[]), unnest(?::VARCHAR[]),"
-        " unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]),"
-        " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
-        [
-            list(range(len(files))),
-            [str(base / f.path) for f in files],
-            [f.path for f in files],
-            [f.topic for f in files],
-            [f.partition for f in files],
-            [str(f.partition) for f in files],
-            [f.first_offset for f in files],
-            [f.last_offset for f in files],
-        ],
-    )

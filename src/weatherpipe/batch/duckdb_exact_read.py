@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from weatherpipe import rules as r
-from weatherpipe.batch.duckdb_session import SUM_TYPE, daily_table, each_file
+from weatherpipe.batch.duckdb_session import SUM_TYPE, Wanted, daily_table, each_file
 from weatherpipe.batch.duckdb_sql import Renderer, columns_literal, literal
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
 from weatherpipe.batch.results import SUMMED, EngineError, EngineResult, Rejected
@@ -28,17 +28,11 @@ class ExactRead:
     def __init__(self, rules: tuple[r.Rule, ...] = r.RULES) -> None:
         self.sql = Renderer(rules)
 
-    def read(
-        self,
-        db: duckdb.DuckDBPyConnection,
-        base: Path,
-        files: Sequence[RawFile],
-        counted: Sequence[OffsetRange],
-        sample: RawFile,
-    ) -> None:
-        """Validate `files` rule by rule into `checked` and count each record once into
-        `firsts` (`sample`: any raw file, for the table's shape)."""
-        by_line = self._objects(db, base, files, sample)
+    def read(self, wanted: Wanted, files: Sequence[RawFile]) -> None:
+        """Validate `files` (some of `wanted.files`, maybe none) rule by rule into `checked`
+        and count each record once into `firsts`."""
+        db, base = wanted.db, wanted.base
+        by_line = self._objects(db, base, files, sample=wanted.files[0])
         db.execute(
             "CREATE TEMP TABLE rejecting_files AS SELECT DISTINCT rel FROM checked"
             " WHERE reason IS NOT NULL"
@@ -48,7 +42,7 @@ class ExactRead:
         by_line += [str(row[0]) for row in db.execute("SELECT rel FROM rejecting_files").fetchall()]
         if by_line:
             self._lines(db, base, by_line)
-        _dedupe(db, merged_ranges(list(counted)))
+        _dedupe(db, merged_ranges(list(wanted.counted)))
 
     def _objects(
         self,
@@ -57,8 +51,9 @@ class ExactRead:
         files: Sequence[RawFile],
         sample: RawFile,
     ) -> list[str]:
-        """Create table `checked` from `files` read as whole JSON objects; returns the files
-        read_json refused (a line that is not a JSON object of the expected shape)."""
+        """Create table `checked` (`sample`: any raw file, for its shape) from `files` read as
+        whole JSON objects; returns the files read_json refused (a line that is not a JSON
+        object of the expected shape)."""
         sql = self._checked_sql(by_line=False)
         db.execute("CREATE TEMP TABLE checked AS " + sql + " LIMIT 0", [[str(base / sample.path)]])
         refused = each_file(

@@ -1,15 +1,19 @@
-"""What the DuckDB engine's two reads (typed and exact) share: the in-memory database, running a
-statement over many files with a per-file fallback, and the daily table both produce."""
+"""What the DuckDB engine's two reads (typed and exact) share: the in-memory database, the files
+of a run, running a statement over many files with a per-file fallback, and the daily table
+both produce."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
 from weatherpipe.batch.duckdb_sql import literal
+from weatherpipe.batch.rawfiles import OffsetRange, RawFile
 from weatherpipe.batch.results import COPY_ESCAPES, DailyTable
 
 # Sums are exact decimals (12 places: far below any instrument's resolution); numeric in
@@ -36,6 +40,42 @@ def session(threads: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
         yield db
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The files of one aggregation (in the raw zone `base`), the offset ranges counted before
+    it, and the connection both reads use."""
+
+    db: duckdb.DuckDBPyConnection
+    base: Path
+    files: Sequence[RawFile]
+    counted: Sequence[OffsetRange]
+
+    def create_table(self) -> None:
+        """Create table `wanted`: one row per file, with what its name says (`id` is its
+        number in `files`), which both reads join their lines with."""
+        self.db.execute(
+            "CREATE TEMP TABLE wanted (id INTEGER, filename VARCHAR, rel VARCHAR,"
+            " topic VARCHAR, part INTEGER, part_text VARCHAR, first BIGINT, last BIGINT)"
+        )
+        files, base = self.files, self.base
+        # One statement with a list per column: executemany costs a round trip per row.
+        self.db.execute(
+            "INSERT INTO wanted SELECT unnest(?::INTEGER[]), unnest(?::VARCHAR[]),"
+            " unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]),"
+            " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
+            [
+                list(range(len(files))),
+                [str(base / f.path) for f in files],
+                [f.path for f in files],
+                [f.topic for f in files],
+                [f.partition for f in files],
+                [str(f.partition) for f in files],
+                [f.first_offset for f in files],
+                [f.last_offset for f in files],
+            ],
+        )
 
 
 def each_file(run: Callable[[list[File]], object], files: Sequence[File]) -> list[File]:

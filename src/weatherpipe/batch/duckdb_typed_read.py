@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from weatherpipe import rules as r
-from weatherpipe.batch.duckdb_session import SUM_TYPE, daily_table, each_file
+from weatherpipe.batch.duckdb_session import SUM_TYPE, Wanted, daily_table, each_file
 from weatherpipe.batch.duckdb_sql import literal
 from weatherpipe.batch.duckdb_typed import BOOLEAN_WORDS, TypedRenderer
 from weatherpipe.batch.rawfiles import OffsetRange, RawFile
@@ -40,18 +40,13 @@ class TypedRead:
             + ", min_t DOUBLE, max_t DOUBLE)"
         )
 
-    def read(
-        self,
-        db: duckdb.DuckDBPyConnection,
-        base: Path,
-        files: Sequence[RawFile],
-        counted: Sequence[OffsetRange],
-    ) -> dict[int, int]:
+    def read(self, wanted: Wanted) -> dict[int, int]:
         """Aggregate the files this read can vouch for into `typed_daily`; returns their
-        numbers in `files` (the `id` of table `wanted`) with their line counts."""
+        numbers in `wanted.files` (the `id` of table `wanted`) with their line counts."""
+        db, base = wanted.db, wanted.base
         candidates = [
             f
-            for f in _alone(files, counted)
+            for f in _alone(wanted.files, wanted.counted)
             if f.last_offset - f.first_offset < MAX_OFFSET_SPAN
             and self.sql.plain_text(f.topic)  # compared as text with each line's topic
         ]
