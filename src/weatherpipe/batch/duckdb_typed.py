@@ -153,6 +153,7 @@ class TypedRenderer(ColumnPlan):
             raise TypeError(f"no typed rendering for {p!r}")
         c = column or self.ref(p.path)
         typ = self.sql_type(p.path)
+        double, text = typ == "DOUBLE", typ == "VARCHAR"
         match p:
             case r.NotObject():
                 return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
@@ -165,51 +166,45 @@ class TypedRenderer(ColumnPlan):
                     f"left({c}, 1) <> '-'",
                     f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}",
                 ]
-            case r.Absent() | r.NotNumber() | r.NotFinite() if typ == "DOUBLE":
-                if self._bounded(p.path):
-                    return []
-                return [f"isfinite({c})"]  # NULL when absent: coalesced to false
-            case r.Absent() if typ == "VARCHAR":
-                return [f"{c} <> ''"]
             case r.Absent() | r.NotNumber() | r.NotFinite():
-                pass
-            case r.OutOfRange() if typ == "DOUBLE":
-                return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
-            case r.NotString() if typ == "VARCHAR":
-                starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
-                words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
-                return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
-            case r.Blank() | r.LongerThan() if typ == "VARCHAR":
-                # No blank at either end: trimming changes nothing, so the text is not blank
-                # and its length is the trimmed length.
-                blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
-                ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
-                if isinstance(p, r.LongerThan):
-                    return [*ends, f"length({c}) <= {p.length}"]
-                return ends
-            case r.HasCharacter() if typ == "VARCHAR":
-                return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
-            case r.YearOutside() if typ == "VARCHAR" and self._parsed(p.path):
-                # With the timestamp rule's conditions (the text is its parsed time printed
-                # back), the parsed time's year is the text's.
-                low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
-                return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
-            case r.NotTimestamp() if typ == "VARCHAR":
-                # Formatting the parsed time gives back the very text only if the text has the
-                # format's exact shape (a regular expression costs more); the length rules out
-                # a year of other than four digits, which the rule's pattern would reject.
-                shape = len(datetime(2000, 1, 1).strftime(p.format))
-                return [f"length({c}) = {shape}", f"strftime(ts_{c}, {literal(p.format)}) = {c}"]
-            case (
-                r.OutOfRange()
-                | r.NotString()
-                | r.Blank()
-                | r.LongerThan()
-                | r.HasCharacter()
-                | r.YearOutside()
-                | r.NotTimestamp()
-            ):
-                pass  # read as a type this path has no rendering for
+                if double:  # NULL when absent: coalesced to false
+                    return [] if self._bounded(p.path) else [f"isfinite({c})"]
+                if text and isinstance(p, r.Absent):
+                    return [f"{c} <> ''"]
+            case r.OutOfRange():
+                if double:
+                    return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
+            case r.NotString():
+                if text:
+                    starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
+                    words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
+                    return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
+            case r.Blank() | r.LongerThan():
+                if text:
+                    # No blank at either end: trimming changes nothing, so the text is not
+                    # blank and its length is the trimmed length.
+                    blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
+                    ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
+                    if isinstance(p, r.LongerThan):
+                        return [*ends, f"length({c}) <= {p.length}"]
+                    return ends
+            case r.HasCharacter():
+                if text:
+                    return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
+            case r.YearOutside():
+                if text and self._parsed(p.path):
+                    # With the timestamp rule's conditions (the text is its parsed time printed
+                    # back), the parsed time's year is the text's.
+                    low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
+                    return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
+            case r.NotTimestamp():
+                if text:
+                    # Formatting the parsed time gives back the very text only if the text has
+                    # the format's exact shape (a regular expression costs more); the length
+                    # rules out a year of other than four digits, which the pattern rejects.
+                    shape = len(datetime(2000, 1, 1).strftime(p.format))
+                    printed = f"strftime(ts_{c}, {literal(p.format)}) = {c}"
+                    return [f"length({c}) = {shape}", printed]
             case _:
                 assert_never(p)
         raise TypeError(f"no typed rendering for {p!r} read as {typ}")

@@ -206,53 +206,52 @@ class _Cells:
                 | rules.Present()
             ):
                 return self.never
-            case rules.Absent() if field == "location":
-                return self.never
-            case rules.Absent() if field == "timestamp":
-                return _np(pc.equal(self.timestamp, ""))
-            case rules.Absent() if field in self.numbers:
-                return _np(pc.equal(self.numbers[field].text, ""))
-            case rules.Blank() if field == "location":
-                return self._per_row(pc.equal(self.location, ""))
-            case rules.LongerThan() if field == "location":
-                return self._per_row(pc.greater(pc.utf8_length(self.location), p.length))
-            case rules.HasCharacter() if field == "location":
-                # On the field as written: a tab or NUL at its end is no blank to trim away.
-                pattern = character_class(p.ranges)
-                return self._per_row(pc.match_substring_regex(self.names, pattern))
-            case rules.YearOutside() if field == "timestamp":
-                return self._year_outside(p)
-            case rules.NotTimestamp() if field == "timestamp":
-                return _np(self.bad_time)
-            case rules.NotNumber() if field in self.numbers:
-                number = self.numbers[field]
-                not_number: np.ndarray = ~number.numeric & ~number.special
-                return not_number
-            case rules.NotFinite() if field in self.numbers:
-                number = self.numbers[field]
-                not_finite: np.ndarray = number.special | number.overflow
-                return not_finite
-            case rules.OutOfRange() if field in self.numbers:
-                number = self.numbers[field]
-                inside = pc.and_(
-                    pc.greater_equal(number.value, p.low), pc.less_equal(number.value, p.high)
-                )
-                outside: np.ndarray = number.numeric & ~number.overflow & ~_np(inside)
-                return outside
-            case (
-                rules.Absent()
-                | rules.Blank()
-                | rules.LongerThan()
-                | rules.HasCharacter()
-                | rules.YearOutside()
-                | rules.NotTimestamp()
-                | rules.NotNumber()
-                | rules.NotFinite()
-                | rules.OutOfRange()
-            ):
-                raise TypeError(f"no CSV check for {p!r}: the CSV has no such column")
+            case rules.Absent():
+                if field == "location":
+                    return self.never
+                if field == "timestamp":
+                    return _np(pc.equal(self.timestamp, ""))
+                if field in self.numbers:
+                    return _np(pc.equal(self.numbers[field].text, ""))
+            case rules.Blank() | rules.LongerThan() | rules.HasCharacter():
+                if field == "location":
+                    return self._location_holds(p)
+            case rules.YearOutside():
+                if field == "timestamp":
+                    return self._year_outside(p)
+            case rules.NotTimestamp():
+                if field == "timestamp":
+                    return _np(self.bad_time)
+            case rules.NotNumber() | rules.NotFinite() | rules.OutOfRange():
+                if field in self.numbers:
+                    return self._number_holds(p, self.numbers[field])
             case _:
                 assert_never(p)
+        raise TypeError(f"no CSV check for {p!r}: the CSV has no such column")
+
+    def _location_holds(self, p: rules.Blank | rules.LongerThan | rules.HasCharacter) -> np.ndarray:
+        if isinstance(p, rules.Blank):
+            return self._per_row(pc.equal(self.location, ""))
+        if isinstance(p, rules.LongerThan):
+            return self._per_row(pc.greater(pc.utf8_length(self.location), p.length))
+        # On the field as written: a tab or NUL at its end is no blank to trim away.
+        return self._per_row(pc.match_substring_regex(self.names, character_class(p.ranges)))
+
+    @staticmethod
+    def _number_holds(
+        p: rules.NotNumber | rules.NotFinite | rules.OutOfRange, number: _Number
+    ) -> np.ndarray:
+        holds: np.ndarray
+        if isinstance(p, rules.NotNumber):
+            holds = ~number.numeric & ~number.special
+        elif isinstance(p, rules.NotFinite):
+            holds = number.special | number.overflow
+        else:
+            inside = pc.and_(
+                pc.greater_equal(number.value, p.low), pc.less_equal(number.value, p.high)
+            )
+            holds = number.numeric & ~number.overflow & ~_np(inside)
+        return holds
 
     def _year_outside(self, p: rules.YearOutside) -> np.ndarray:
         """Rows whose timestamp has the format's exact shape and a year outside [low, high]
