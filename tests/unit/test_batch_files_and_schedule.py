@@ -65,7 +65,7 @@ def test_a_failed_run_does_not_stop_the_schedule() -> None:
 
 def test_summary_line_says_how_many_files_took_the_typed_read() -> None:
     counts = MergeCounts(inserted=4, updated=1, unchanged=0, deleted=0)
-    summary = RunSummary(7, "full", "duckdb", 3, 90, 2, 1, counts, 1.25, fast_files=2)
+    summary = RunSummary(7, "full", "duckdb", 3, 90, 2, 1, counts, 1.25, typed_files=2)
     assert summary.line() == (
         "batch run 7 (full, duckdb) done in 1.2 s: 3 files (2 by the typed read), 90 lines "
         "(2 duplicates, 1 rejected) -> daily rows: 4 inserted, 1 updated, 0 unchanged, 0 deleted"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.batch_reference import check, parse_line
 from tests.samples import EVENT
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.events import CSV_ONLY_REASONS, LOCATION_MAX_LENGTH, MEASURES, YEARS, Reason
 from weatherpipe.rawzone.listing import list_files

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.samples import EVENT
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.events import Reason
 from weatherpipe.rawzone.envelope import (

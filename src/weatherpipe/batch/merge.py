@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from weatherpipe.batch.engine import DailyTable, EngineResult
 from weatherpipe.batch.offset_ranges import OffsetRange
+from weatherpipe.batch.results import DailyTable, EngineResult
 from weatherpipe.rawzone.listing import RawFile
 
 VALUES = (
