@@ -30,7 +30,7 @@ from weatherpipe.batch.runner import run_once
 from weatherpipe.datagen import write_csv
 from weatherpipe.db.connection import connect
 from weatherpipe.db.roles import reader_url
-from weatherpipe.ingest.produce import produce_all
+from weatherpipe.ingest.csv_to_topic import produce_all
 from weatherpipe.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

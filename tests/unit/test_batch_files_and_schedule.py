@@ -11,7 +11,7 @@ from tests.rawzone_files import Record, event, write_file
 from weatherpipe.batch.merge import MergeCounts
 from weatherpipe.batch.rawfiles import OffsetRange, list_files, merged_ranges, parse
 from weatherpipe.batch.runner import RunSummary
-from weatherpipe.batch.schedule import IntervalError, next_tick, parse_interval, run_every
+from weatherpipe.flows.schedule import IntervalError, next_tick, parse_interval, run_every
 
 NAME = "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson"
 

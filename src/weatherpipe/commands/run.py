@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from weatherpipe.commands.startup import configure
-from weatherpipe.ui.console import err, say
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
     from weatherpipe.settings import Settings
@@ -72,16 +72,17 @@ def run(
     produce every row, consume until idle into the raw zone, run the batch, print a summary
     (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this command
     started; after --no-dashboard the platform is left running for you to look."""
-    from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
+    from weatherpipe.flows.lab import LabFlow  # heavy; imported when the command runs
+    from weatherpipe.signals import interrupt_on
 
     settings = configure()
     # A service manager or `kill` stops us with SIGTERM: take the same path as Ctrl-C, so the
     # dashboard and the services this command started are stopped too.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt_on((signal.SIGTERM,))
     flow = LabFlow(settings, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again)
     try:
         result = flow.run()
-        err().print(result.table())
+        result.show()
         if as_json:
             typer.echo(json.dumps(result.as_dict()))
         if dashboard:
@@ -98,12 +99,10 @@ def run(
 
 def _stop_started(settings: Settings, started: list[str]) -> None:
     """Stop the local services this command started (and only those)."""
-    from weatherpipe.platform import local_kafka
-    from weatherpipe.platform.local_postgres import LocalPostgres
+    from weatherpipe.flows.lab import stop_started
 
-    for name in started:
-        if (local_kafka if name == "kafka" else LocalPostgres)(settings).stop():
-            say(f"stopped {name}")
+    for name in stop_started(settings, started):
+        say(f"stopped {name}")
 
 
 def serve_dashboard(settings: Settings, port: int) -> None:

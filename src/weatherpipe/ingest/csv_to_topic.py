@@ -16,15 +16,11 @@ same job, which sends only the rows the interrupted one did not deliver (`resume
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 import numpy as np
@@ -385,22 +381,3 @@ def _finish(
     if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
         summary.failed += accepted - reported
         summary.errors.append(f"{accepted - reported:,} accepted records were never reported")
-
-
-@contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
-    """While active, the first Ctrl-C (SIGINT) only asks the run to stop after the current
-    slice, so what was accepted is flushed and reported; a second Ctrl-C aborts at once."""
-    requested = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-
-    signal.signal(signal.SIGINT, handle)
-    try:
-        yield requested.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -1,7 +1,8 @@
 """The lab flow in one call: platform up, data set, produce, consume until idle, batch, summary.
 
 Each stage is the same library code its own command runs; this module only sequences them,
-times them and checks that the counts add up from one stage to the next.
+times them and checks that the counts add up from one stage to the next. It speaks to the user
+through `ui` only.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from rich.table import Table
-
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.security import kafka_connection
-from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
-from weatherpipe.ui.console import say
 from weatherpipe.ui.progress import ProduceProgress, activity
+from weatherpipe.ui.stages import StageSummary, stage_done, stage_table
+
+TITLE = "weatherpipe lab run"
 
 
 class CountMismatchError(TerminalError):
@@ -28,37 +28,22 @@ class CountMismatchError(TerminalError):
 
 
 @dataclass
-class Stage:
-    """One row of the summary table."""
-
-    name: str
-    seconds: float
-    records: str
-    set_aside: str = ""
-
-
-@dataclass
 class LabResult:
-    stages: list[Stage] = field(default_factory=list)
+    stages: list[StageSummary] = field(default_factory=list)
     started_services: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall time of the stages run so far."""
 
     def as_dict(self) -> dict[str, object]:
         return {
             "stages": [asdict(stage) for stage in self.stages],
-            "seconds": sum(stage.seconds for stage in self.stages),
+            "seconds": self.seconds,
             "started_services": self.started_services,
         }
 
-    def table(self) -> Table:
-        table = Table(title="weatherpipe lab run", title_justify="left")
-        table.add_column("stage")
-        table.add_column("records")
-        table.add_column("set aside")
-        table.add_column("seconds", justify="right")
-        for stage in self.stages:
-            table.add_row(stage.name, stage.records, stage.set_aside, f"{stage.seconds:.1f}")
-        table.add_row("total", "", "", f"{sum(s.seconds for s in self.stages):.1f}", style="bold")
-        return table
+    def show(self) -> None:
+        """The summary table."""
+        stage_table(TITLE, self.stages, self.seconds)
 
 
 class LabFlow:
@@ -80,109 +65,86 @@ class LabFlow:
         self.produce_again = produce_again
         self.result = LabResult()
 
-    def _timed(self, work: Callable[[], Stage]) -> Stage:
+    def _timed(self, work: Callable[[], StageSummary]) -> StageSummary:
         start = time.monotonic()
         stage = work()
         stage.seconds = time.monotonic() - start
         self.result.stages.append(stage)
-        say(
-            ("✓", "green"),
-            f" {stage.name}: {stage.records}"
-            + (f"; {stage.set_aside}" if stage.set_aside else "")
-            + f" ({stage.seconds:.1f} s)",
-        )
+        self.result.seconds += stage.seconds
+        stage_done(stage)
         return stage
 
     def run(self) -> LabResult:
         self._timed(self.platform_up)
         if not self.settings.csv_path.exists():
             self._timed(self.generate)
-        self._produce()
+        self._timed(self.produce)
         self._consume()
         self._timed(self.batch)
         return self.result
 
     # --- stages ---------------------------------------------------------------------------
-    def platform_up(self) -> Stage:
-        s = self.settings
-        before = {
-            "kafka": s.manages_kafka and platform.local_kafka(s).pid() is not None,
-            "postgres": s.manages_postgres and LocalPostgres(s).pid() is not None,
-        }
+    def platform_up(self) -> StageSummary:
         with activity("platform: starting Kafka and PostgreSQL"):
-            platform.up(s)
-        self.result.started_services = [
-            name
-            for name, managed in (("kafka", s.manages_kafka), ("postgres", s.manages_postgres))
-            if managed and not before[name]
-        ]
+            self.result.started_services = start_platform(self.settings)
         started = ", ".join(self.result.started_services) or "nothing (already running)"
-        return Stage("platform", 0, f"started {started}")
+        return StageSummary("platform", 0, f"started {started}")
 
-    def generate(self) -> Stage:
+    def generate(self) -> StageSummary:
         from weatherpipe import datagen
 
         path = self.settings.csv_path
         with activity(f"generate: {path}", total=self.rows, unit="rows") as shown:
             size = datagen.write_csv(path, self.rows, self.seed, shown.advance)
-        return Stage("generate", 0, f"{self.rows:,} rows ({size / 1e6:.0f} MB) → {path}")
+        return StageSummary("generate", 0, f"{self.rows:,} rows ({size / 1e6:.0f} MB) → {path}")
 
-    def _produce(self) -> None:
-        from weatherpipe.ingest.produce import produce_all, stop_on_interrupt
+    def produce(self) -> StageSummary:
+        from weatherpipe.ingest.csv_to_topic import produce_all
         from weatherpipe.ingest.resume import pending
+        from weatherpipe.signals import stop_requested
 
-        def work() -> Stage:
-            source = self.settings.csv_path
-            held = _records_in_topic(self.settings)
-            interrupted = pending(self.settings.state_dir, self.settings.kafka_topic, source)
-            if held and not self.produce_again and not interrupted:
-                # The lab flow sends the data set once: a second `make run` must not send the
-                # same rows again (the batch would then count every observation twice). An
-                # interrupted first send is resumed instead: only its missing rows are sent.
-                return Stage(
-                    "produce",
-                    0,
-                    f"skipped: {self.settings.kafka_topic} already holds {held:,} records "
-                    "(--produce-again sends the CSV once more)",
-                )
-            with (
-                stop_on_interrupt() as stop,
-                activity("produce", total=source.stat().st_size, unit="bytes") as shown,
-            ):
-                progress = ProduceProgress(shown, "produce")
-                summary = produce_all(self.settings, source, progress, stop)
-            if summary.interrupted:
-                raise KeyboardInterrupt
-            if not summary.ok:
-                raise CountMismatchError(
-                    f"The producer could not deliver every row: {summary.line()}. "
-                    "Check the broker's log (STATE_DIR/kafka/logs/server.log) and run again."
-                )
-            return Stage(
+        s = self.settings
+        source = s.csv_path
+        held = _records_in_topic(s)
+        interrupted = pending(s.state_dir, s.kafka_topic, source)
+        if held and not self.produce_again and not interrupted:
+            # The lab flow sends the data set once: a second `make run` must not send the
+            # same rows again (the batch would then count every observation twice). An
+            # interrupted first send is resumed instead: only its missing rows are sent.
+            return StageSummary(
                 "produce",
                 0,
-                f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}"
-                + (f" ({summary.resumed:,} by the interrupted run)" if summary.resumed else ""),
-                f"{summary.quarantined:,} bad rows to {summary.dlq_topic}",
+                f"skipped: {s.kafka_topic} already holds {held:,} records "
+                "(--produce-again sends the CSV once more)",
             )
-
-        self._timed(work)
+        with (
+            stop_requested() as stop,
+            activity("produce", total=source.stat().st_size, unit="bytes") as shown,
+        ):
+            summary = produce_all(s, source, ProduceProgress(shown, "produce"), stop)
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        if not summary.ok:
+            raise CountMismatchError(
+                f"The producer could not deliver every row: {summary.line()}. "
+                "Check the broker's log (STATE_DIR/kafka/logs/server.log) and run again."
+            )
+        return StageSummary(
+            "produce",
+            0,
+            f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}"
+            + (f" ({summary.resumed:,} by the interrupted run)" if summary.resumed else ""),
+            f"{summary.quarantined:,} bad rows to {summary.dlq_topic}",
+        )
 
     def _consume(self) -> None:
         from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
-        from weatherpipe.rawzone.rotation import RotationPolicy
 
         s = self.settings
         ends = end_offsets(s)
-        options = ConsumeOptions(
-            raw_dir=s.raw_dir,
-            topic=s.kafka_topic,
-            policy=RotationPolicy.from_limits(s.rotate_mb, s.rotate_seconds),
-            batch_size=s.consume_batch_size,
-            until_idle=self.idle_seconds,
-        )
+        options = ConsumeOptions.from_settings(s, until_idle=self.idle_seconds)
 
-        def work() -> Stage:
+        def work() -> StageSummary:
             with (
                 raw_zone_consumer(
                     kafka_connection(s, "consumer"),
@@ -198,7 +160,7 @@ class LabFlow:
                 stats = consumer.run()
             sink = stats.sink
             marked = sum(sink.value_errors.values())
-            return Stage(
+            return StageSummary(
                 "consume",
                 0,
                 f"{sink.messages:,} records → {sink.files:,} raw files "
@@ -215,13 +177,13 @@ class LabFlow:
                 "--until-idle 30` to finish, then `weatherpipe batch`."
             )
 
-    def batch(self) -> Stage:
+    def batch(self) -> StageSummary:
         from weatherpipe.batch.runner import run_once
 
         with activity("batch") as shown:
             summary = run_once(self.settings, on_step=shown.describe)
         r = summary.rows
-        return Stage(
+        return StageSummary(
             "batch",
             0,
             f"{summary.lines:,} lines from {summary.files:,} files → "
@@ -229,6 +191,29 @@ class LabFlow:
             f"({r.inserted:,} new, {r.updated:,} updated)",
             f"{summary.rejected:,} quarantined, {summary.duplicates:,} duplicates",
         )
+
+
+def start_platform(settings: Settings) -> list[str]:
+    """Start the platform; the local services that had no process before (and now run)."""
+    before = platform.status(settings)
+    platform.up(settings)
+    return [
+        name
+        for name, service in (("kafka", before.kafka), ("postgres", before.postgres))
+        if service.managed and service.pid is None
+    ]
+
+
+def stop_started(settings: Settings, started: list[str]) -> list[str]:
+    """Stop the local services of `started` (and only those); the ones that were running."""
+    stopped = platform.down(settings) if set(started) == {"kafka", "postgres"} else {}
+    if started == ["kafka"]:
+        stopped = {"kafka": platform.local_kafka(settings).stop()}
+    elif started == ["postgres"]:
+        from weatherpipe.platform.local_postgres import LocalPostgres
+
+        stopped = {"postgres": LocalPostgres(settings).stop()}
+    return [name for name, was_running in stopped.items() if was_running]
 
 
 def end_offsets(settings: Settings) -> dict[int, int]:
