@@ -1,4 +1,5 @@
-"""The lab flow in one call: platform up, data set, produce, consume until idle, batch, summary.
+"""The lab flow in one call: platform up, data set, produce and consume side by side, batch,
+summary.
 
 Each stage is the same library code its own command runs; this module only sequences them,
 times them and checks that the counts add up from one stage to the next. It speaks to the user
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
@@ -17,14 +19,25 @@ from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
-from weatherpipe.ui.progress import ProduceProgress, activity
+from weatherpipe.ui.progress import Lines, ProduceProgress, activity, live_lines
 from weatherpipe.ui.stages import StageSummary, stage_done, stage_table
+
+if TYPE_CHECKING:
+    from weatherpipe.flows.consumer_process import ConsumerPlan, Report
 
 TITLE = "weatherpipe lab run"
 
 
 class CountMismatchError(TerminalError):
     """A stage stored a different number of records than the one before it delivered."""
+
+
+@dataclass(frozen=True)
+class Produced:
+    """The produce stage's summary, and the last offset it delivered to each partition."""
+
+    stage: StageSummary
+    last_offsets: dict[int, int]
 
 
 @dataclass
@@ -47,39 +60,37 @@ class LabResult:
 
 
 class LabFlow:
-    """Runs the stages in order; `started_services` remembers what it started, so an
-    interrupted run can stop exactly that."""
+    """Runs the stages; `started_services` remembers what it started, so an interrupted run can
+    stop exactly that. Producing and consuming overlap: the consumer runs in its own process
+    from the start and stops once the raw zone holds what the producer delivered."""
 
     def __init__(
-        self,
-        settings: Settings,
-        rows: int,
-        seed: int,
-        idle_seconds: float,
-        produce_again: bool = False,
+        self, settings: Settings, rows: int, seed: int, produce_again: bool = False
     ) -> None:
         self.settings = settings
         self.rows = rows
         self.seed = seed
-        self.idle_seconds = idle_seconds
         self.produce_again = produce_again
         self.result = LabResult()
+        self._started = time.monotonic()
 
-    def _timed(self, work: Callable[[], StageSummary]) -> StageSummary:
-        start = time.monotonic()
-        stage = work()
-        stage.seconds = time.monotonic() - start
+    def _done(self, stage: StageSummary, started: float) -> StageSummary:
+        stage.seconds = time.monotonic() - started
         self.result.stages.append(stage)
-        self.result.seconds += stage.seconds
+        self.result.seconds = time.monotonic() - self._started
         stage_done(stage)
         return stage
 
+    def _timed(self, work: Callable[[], StageSummary]) -> StageSummary:
+        started = time.monotonic()
+        return self._done(work(), started)
+
     def run(self) -> LabResult:
+        self._started = time.monotonic()
         self._timed(self.platform_up)
         if not self.settings.csv_path.exists():
             self._timed(self.generate)
-        self._timed(self.produce)
-        self._consume()
+        self._stream()
         self._timed(self.batch)
         return self.result
 
@@ -98,7 +109,56 @@ class LabFlow:
             size = datagen.write_csv(path, self.rows, self.seed, shown.advance)
         return StageSummary("generate", 0, f"{self.rows:,} rows ({size / 1e6:.0f} MB) → {path}")
 
-    def produce(self) -> StageSummary:
+    def _stream(self) -> None:
+        """Produce and consume side by side; return once the raw zone holds every record the
+        topic had at the start and every record this run's producer delivered."""
+        from weatherpipe.flows.consumer_process import ConsumerProcess, ProgressPump
+
+        s = self.settings
+        at_start = end_offsets(s)
+        with live_lines() as lines:
+            consume_line = lines.add("consume: joining the group")
+
+            def show(report: Report) -> None:
+                sink = report.sink
+                consume_line.describe(
+                    f"consume: {sink.written:,} records written, {sink.messages:,} of them in "
+                    f"{sink.files:,} published files"
+                )
+
+            consumer = ConsumerProcess(consumer_plan(s), show)
+            consume_started = time.monotonic()
+            consumer.start()
+            try:
+                with ProgressPump(consumer):
+                    produce_started = time.monotonic()
+                    produced = self._produce(lines)
+                    self._done(produced.stage, produce_started)
+                target = dict(at_start)
+                target.update({p: last + 1 for p, last in produced.last_offsets.items()})
+                report = consumer.finish(target)
+            finally:
+                consumer.stop()
+        sink = report.sink
+        marked = sum(sink.value_errors.values())
+        self._done(
+            StageSummary(
+                "consume",
+                0,
+                f"{sink.messages:,} records → {sink.files:,} raw files "
+                f"({sink.bytes / 1_048_576:,.0f} MiB)",
+                f"{marked:,} values marked unreadable" if marked else "",
+            ),
+            consume_started,
+        )
+        missing = _missing_records(s, produced.last_offsets)
+        if missing:
+            raise CountMismatchError(
+                f"The raw zone lacks records the producer delivered ({missing}). Run "
+                "`weatherpipe consume --until-idle 30` to finish, then `weatherpipe batch`."
+            )
+
+    def _produce(self, lines: Lines) -> Produced:
         from weatherpipe.ingest.csv_to_topic import produce_all
         from weatherpipe.ingest.resume import pending
         from weatherpipe.signals import stop_requested
@@ -111,16 +171,17 @@ class LabFlow:
             # The lab flow sends the data set once: a second `make run` must not send the
             # same rows again (the batch would then count every observation twice). An
             # interrupted first send is resumed instead: only its missing rows are sent.
-            return StageSummary(
-                "produce",
-                0,
-                f"skipped: {s.kafka_topic} already holds {held:,} records "
-                "(--produce-again sends the CSV once more)",
+            return Produced(
+                StageSummary(
+                    "produce",
+                    0,
+                    f"skipped: {s.kafka_topic} already holds {held:,} records "
+                    "(--produce-again sends the CSV once more)",
+                ),
+                {},
             )
-        with (
-            stop_requested() as stop,
-            activity("produce", total=source.stat().st_size, unit="bytes") as shown,
-        ):
+        shown = lines.add("produce", total=source.stat().st_size)
+        with stop_requested() as stop:
             summary = produce_all(s, source, ProduceProgress(shown, "produce"), stop)
         if summary.interrupted:
             raise KeyboardInterrupt
@@ -129,53 +190,16 @@ class LabFlow:
                 f"The producer could not deliver every row: {summary.line()}. "
                 "Check the broker's log (STATE_DIR/kafka/logs/server.log) and run again."
             )
-        return StageSummary(
-            "produce",
-            0,
-            f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}"
-            + (f" ({summary.resumed:,} by the interrupted run)" if summary.resumed else ""),
-            f"{summary.quarantined:,} bad rows to {summary.dlq_topic}",
-        )
-
-    def _consume(self) -> None:
-        from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
-
-        s = self.settings
-        ends = end_offsets(s)
-        options = ConsumeOptions.from_settings(s, until_idle=self.idle_seconds)
-
-        def work() -> StageSummary:
-            with (
-                raw_zone_consumer(
-                    kafka_connection(s, "consumer"),
-                    s.kafka_group_id,
-                    options,
-                    s.kafka_group_instance_id,
-                ) as consumer,
-                activity("consume") as shown,
-            ):
-                consumer.on_progress = lambda st: shown.describe(
-                    f"consume: {st.sink.messages:,} records stored"
-                )
-                stats = consumer.run()
-            sink = stats.sink
-            marked = sum(sink.value_errors.values())
-            return StageSummary(
-                "consume",
+        return Produced(
+            StageSummary(
+                "produce",
                 0,
-                f"{sink.messages:,} records → {sink.files:,} raw files "
-                f"({sink.bytes / 1_048_576:,.0f} MiB)",
-                f"{marked:,} values marked unreadable" if marked else "",
-            )
-
-        self._timed(work)
-        missing = _missing_offsets(s, ends)
-        if missing:
-            raise CountMismatchError(
-                f"The raw zone lacks {missing:,} records the topic holds (the consumer went "
-                f"idle for {self.idle_seconds:g} s before catching up). Run `weatherpipe consume "
-                "--until-idle 30` to finish, then `weatherpipe batch`."
-            )
+                f"{summary.rows_read:,} rows read, {summary.sent:,} sent to {summary.topic}"
+                + (f" ({summary.resumed:,} by the interrupted run)" if summary.resumed else ""),
+                f"{summary.quarantined:,} bad rows to {summary.dlq_topic}",
+            ),
+            summary.last_offsets,
+        )
 
     def batch(self) -> StageSummary:
         from weatherpipe.batch.runner import run_once
@@ -222,10 +246,29 @@ def end_offsets(settings: Settings) -> dict[int, int]:
     return {p.partition: p.end for p in offsets}
 
 
-def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
-    """How many offsets below `ends` lie beyond the raw zone's highest stored offset."""
+def consumer_plan(settings: Settings) -> ConsumerPlan:
+    """How the lab's consumer process joins the group: as `weatherpipe consume` would."""
+    from weatherpipe.flows.consumer_process import ConsumerPlan
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions
+
+    return ConsumerPlan(
+        kafka_connection(settings, "consumer"),
+        settings.kafka_group_id,
+        ConsumeOptions.from_settings(settings),
+        settings.kafka_group_instance_id,
+        settings.log_level,
+    )
+
+
+def _missing_records(settings: Settings, last_offsets: dict[int, int]) -> str:
+    """The partitions whose highest stored offset is below the last one the producer
+    delivered, described; "" when there is none."""
     stored = highest_offsets(settings.raw_dir, settings.kafka_topic)
-    return sum(max(0, end - (stored.get(p, -1) + 1)) for p, end in ends.items())
+    return "; ".join(
+        f"partition {p}: stored up to {stored.get(p, -1)}, delivered up to {last}"
+        for p, last in sorted(last_offsets.items())
+        if stored.get(p, -1) < last
+    )
 
 
 def _records_in_topic(settings: Settings) -> int:

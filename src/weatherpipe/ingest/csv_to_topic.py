@@ -80,6 +80,8 @@ class ProduceSummary:
     daily: bool = False
     day: dt.date | None = None
     errors: list[str] = field(default_factory=list)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    """Of each partition of the topic this run delivered to: the last offset delivered."""
 
     @property
     def dlq_topic(self) -> str:
@@ -377,6 +379,7 @@ def _finish(
     reported = main.delivered + dlq.delivered + summary.failed
     summary.resumed = resume.matched[summary.topic] + resume.matched[summary.dlq_topic]
     summary.sent = main.delivered + resume.matched[summary.topic]
+    summary.last_offsets = dict(main.last_offsets)
     summary.quarantined = dlq.delivered + resume.matched[summary.dlq_topic]
     if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
         summary.failed += accepted - reported
