@@ -34,6 +34,8 @@ from weatherpipe.signals import ignore_signals
 
 REPORT_SECONDS: Final = 0.2
 """How often the child reports its progress, and the parent looks for a child that died."""
+STORED_CHECK_SECONDS: Final = 1.0
+"""How often a child waiting for its target looks at the raw zone's published files."""
 STOP_SECONDS: Final = 60.0
 """How long a stopped child may take to finish its files before it is killed."""
 
@@ -174,13 +176,13 @@ def _consume(
     """The child: consume until the target is stored, the parent is gone, or SIGTERM."""
     # Imported in the child: the parent never needs a Kafka consumer of its own.
     from weatherpipe.rawzone.consume_loop import ConsumeStats, raw_zone_consumer
-    from weatherpipe.rawzone.recovery import highest_offsets
 
     ignore_signals((signal.SIGINT,))
     logging.basicConfig(level=plan.log_level, format="consumer: %(levelname)s %(message)s")
     options = replace(plan.options, until_idle=None)  # the target ends the run, not idleness
     # Partitions the raw zone holds up to their target already are never read again.
-    stored = {p: last + 1 for p, last in highest_offsets(options.raw_dir, options.topic).items()}
+    stored = _stored_ends(options)
+    last_listed = time.monotonic()
     target: dict[int, int] | None = None
     reached = False
     last_sent = 0.0
@@ -192,11 +194,16 @@ def _consume(
             consumer.stop_on(signal.SIGTERM)
 
             def progress(current: ConsumeStats) -> None:
-                nonlocal target, reached, last_sent
+                nonlocal target, reached, last_sent, last_listed
                 if target is None:
                     with suppress(queue.Empty):
                         target = targets.get_nowait()
+                now = time.monotonic()
                 if target is not None and not reached:
+                    if now - last_listed >= STORED_CHECK_SECONDS:
+                        # Another member of the group may hold and store some partitions.
+                        last_listed = now
+                        stored.update(_stored_ends(options))
                     read = consumer.consumer.positions(options.topic)
                     reached = all(
                         max(read.get(p, 0), stored.get(p, 0)) >= end for p, end in target.items()
@@ -205,7 +212,6 @@ def _consume(
                         consumer.stop_requested = True
                 if os.getppid() != parent:
                     consumer.stop_requested = True  # nobody would stop or wait for it
-                now = time.monotonic()
                 if now - last_sent >= REPORT_SECONDS:
                     last_sent = now
                     reports.put(Report(current.sink, current.seconds))
@@ -216,3 +222,10 @@ def _consume(
         reports.put(Report(stats.sink, stats.seconds, done=True, error=str(exc)))
         return
     reports.put(Report(stats.sink, stats.seconds, done=True, reached=reached))
+
+
+def _stored_ends(options: ConsumeOptions) -> dict[int, int]:
+    """Per partition, the offset after the highest one the raw zone's published files hold."""
+    from weatherpipe.rawzone.recovery import highest_offsets
+
+    return {p: last + 1 for p, last in highest_offsets(options.raw_dir, options.topic).items()}
