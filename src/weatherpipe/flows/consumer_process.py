@@ -36,6 +36,8 @@ REPORT_SECONDS: Final = 0.2
 """How often the child reports its progress, and the parent looks for a child that died."""
 STORED_CHECK_SECONDS: Final = 1.0
 """How often a child waiting for its target looks at the raw zone's published files."""
+TOPIC_CHECK_SECONDS: Final = 0.5
+"""How often a child started before its topic exists looks for it."""
 STOP_SECONDS: Final = 60.0
 """How long a stopped child may take to finish its files before it is killed."""
 
@@ -188,6 +190,8 @@ def _consume(
     last_sent = 0.0
     stats = ConsumeStats(SinkStats())
     try:
+        if not _topic_exists(plan, parent):
+            return  # the parent is gone before the producer created the topic
         with raw_zone_consumer(
             plan.connection, plan.group_id, options, plan.member_name
         ) as consumer:
@@ -229,3 +233,18 @@ def _stored_ends(options: ConsumeOptions) -> dict[int, int]:
     from weatherpipe.rawzone.recovery import highest_offsets
 
     return {p: last + 1 for p, last in highest_offsets(options.raw_dir, options.topic).items()}
+
+
+def _topic_exists(plan: ConsumerPlan, parent: int) -> bool:
+    """Wait until the topic exists (the producer creates it on a first run): subscribed to a
+    missing topic, the consumer would warn about it. False when the parent died meanwhile."""
+    from weatherpipe.kafka.admin import cluster_metadata
+
+    topic = plan.options.topic
+    while os.getppid() == parent:
+        metadata = cluster_metadata(plan.connection, TOPIC_CHECK_SECONDS * 10)
+        found = metadata.topics.get(topic) if metadata is not None else None
+        if found is not None and found.error is None and found.partitions:
+            return True
+        time.sleep(TOPIC_CHECK_SECONDS)
+    return False
