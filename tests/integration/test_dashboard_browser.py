@@ -29,7 +29,7 @@ from weatherpipe.batch.runner import run_once
 from weatherpipe.datagen import write_csv
 from weatherpipe.db.connection import connect
 from weatherpipe.db.roles import reader_url
-from weatherpipe.ingest.produce import produce_all
+from weatherpipe.ingest.csv_to_topic import produce_all
 from weatherpipe.rawzone.listing import list_files
 from weatherpipe.settings import Settings, load_settings
 

@@ -21,7 +21,7 @@ from tests.conftest import as_env
 from weatherpipe import datagen
 from weatherpipe.events import CSV_TO_EVENT, MEASURES, Reason
 from weatherpipe.ingest import daily_state
-from weatherpipe.ingest.produce import (
+from weatherpipe.ingest.csv_to_topic import (
     daily_state_path,
     prepare_topics,
     produce_all,

@@ -9,7 +9,7 @@ import pytest
 from weatherpipe.batch.merge import MergeCounts
 from weatherpipe.batch.offset_ranges import OffsetRange, merged_ranges
 from weatherpipe.batch.runner import RunSummary
-from weatherpipe.batch.schedule import IntervalError, next_tick, parse_interval, run_every
+from weatherpipe.flows.schedule import IntervalError, next_tick, parse_interval, run_every
 
 
 def test_adjacent_and_overlapping_ranges_are_joined() -> None:

@@ -44,13 +44,14 @@ def run(
     acknowledged (on the topic or the dead-letter topic), 1 when some were not, 130 after
     Ctrl-C (which first flushes and reports what was accepted)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
-    from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
+    from weatherpipe.ingest.csv_to_topic import produce_all, produce_daily
+    from weatherpipe.signals import stop_requested
     from weatherpipe.ui.progress import ProduceProgress, activity
 
     settings = configure()
     source = csv or settings.csv_path
     size = source.stat().st_size if source.is_file() else None
-    with stop_on_interrupt() as stop, activity("producing", total=size, unit="bytes") as shown:
+    with stop_requested() as stop, activity("producing", total=size, unit="bytes") as shown:
         produce = produce_daily if daily else produce_all
         summary = produce(settings, source, ProduceProgress(shown), stop)
     for error in summary.errors:

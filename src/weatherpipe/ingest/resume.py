@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from weatherpipe.durable import remove, write_atomically
 from weatherpipe.errors import TerminalError
-from weatherpipe.ingest.statefile import remove, write_atomically
 from weatherpipe.kafka.readback import values_since
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.kafka.topic_views import KafkaUnavailableError, partition_offsets

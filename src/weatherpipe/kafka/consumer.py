@@ -191,6 +191,18 @@ class KafkaConsumer:
             raise KafkaUnavailableError(self._unanswered(exc.args[0])) from exc
         return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
+    def positions(self, topic: str) -> dict[int, int]:
+        """`{partition: next offset to read}` of the assigned partitions of `topic` this
+        consumer has read from (a transaction's commit marker is read past as well)."""
+        assigned = [tp for tp in self._consumer.assignment() if tp.topic == topic]
+        if not assigned:
+            return {}
+        try:
+            found = self._consumer.position(assigned)
+        except KafkaException as exc:
+            raise KafkaConsumerError(self._explain(exc.args[0])) from exc
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+
     def watermarks(self, topic: str, timeout: float) -> dict[int, tuple[int, int]]:
         """`{partition: (first offset, end offset)}` of every partition of `topic`, as the
         brokers hold them now (the end offset is the next record's)."""

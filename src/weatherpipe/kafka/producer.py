@@ -31,11 +31,17 @@ class DeliveryCounter:
     delivered: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    """The offset of the last record delivered to each partition (reports of one partition
+    come in offset order)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.delivered += 1
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None:  # always set on a delivery
+                self.last_offsets[partition] = offset
             return
         with self._lock:
             self.failed += 1

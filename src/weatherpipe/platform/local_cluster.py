@@ -503,7 +503,7 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
     - dashboard: describe and read both topics, see the group's committed offsets (its lag),
       read recent messages (with group ids it never commits to).
     """
-    from weatherpipe.ingest.produce import DLQ_SUFFIX  # heavy module; only its constant
+    from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX  # heavy module; only its constant
 
     topics = (settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX)
     producer, consumer, dashboard = (

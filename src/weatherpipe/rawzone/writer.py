@@ -25,6 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import BinaryIO, Final, NoReturn
 
+from weatherpipe.durable import fsync_folder
 from weatherpipe.errors import TerminalError
 from weatherpipe.rawzone import agreement, naming
 
@@ -79,15 +80,6 @@ def write_error(
         f"{remedy} and run `weatherpipe consume` again: it resumes after the last published "
         "file."
     )
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in folder `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class OpenFile:
@@ -207,7 +199,7 @@ class OpenFile:
             )
             self.temp_path.replace(target)  # atomic: same file system
             self.final_path = target
-        fsync_dir(self.final_path.parent)
+        fsync_folder(self.final_path.parent)
 
     def _poison(self, action: str, cause: OSError | str) -> NoReturn:
         """Give the file up for good (its content is unknown) and raise the error."""
@@ -263,7 +255,7 @@ class RawZone:
         if date not in self._known_dirs:
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
-                fsync_dir(folder.parent)
-                fsync_dir(folder.parent.parent)
+                fsync_folder(folder.parent)
+                fsync_folder(folder.parent.parent)
             self._known_dirs.add(date)
         return folder

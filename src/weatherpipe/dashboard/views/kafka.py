@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from weatherpipe.dashboard import data, ui
-from weatherpipe.ingest.produce import DLQ_SUFFIX
+from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX
 from weatherpipe.kafka.browse import Record
 from weatherpipe.kafka.describe import (
     MAIN_TOPIC_SETTINGS,

@@ -10,7 +10,7 @@ import streamlit as st
 
 from weatherpipe.dashboard import data, reconcile, ui
 from weatherpipe.dashboard.reconcile import Check, Counts
-from weatherpipe.ingest.produce import DLQ_SUFFIX
+from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX
 from weatherpipe.kafka.topic_views import PartitionLag
 from weatherpipe.rawzone import naming
 from weatherpipe.settings import Settings

@@ -16,15 +16,11 @@ same job, which sends only the rows the interrupted one did not deliver (`resume
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 import numpy as np
@@ -84,6 +80,8 @@ class ProduceSummary:
     daily: bool = False
     day: dt.date | None = None
     errors: list[str] = field(default_factory=list)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    """Of each partition of the topic this run delivered to: the last offset delivered."""
 
     @property
     def dlq_topic(self) -> str:
@@ -381,26 +379,8 @@ def _finish(
     reported = main.delivered + dlq.delivered + summary.failed
     summary.resumed = resume.matched[summary.topic] + resume.matched[summary.dlq_topic]
     summary.sent = main.delivered + resume.matched[summary.topic]
+    summary.last_offsets = dict(main.last_offsets)
     summary.quarantined = dlq.delivered + resume.matched[summary.dlq_topic]
     if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
         summary.failed += accepted - reported
         summary.errors.append(f"{accepted - reported:,} accepted records were never reported")
-
-
-@contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
-    """While active, the first Ctrl-C (SIGINT) only asks the run to stop after the current
-    slice, so what was accepted is flushed and reported; a second Ctrl-C aborts at once."""
-    requested = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-
-    signal.signal(signal.SIGINT, handle)
-    try:
-        yield requested.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
