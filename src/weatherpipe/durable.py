@@ -45,20 +45,26 @@ def create_once(path: Path, text: str, mode: int = 0o600) -> str:
     """Create `path` holding `text` (readable by its owner only by default) unless it exists;
     the content `path` holds afterwards.
 
-    Safe against a second process creating it at the same moment: the file is created
-    exclusively, and the loser of that race reads the winner's content.
+    Safe against a second process creating it at the same moment: the content is written to a
+    file of this process's own first and then linked to `path`, which fails if `path` exists, so
+    `path` never exists without its whole content and the loser of the race reads the winner's.
     """
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
+    own = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(own, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+    finally:
+        own.unlink(missing_ok=True)
     fsync_folder(path.parent)
     return text
 
