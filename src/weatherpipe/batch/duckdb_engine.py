@@ -28,6 +28,9 @@ _SUMMED = ("temperature_c", "humidity_pct", "wind_speed_kmh", "precipitation_mm"
 # A typed file's offsets are checked for uniqueness with a bitmap over its name's range; a
 # range wider than this (a compacted topic) is left to the exact path.
 MAX_OFFSET_SPAN = 1 << 24
+# DuckDB's buffers may take 80 % of the machine's memory by default; the aggregation needs a
+# few MiB per thread, and the whole batch process stays under 400 MiB with this at any size.
+MEMORY_LIMIT = "192MB"
 
 
 _database: duckdb.DuckDBPyConnection | None = None
@@ -40,7 +43,7 @@ def _session(threads: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
     a small incremental run."""
     global _database
     if _database is None:
-        _database = duckdb.connect(":memory:")
+        _database = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
     db = _database.cursor()
     try:
         db.execute(f"SET threads = {int(threads)}" if threads else "RESET threads")
