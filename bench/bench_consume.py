@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from weatherpipe import platform
@@ -56,23 +56,23 @@ def fill(settings: Settings, topic: str, count: int) -> float:
     )
     rng = random.Random(42)
     # A pool of distinct values, reused: building 3M JSON strings would time the generator.
-    pool = [
-        (
-            city.encode(),
-            json.dumps(
-                {
-                    "location": city,
-                    "timestamp": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
-                    f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
-                    "temperature_c": round(rng.uniform(-20, 40), 2),
-                    "humidity_pct": round(rng.uniform(0, 100), 2),
-                    "precipitation_mm": round(rng.uniform(0, 20), 2),
-                    "wind_speed_kmh": round(rng.uniform(0, 60), 2),
-                }
-            ).encode(),
-        )
+    # Keyed as the producer keys them, `<city>|<day>`.
+    events = [
+        {
+            "location": city,
+            "timestamp": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
+            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
+            "temperature_c": round(rng.uniform(-20, 40), 2),
+            "humidity_pct": round(rng.uniform(0, 100), 2),
+            "precipitation_mm": round(rng.uniform(0, 20), 2),
+            "wind_speed_kmh": round(rng.uniform(0, 60), 2),
+        }
         for city in CITIES
         for _ in range(1000)
+    ]
+    pool = [
+        (f"{e['location']}|{str(e['timestamp'])[:10]}".encode(), json.dumps(e).encode())
+        for e in events
     ]
     start = time.perf_counter()
     for n in range(count):
@@ -88,6 +88,22 @@ def fill(settings: Settings, topic: str, count: int) -> float:
     if producer.flush(120) != 0:
         raise RuntimeError("could not deliver every benchmark message")
     return time.perf_counter() - start
+
+
+def partition_sizes(settings: Settings, topic: str) -> list[int]:
+    """Records in each partition of `topic`."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "-"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            high - low
+            for low, high in (
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                for p in sorted(partitions)
+            )
+        ]
+    finally:
+        consumer.close()
 
 
 def children_cpu_seconds() -> float:
@@ -188,6 +204,7 @@ def main() -> None:
     print(f"  {small / fill_seconds:,.0f} msg/s; filling {topic_large}…", file=sys.stderr)
     fill(settings, topic_large, large)
 
+    sizes = partition_sizes(settings, topic)
     kafka_runs: list[dict[str, float]] = []
     our_runs: list[dict[str, Any]] = []
     worker_runs: list[dict[str, Any]] = []
@@ -224,7 +241,7 @@ def main() -> None:
     report = f"""# Raw-zone consumer benchmark
 
 {small:,} weather-like JSON messages (~{int(run_small["bytes"]) // small} bytes per stored \
-line, {PARTITIONS} partitions, keyed by location) on the local single-node Kafka, 2 shared \
+line, {PARTITIONS} partitions, keyed by city and day) on the local single-node Kafka, 2 shared \
 cores. Command: `uv run python bench/bench_consume.py --messages {small} --repeat \
 {args.repeat}`. Both consumers read the same topic in the same run, alternating, best of \
 {args.repeat} rounds each. msg/s excludes joining the group: Kafka's `fetch.nMsg.sec`; ours \
@@ -253,6 +270,9 @@ start-up included), the figure the machine's other load disturbs least:
 {kafka["cpu_seconds"] / float(run_small["cpu_seconds"]):.2f} |
 | `weatherpipe consume --workers {w}` | {cpu_w:.1f} | {small / cpu_w:,.0f} | \
 {kafka["cpu_seconds"] / cpu_w:.2f} |
+
+Records per partition: {" / ".join(f"{n:,}" for n in sizes)} (keyed by city and day; \
+largest {(max(sizes) - min(sizes)) / max(min(sizes), 1):.1%} above the smallest).
 
 Load average while it ran: {os.getloadavg()[0]:.1f} on 2 cores (other work shares the machine).
 
