@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 from weatherpipe.events import EVENT_FIELDS, MEASURES
 from weatherpipe.ingest.validate import ValidRows
 
-
 KEY_SEPARATOR: Final = "|"
 """Between the location and the day in a record's key."""
 
