@@ -28,65 +28,24 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import psutil
 from bench_batch import BARE
 from bench_consume import consumer_performance, partition_sizes
 from bench_produce import average_value_size, run_reference
+from tree_memory import TreeMemory
 
 from weatherpipe import platform
 from weatherpipe.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
 MIB = 1024 * 1024
-SAMPLE_SECONDS = 0.1
-
-
-@dataclass
-class TreeMemory:
-    """Peak RSS of each process of a tree, sampled until `stop` is set."""
-
-    root: int
-    peaks: dict[int, tuple[str, int]] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def sample(self) -> None:
-        try:
-            root = psutil.Process(self.root)
-        except psutil.NoSuchProcess:
-            return
-        while not self.stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            for proc in procs:
-                try:
-                    rss = proc.memory_info().rss
-                    name = self.peaks.get(proc.pid, (None, 0))[0] or describe(proc)
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                if rss > self.peaks.get(proc.pid, (name, 0))[1]:
-                    self.peaks[proc.pid] = (name, rss)
-            time.sleep(SAMPLE_SECONDS)
-
-
-def describe(proc: psutil.Process) -> str:
-    """A short name for a process: its program and its first arguments."""
-    args = proc.cmdline()
-    if len(args) > 2 and args[1] == "-m":
-        return " ".join(args[2:5])
-    if len(args) > 1 and args[1] == "-c":
-        return f"{Path(args[0]).name} -c …"
-    return " ".join(Path(a).name if i == 0 else a for i, a in enumerate(args[:3]))
 
 
 @dataclass
@@ -125,13 +84,9 @@ def lab_run(settings: Settings, workdir: Path, rows: int) -> LabRun:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    memory = TreeMemory(proc.pid)
-    sampler = threading.Thread(target=memory.sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
+    with TreeMemory(proc.pid) as memory:
+        out, _ = proc.communicate()
     wall = time.perf_counter() - start
-    memory.stop.set()
-    sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"weatherpipe run failed ({proc.returncode}): {out}")
     summary = json.loads(out.strip().splitlines()[-1])
