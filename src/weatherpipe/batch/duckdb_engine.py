@@ -7,6 +7,8 @@ still a row with its file and line number and can be quarantined instead of fail
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +30,9 @@ _SUMMED = ("temperature_c", "humidity_pct", "wind_speed_kmh", "precipitation_mm"
 # A typed file's offsets are checked for uniqueness with a bitmap over its name's range; a
 # range wider than this (a compacted topic) is left to the exact path.
 MAX_OFFSET_SPAN = 1 << 24
-# DuckDB's buffers may take 80 % of the machine's memory by default; the aggregation needs a
-# few MiB per thread, and the whole batch process stays under 400 MiB with this at any size.
+# DuckDB's buffers may take 80 % of the machine's memory by default: at 10M lines the typed
+# read's table alone passed 500 MiB. Limited, the table spills to a temp folder of its own
+# (by default DuckDB would put it in `.tmp` under the current folder), removed on close.
 MEMORY_LIMIT = "192MB"
 
 
@@ -43,7 +46,10 @@ def _session(threads: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
     a small incremental run."""
     global _database
     if _database is None:
-        _database = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
+        spill = Path(tempfile.gettempdir()) / f"weatherpipe-duckdb-{os.getpid()}"
+        _database = duckdb.connect(
+            ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)}
+        )
     db = _database.cursor()
     try:
         db.execute(f"SET threads = {int(threads)}" if threads else "RESET threads")
