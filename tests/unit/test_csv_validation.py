@@ -30,7 +30,7 @@ def run(
         records = encode(valid)
         for line, value, key in zip(valid.line, records.values, records.keys, strict=True):
             event = json.loads(value)
-            assert event["location"] == key
+            assert key == f"{event['location']}|{str(event['timestamp'])[:10]}"
             events.append((int(line), event))
         rejects += sorted(wrong + invalid, key=lambda r: r.line)
     return events, rejects

@@ -4,6 +4,8 @@ both produce."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +25,11 @@ SUM_TYPE = "DECIMAL(38, 12)"
 
 File = TypeVar("File")
 
+# DuckDB's buffers may take 80 % of the machine's memory by default: at 10M lines the typed
+# read's table alone passed 500 MiB. Limited, the table spills to a temp folder of its own
+# (by default DuckDB would put it in `.tmp` under the current folder), removed on close.
+MEMORY_LIMIT = "192MB"
+
 _database: duckdb.DuckDBPyConnection | None = None
 
 
@@ -33,7 +40,10 @@ def session(threads: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
     incremental run."""
     global _database
     if _database is None:
-        _database = duckdb.connect(":memory:")
+        spill = Path(tempfile.gettempdir()) / f"weatherpipe-duckdb-{os.getpid()}"
+        _database = duckdb.connect(
+            ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)}
+        )
     db = _database.cursor()
     try:
         db.execute(f"SET threads = {int(threads)}" if threads else "RESET threads")

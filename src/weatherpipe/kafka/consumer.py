@@ -55,8 +55,13 @@ _FIXED_CONFIG: Final[dict[str, str | int | bool]] = {
 # queue holds queued.min.messages and then waits fetch.queue.backoff.ms (1 s by default) before
 # it looks again; a consumer that drains its queue fast sits idle most of that second. 10 ms
 # keeps the fetcher busy (the measurement is in bench/results.md).
+#
+# The records fetched ahead wait in a local queue of up to 64 MiB by default; a consumer that
+# falls behind (a busy machine) fills it and grows with it. 16 MiB is still some 100,000
+# records ahead of the writer.
 _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
     "fetch.queue.backoff.ms": 10,
+    "queued.max.messages.kbytes": 16_384,
 }
 
 
