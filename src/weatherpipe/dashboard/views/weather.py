@@ -233,7 +233,8 @@ def _labels(position: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _map(rows: list[Row], colors: dict[str, str]) -> None:
+def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
+    """The cities on a map of the US when `drawn`; below it, those without known coordinates."""
     points = [
         {
             "city": r["location"],
@@ -252,7 +253,7 @@ def _map(rows: list[Row], colors: dict[str, str]) -> None:
         if r["location"] in COORDINATES
     ]
     unknown = [r["location"] for r in rows if r["location"] not in COORDINATES]
-    if points:
+    if points and drawn:
         shown = [p["city"] for p in points]
         position: dict[str, Any] = {
             "longitude": {"field": "lon", "type": "quantitative"},
@@ -382,7 +383,9 @@ def render() -> None:
     st.subheader("Comparison of the cities")
     _comparison(cities)
     st.subheader("Map")
-    _map(cities, colors)
+    # Drawn on request: a second chart costs the page's first load as much as the first one.
+    drawn = st.toggle("Show the cities on a map", key="map")
+    _map(cities, colors, drawn)
     st.download_button(
         f"Download the selection as CSV ({grain_label.lower()})",
         _csv(rows),
