@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import typer
 
 from weatherpipe.commands.startup import configure
+from weatherpipe.rawzone.naming import PATH_TEMPLATE
 from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
     from weatherpipe.batch.runner import RunSummary
+
+HELP: Final = f"""Aggregate the new raw files into PostgreSQL, exactly once.
+
+    Reads the finished raw files (RAW_DIR) not processed yet, validates every line (bad ones go
+    to the quarantine table with file, line and reason), aggregates per location and day
+    (BATCH_ENGINE: DuckDB, or Spark) and merges into PostgreSQL (DATABASE_URL) exactly once; a
+    run reports done only once PostgreSQL has it on disk. Creates or updates the schema and the
+    batch/dashboard logins first. Prints one summary line per run.
+
+    Warns (above the summary line and in batch_run.warnings) about raw files changed or gone
+    since a run counted them and about .ndjson files outside the layout
+    {PATH_TEMPLATE}, which are never
+    read. Exits 1 when RAW_DIR holds .ndjson files but none in that layout."""
 
 
 def run(
@@ -45,18 +59,7 @@ def run(
         "Default: SPARK_MASTER (local[*]).",
     ),
 ) -> None:
-    """Aggregate the new raw files into PostgreSQL, exactly once.
-
-    Reads the finished raw files (RAW_DIR) not processed yet, validates every line (bad ones go
-    to the quarantine table with file, line and reason), aggregates per location and day
-    (BATCH_ENGINE: DuckDB, or Spark) and merges into PostgreSQL (DATABASE_URL) exactly once; a
-    run reports done only once PostgreSQL has it on disk. Creates or updates the schema and the
-    batch/dashboard logins first. Prints one summary line per run.
-
-    Warns (above the summary line and in batch_run.warnings) about raw files changed or gone
-    since a run counted them and about .ndjson files outside the layout
-    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson, which are never
-    read. Exits 1 when RAW_DIR holds .ndjson files but none in that layout."""
+    """Aggregate the new raw files into PostgreSQL, exactly once (the command's help is `HELP`)."""
     # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
     from weatherpipe.batch.runner import run_once
     from weatherpipe.flows.schedule import parse_interval, run_every
