@@ -142,12 +142,10 @@ def _reconciliation(s: Sources) -> None:
         ui.message("warning", f"{line}. Not every count could be read: {notes}")
     else:
         ui.message("error", f"{line}. The counts disagree: {notes}")
-    st.dataframe(
+    ui.table(
         [{"step": step.name, "check": STATES[step.check], "note": step.note} for step in steps],
-        hide_index=True,
-        width="stretch",
-        key="reconciliation",
-        column_config={
+        "reconciliation",
+        {
             "step": st.column_config.TextColumn("Step"),
             "check": st.column_config.TextColumn("Counts"),
             "note": st.column_config.TextColumn("Why they differ", width="large"),
@@ -191,27 +189,27 @@ def _runs(s: Sources) -> bool:
     )
     if idle:
         st.caption(f"{idle:,} later run{'' if idle == 1 else 's'} found no new raw files.")
-    tiles = st.columns(5)
-    tiles[0].metric("Last run: files", f"{last['files']:,}")
-    tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
-    tiles[2].metric("Last run: rejected", f"{last['rejected']:,}")
-    tiles[3].metric("Last run: duplicates", f"{last['duplicates']:,}")
-    tiles[4].metric("Last run: daily rows written", f"{last['rows_written']:,}")
-    tiles = st.columns(5)
-    tiles[0].metric("Runs", f"{totals['runs']:,}")
-    tiles[1].metric("Observations stored", f"{totals['observations']:,}")
-    tiles[2].metric("Records rejected", f"{totals['rejected']:,}")
-    tiles[3].metric("Daily rows (city-days)", f"{totals['daily_rows']:,}")
-    tiles[4].metric("Raw files processed", f"{totals['files']:,}")
+    ui.tiles(
+        ("Last run: files", f"{last['files']:,}"),
+        ("Last run: lines read", f"{last['lines']:,}"),
+        ("Last run: rejected", f"{last['rejected']:,}"),
+        ("Last run: duplicates", f"{last['duplicates']:,}"),
+        ("Last run: daily rows written", f"{last['rows_written']:,}"),
+    )
+    ui.tiles(
+        ("Runs", f"{totals['runs']:,}"),
+        ("Observations stored", f"{totals['observations']:,}"),
+        ("Records rejected", f"{totals['rejected']:,}"),
+        ("Daily rows (city-days)", f"{totals['daily_rows']:,}"),
+        ("Raw files processed", f"{totals['files']:,}"),
+    )
     if runs[0]["status"] == "failed":
         ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
     count = st.column_config.NumberColumn
-    st.dataframe(
+    ui.table(
         runs,
-        hide_index=True,
-        width="stretch",
-        key="runs",
-        column_config={
+        "runs",
+        {
             "id": count("Run", pinned=True),
             "started_at": st.column_config.DatetimeColumn(
                 "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
@@ -279,11 +277,12 @@ def _raw_zone(s: Sources) -> None:
         }
         for d in days
     ]
-    tiles = st.columns(4)
-    tiles[0].metric("Days", f"{len(rows):,}")
-    tiles[1].metric("Files", f"{sum(d.files for d in days):,}")
-    tiles[2].metric("Lines", f"{sum(d.lines for d in days):,}")
-    tiles[3].metric("Size", ui.size(sum(d.bytes for d in days)))
+    ui.tiles(
+        ("Days", f"{len(rows):,}"),
+        ("Files", f"{sum(d.files for d in days):,}"),
+        ("Lines", f"{sum(d.lines for d in days):,}"),
+        ("Size", ui.size(sum(d.bytes for d in days))),
+    )
     chart = {
         # One day or many, bars stay between 3 and 40 pixels wide.
         "mark": {"type": "bar", "size": max(3, min(40, 700 // len(rows)))},
@@ -305,12 +304,10 @@ def _raw_zone(s: Sources) -> None:
         },
     }
     st.vega_lite_chart(rows, chart, width="stretch", height=200)
-    st.dataframe(
+    ui.table(
         [{k: v for k, v in r.items() if k != "amount"} for r in reversed(rows)],
-        hide_index=True,
-        width="stretch",
-        key="raw_days",
-        column_config={
+        "raw_days",
+        {
             "day": st.column_config.TextColumn("Day (UTC)"),
             "files": st.column_config.NumberColumn("Files", format="localized"),
             "lines": st.column_config.NumberColumn("Lines", format="localized"),
@@ -338,29 +335,7 @@ def _consumer_lag(s: Sources) -> None:
             "creates the topic.",
         )
         return
-    st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
-    st.dataframe(
-        [
-            {
-                "partition": p.partition,
-                "start": p.start,
-                "end": p.end,
-                "committed": p.committed,
-                "lag": p.lag,
-            }
-            for p in lags
-        ],
-        hide_index=True,
-        width="stretch",
-        key="lag",
-        column_config={
-            "partition": st.column_config.NumberColumn("Partition"),
-            "start": st.column_config.NumberColumn("Start offset", format="localized"),
-            "end": st.column_config.NumberColumn("End offset", format="localized"),
-            "committed": st.column_config.NumberColumn("Committed offset", format="localized"),
-            "lag": st.column_config.NumberColumn("Lag (records)", format="localized"),
-        },
-    )
+    ui.lag_table(lags, "lag", ("partition", "start", "end", "committed", "lag"))
 
 
 def _quarantine(s: Sources) -> None:
@@ -373,17 +348,7 @@ def _quarantine(s: Sources) -> None:
     if not reasons:
         st.success("No record was rejected.")
         return
-    st.dataframe(
-        reasons,
-        hide_index=True,
-        width="stretch",
-        key="reasons",
-        column_config={
-            "reason": st.column_config.TextColumn("Reason"),
-            "field": st.column_config.TextColumn("Field"),
-            "records": st.column_config.NumberColumn("Records", format="localized"),
-        },
-    )
+    ui.table(reasons, "reasons", ui.REASON_COLUMNS)
     choices = [ALL_REASONS, *sorted({r["reason"] for r in reasons})]
     reason = st.selectbox("Show the latest rejected records of", choices, key="reason")
     try:
@@ -394,12 +359,10 @@ def _quarantine(s: Sources) -> None:
         ui.problem(exc)
         return
     st.caption(f"{len(records)} most recent (at most {QUARANTINE_ROWS}).")
-    st.dataframe(
+    ui.table(
         records,
-        hide_index=True,
-        width="stretch",
-        key="rejected",
-        column_config={
+        "rejected",
+        {
             "id": None,
             "run_id": st.column_config.NumberColumn("Run"),
             "run_started_at": st.column_config.DatetimeColumn(

@@ -299,11 +299,10 @@ def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
 
 
 def _comparison(rows: list[Row]) -> None:
-    st.dataframe(
+    ui.table(
         rows,
-        hide_index=True,
-        width="stretch",
-        column_config={
+        "comparison",
+        {
             "location": st.column_config.TextColumn("City"),
             "days": st.column_config.NumberColumn("Days", format="localized"),
             "observations": st.column_config.NumberColumn("Observations", format="localized"),
@@ -316,7 +315,6 @@ def _comparison(rows: list[Row]) -> None:
                 "Precipitation (mm per reading)", format="%.2f"
             ),
         },
-        key="comparison",
     )
 
 
