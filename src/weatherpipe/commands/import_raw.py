@@ -22,8 +22,7 @@ _SHOWN = 5
 HELP: Final = f"""Add the original project's raw zone to RAW_DIR, exactly once.
 
     Adds the records of a raw zone in the original project's layout to weatherpipe's raw zone
-    ({PATH_TEMPLATE}). The source is
-    only read.
+    ({PATH_TEMPLATE}). The source is only read.
 
     Every line's Kafka envelope is checked with the batch's rules; a line without one (not
     JSON, cut short by a crash, no topic/partition/offset) is listed with its file, line and

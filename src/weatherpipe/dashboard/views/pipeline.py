@@ -3,8 +3,9 @@ zone, how far behind the raw-zone consumer is in Kafka, and what the batch rejec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import streamlit as st
 
@@ -24,6 +25,30 @@ STATES = {
     Check.PENDING: "… catching up",
     Check.DISAGREE: "✗ disagree",
     Check.UNKNOWN: "? unknown",
+}
+
+_count = st.column_config.NumberColumn
+# The batch_run table as the page shows it: the columns a reader looks at first come first.
+RUN_COLUMNS: Final = {
+    "id": _count("Run", pinned=True),
+    "started_at": st.column_config.DatetimeColumn(
+        "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
+    ),
+    "status": st.column_config.TextColumn("Status"),
+    "files": _count("Files", format="localized"),
+    "lines": _count("Lines", format="localized"),
+    "rejected": _count("Rejected", format="localized"),
+    "duplicates": _count("Duplicates", format="localized"),
+    "rows_written": _count("Daily rows written", format="localized"),
+    "seconds": _count("Took (s)", format="%.1f"),
+    "mode": st.column_config.TextColumn("Mode"),
+    "engine": st.column_config.TextColumn("Engine"),
+    "error": st.column_config.TextColumn("Error"),
+    "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "rows_inserted": _count("Rows inserted", format="localized"),
+    "rows_updated": _count("Rows updated", format="localized"),
+    "rows_unchanged": _count("Rows unchanged", format="localized"),
+    "rows_deleted": _count("Rows deleted", format="localized"),
 }
 
 
@@ -205,34 +230,7 @@ def _runs(s: Sources) -> bool:
     )
     if runs[0]["status"] == "failed":
         ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
-    count = st.column_config.NumberColumn
-    ui.table(
-        runs,
-        "runs",
-        {
-            "id": count("Run", pinned=True),
-            "started_at": st.column_config.DatetimeColumn(
-                "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
-            ),
-            "status": st.column_config.TextColumn("Status"),
-            "files": count("Files", format="localized"),
-            "lines": count("Lines", format="localized"),
-            "rejected": count("Rejected", format="localized"),
-            "duplicates": count("Duplicates", format="localized"),
-            "rows_written": count("Daily rows written", format="localized"),
-            "seconds": count("Took (s)", format="%.1f"),
-            "mode": st.column_config.TextColumn("Mode"),
-            "engine": st.column_config.TextColumn("Engine"),
-            "error": st.column_config.TextColumn("Error"),
-            "finished_at": st.column_config.DatetimeColumn(
-                "Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"
-            ),
-            "rows_inserted": count("Rows inserted", format="localized"),
-            "rows_updated": count("Rows updated", format="localized"),
-            "rows_unchanged": count("Rows unchanged", format="localized"),
-            "rows_deleted": count("Rows deleted", format="localized"),
-        },
-    )
+    ui.table(runs, "runs", RUN_COLUMNS)
     return True
 
 
@@ -242,6 +240,40 @@ def _unit(largest: int) -> tuple[str, int]:
         if largest >= size:
             return unit, size
     return "B", 1
+
+
+def _day_chart(days: int, unit: str) -> dict[str, Any]:
+    """A bar per day of the raw data's size in `unit` (Vega-Lite), with its figures on hover."""
+    return {
+        # One day or many, bars stay between 3 and 40 pixels wide.
+        "mark": {"type": "bar", "size": max(3, min(40, 700 // days))},
+        "encoding": {
+            # Days as categories: one day still gets a bar of readable width.
+            "x": {
+                "field": "day",
+                "type": "ordinal",
+                "title": "Day (UTC)",
+                "axis": {"labelAngle": -30},
+            },
+            "y": {"field": "amount", "type": "quantitative", "title": f"Raw data ({unit})"},
+            "tooltip": [
+                {"field": "day", "type": "nominal", "title": "Day (UTC)"},
+                {"field": "files", "type": "quantitative", "title": "Files"},
+                {"field": "lines", "type": "quantitative", "title": "Lines", "format": ","},
+                {"field": "size", "type": "nominal", "title": "Size"},
+            ],
+        },
+    }
+
+
+def _files_per_day(paths: Iterable[str]) -> dict[str, int]:
+    """How many of the raw files at `paths` (relative to RAW_DIR) each date folder holds."""
+    per_day: dict[str, int] = {}
+    for path in paths:
+        parsed = naming.parse_relative_path(path)
+        day = parsed.date if parsed is not None else ""
+        per_day[day] = per_day.get(day, 0) + 1
+    return per_day
 
 
 def _raw_zone(s: Sources) -> None:
@@ -258,13 +290,7 @@ def _raw_zone(s: Sources) -> None:
         return
     st.caption("Finished files per day (UTC, from the records' Kafka timestamps) in:")
     st.text(folder)
-    processed: dict[str, int] | None = None
-    if s.processed is not None:
-        processed = {}
-        for path in s.processed:
-            parsed = naming.parse_relative_path(path)
-            day = parsed.date if parsed is not None else ""
-            processed[day] = processed.get(day, 0) + 1
+    processed = None if s.processed is None else _files_per_day(s.processed)
     unit, size = _unit(max(d.bytes for d in days))
     rows = [
         {
@@ -283,27 +309,7 @@ def _raw_zone(s: Sources) -> None:
         ("Lines", f"{sum(d.lines for d in days):,}"),
         ("Size", ui.size(sum(d.bytes for d in days))),
     )
-    chart = {
-        # One day or many, bars stay between 3 and 40 pixels wide.
-        "mark": {"type": "bar", "size": max(3, min(40, 700 // len(rows)))},
-        "encoding": {
-            # Days as categories: one day still gets a bar of readable width.
-            "x": {
-                "field": "day",
-                "type": "ordinal",
-                "title": "Day (UTC)",
-                "axis": {"labelAngle": -30},
-            },
-            "y": {"field": "amount", "type": "quantitative", "title": f"Raw data ({unit})"},
-            "tooltip": [
-                {"field": "day", "type": "nominal", "title": "Day (UTC)"},
-                {"field": "files", "type": "quantitative", "title": "Files"},
-                {"field": "lines", "type": "quantitative", "title": "Lines", "format": ","},
-                {"field": "size", "type": "nominal", "title": "Size"},
-            ],
-        },
-    }
-    st.vega_lite_chart(rows, chart, width="stretch", height=200)
+    st.vega_lite_chart(rows, _day_chart(len(rows), unit), width="stretch", height=200)
     ui.table(
         [{k: v for k, v in r.items() if k != "amount"} for r in reversed(rows)],
         "raw_days",
