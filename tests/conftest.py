@@ -48,6 +48,11 @@ def platform_overrides(state_dir: Path) -> dict[str, object]:
     }
 
 
+def changed(settings: Settings, **changes: object) -> Settings:
+    """`settings` with `changes`, validated again as when the settings load."""
+    return load_settings(**{**settings.model_dump(), **changes})
+
+
 def settings_variables(settings: Settings) -> dict[str, str | None]:
     """Each setting's environment variable and the text that makes a process read `settings`
     (None: the variable must be unset)."""
