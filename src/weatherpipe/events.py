@@ -34,6 +34,38 @@ TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 LOCATION_MAX_LENGTH: Final = 100
 """`location` must be a non-empty string (after trimming blanks) of at most this length."""
 
+CONTROL_CHARACTERS: Final = (
+    (0x00, 0x1F),  # C0 controls: NUL, tab, line ends, escape, ...
+    (0x7F, 0x9F),  # DEL and the C1 controls
+    (0x061C, 0x061C),  # the bidirectional formatting characters: ALM,
+    (0x200E, 0x200F),  # LRM and RLM,
+    (0x202A, 0x202E),  # the embeddings and overrides (U+202E turns text around),
+    (0x2066, 0x2069),  # and the isolates
+)
+"""Code point ranges (inclusive) a `location` must not contain anywhere, blanks at its ends
+included: a city name never holds them, they make a name print differently from what it is,
+and PostgreSQL cannot store NUL."""
+
+YEARS: Final = (1900, 2100)
+"""The default range (inclusive) of an event's year: weather observations of a plausible era.
+A year outside it is a typo or a placeholder (0000, 9999); the setting EVENT_YEAR_MIN /
+EVENT_YEAR_MAX moves it."""
+
+
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds one of CONTROL_CHARACTERS."""
+    return any(low <= ord(ch) <= high for ch in text for low, high in CONTROL_CHARACTERS)
+
+
+def control_character_class() -> str:
+    """CONTROL_CHARACTERS as a regular expression character class in the \\x{...} syntax that
+    RE2 (Arrow, DuckDB) and Java (Spark) both read."""
+    ranges = "".join(
+        f"\\x{{{low:x}}}" + (f"-\\x{{{high:x}}}" if high != low else "")
+        for low, high in CONTROL_CHARACTERS
+    )
+    return f"[{ranges}]"
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -72,4 +104,15 @@ class Reason:
     BAD_TIMESTAMP: Final = "bad_timestamp"  # unparseable or impossible (2024-02-30)
     NOT_NUMERIC: Final = "not_numeric"
     NOT_FINITE: Final = "not_finite"  # NaN or ±infinity
-    OUT_OF_RANGE: Final = "out_of_range"
+    OUT_OF_RANGE: Final = "out_of_range"  # a measure outside its bounds, a year outside YEARS
+    CONTROL_CHARACTER: Final = "control_character"  # the location holds a CONTROL_CHARACTER
+    # Only a CSV row can have these:
+    TOO_LARGE: Final = "too_large"  # larger than the topic takes in one message
+    UNCLOSED_QUOTE: Final = "unclosed_quote"  # a quoted field that does not end
+    REPEATED_HEADER: Final = "repeated_header"  # the header again (files joined together)
+
+
+CSV_ONLY_REASONS: Final = frozenset(
+    {Reason.WRONG_FIELD_COUNT, Reason.TOO_LARGE, Reason.UNCLOSED_QUOTE, Reason.REPEATED_HEADER}
+)
+"""Reasons that concern the CSV's shape, not the event: the batch never gives them."""

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from weatherpipe.errors import SettingsError
+from weatherpipe.events import YEARS
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -117,6 +118,13 @@ class Settings(BaseSettings):
     producer_delivery_timeout_s: float = Field(120, gt=0)
     """Seconds a record may take to be acknowledged before it counts as failed."""
 
+    event_year_min: int = Field(YEARS[0], ge=1, le=9999)
+    """Earliest year an event may have; a row or raw line of an earlier year is rejected
+    (out_of_range, timestamp) by the producer and the batch alike."""
+
+    event_year_max: int = Field(YEARS[1], ge=1, le=9999)
+    """Latest year an event may have (see EVENT_YEAR_MIN)."""
+
     produce_daily_state: Path | None = None
     """State file of `produce --daily` (the last event day sent); unset:
     STATE_DIR/produce/<KAFKA_TOPIC>.daily.json."""
@@ -206,6 +214,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// (e.g. postgresql://u:p@host:5432/db)")
         return value
 
+    @model_validator(mode="after")
+    def _years_in_order(self) -> Settings:
+        if self.event_year_min > self.event_year_max:
+            raise ValueError(
+                f"EVENT_YEAR_MIN ({self.event_year_min}) is after EVENT_YEAR_MAX "
+                f"({self.event_year_max})"
+            )
+        return self
+
+    @property
+    def event_years(self) -> tuple[int, int]:
+        """The years (inclusive) an event may have."""
+        return self.event_year_min, self.event_year_max
+
     @property
     def kafka_port(self) -> int:
         """Port of the first bootstrap server: the one the local broker listens on."""
@@ -240,7 +262,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"  {_variable(err['loc'])}={err.get('input')!r}: {err['msg']}" for err in exc.errors()
+            # An error of no one field (two fields that disagree) names them in its message.
+            f"  {_variable(err['loc'])}={err.get('input')!r}: {err['msg']}"
+            if err["loc"]
+            else f"  {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         ]
         raise SettingsError(
             "Invalid setting(s):\n" + "\n".join(lines) + "\nFix the environment variable(s) "

@@ -1,13 +1,20 @@
 """Column-wise validation of CSV rows against the event contract in `weatherpipe.events`.
 
 Every rule is derived from that module (field names, timestamp format, MEASURES bounds,
-LOCATION_MAX_LENGTH, Reason codes). A row gets the first reason that applies, checking the
-fields in event order. Checks run on whole columns with Arrow compute; only rejected rows are
-looked at one by one, to write their detail.
+LOCATION_MAX_LENGTH, CONTROL_CHARACTERS, YEARS, Reason codes), in the order the batch's rule
+list (`weatherpipe.batch.rules`) checks a raw line. A row gets the first reason that applies,
+checking the fields in event order. Checks run on whole columns with Arrow compute; only
+rejected rows are looked at one by one, to write their detail. The location's checks run on
+its few distinct values.
+
+The location is sent trimmed and in Unicode normal form NFC, so a name typed with a combining
+accent ("Zu\u0308rich") and the same name with a precomposed letter ("Z\u00fcrich") are one
+city, one key and one partition.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,12 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weatherpipe.events import (
+    CSV_COLUMNS,
     CSV_TO_EVENT,
     EVENT_FIELDS,
     LOCATION_MAX_LENGTH,
     MEASURES,
     TIMESTAMP_FORMAT,
+    YEARS,
     Reason,
+    control_character_class,
 )
 from weatherpipe.ingest.csv_reader import SplitRows
 from weatherpipe.ingest.reject import Reject
@@ -32,6 +42,15 @@ _NOT_FINITE: Final = r"(?i)^[+-]?(nan|inf|infinity)$"
 # A JSON number, so the original text can be sent as it is.
 _JSON_NUMBER: Final = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _TIMESTAMP_HUMAN: Final = "YYYY-MM-DD HH:MM:SS"
+_CONTROL: Final = control_character_class()
+# Where the year stands in a timestamp of TIMESTAMP_FORMAT's shape, and that shape.
+_YEAR_AT: Final = TIMESTAMP_FORMAT.index("%Y")
+_TIMESTAMP_SHAPE: Final = re.compile(
+    "".join(
+        {"%Y": "[0-9]{4}"}.get(part, "[0-9]{2}" if part.startswith("%") else re.escape(part))
+        for part in re.split(r"(%[A-Za-z])", TIMESTAMP_FORMAT)
+    )
+)
 
 
 def format_timestamps(timestamps: pa.Array) -> pa.Array:
@@ -86,15 +105,11 @@ class _Check:
     failed: np.ndarray
 
 
-def validate(rows: SplitRows) -> tuple[ValidRows, list[Reject]]:
-    """Split `rows` into valid rows and rejects with reasons (rejects in line order)."""
+def validate(rows: SplitRows, years: tuple[int, int] = YEARS) -> tuple[ValidRows, list[Reject]]:
+    """Split `rows` into valid rows and rejects with reasons (rejects in line order); an
+    event's year must lie in `years` (inclusive)."""
     field_of = dict(zip(EVENT_FIELDS, rows.fields, strict=True))
-    checks: list[_Check] = []
-
-    location = pc.utf8_trim_whitespace(field_of["location"])
-    checks.append(_Check(Reason.EMPTY_LOCATION, "location", _np(pc.equal(location, ""))))
-    too_long = pc.greater(pc.utf8_length(location), LOCATION_MAX_LENGTH)
-    checks.append(_Check(Reason.LOCATION_TOO_LONG, "location", _np(too_long)))
+    location, checks = _location(rows)
 
     timestamp = pc.utf8_trim_whitespace(field_of["timestamp"])
     parsed = pc.strptime(timestamp, format=TIMESTAMP_FORMAT, unit="s", error_is_null=True)
@@ -102,6 +117,9 @@ def validate(rows: SplitRows) -> tuple[ValidRows, list[Reject]]:
     canonical = format_timestamps(parsed)
     checks.append(_Check(Reason.MISSING_FIELD, "timestamp", _np(pc.equal(timestamp, ""))))
     bad_time = pc.fill_null(pc.not_equal(canonical, timestamp), True)
+    checks.append(
+        _Check(Reason.OUT_OF_RANGE, "timestamp", _year_outside(timestamp, parsed, bad_time, years))
+    )
     checks.append(_Check(Reason.BAD_TIMESTAMP, "timestamp", _np(bad_time)))
 
     measures: list[pa.Array] = []
@@ -138,7 +156,7 @@ def validate(rows: SplitRows) -> tuple[ValidRows, list[Reject]]:
     valid = first_failure < 0
     keep = pa.array(valid)
     rejects = [
-        _reject(rows, int(i), checks[first_failure[i]], values, parsed)
+        _reject(rows, int(i), checks[first_failure[i]], values, parsed, years)
         for i in np.flatnonzero(~valid)
     ]
     return (
@@ -151,6 +169,64 @@ def validate(rows: SplitRows) -> tuple[ValidRows, list[Reject]]:
         ),
         rejects,
     )
+
+
+def _location(rows: SplitRows) -> tuple[pa.Array, list[_Check]]:
+    """The location to send (trimmed, NFC) and the checks of a row's first fields: the header
+    repeated, then the location's own (computed on its distinct values)."""
+    encoded = pc.dictionary_encode(rows.fields[0])
+    names = encoded.dictionary
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    trimmed = pc.utf8_trim_whitespace(names)
+    location = pc.utf8_normalize(trimmed, form="NFC")
+
+    def per_row(per_name: pa.Array) -> np.ndarray:
+        failed = _np(per_name)
+        return failed[indices] if failed.any() else np.zeros(len(indices), dtype=bool)
+
+    header_like = per_row(pc.is_in(trimmed, pa.array(_HEADER_STARTS)))
+    checks = [
+        _Check(Reason.REPEATED_HEADER, None, _repeated_header(rows, header_like)),
+        _Check(Reason.EMPTY_LOCATION, "location", per_row(pc.equal(location, ""))),
+        _Check(
+            Reason.LOCATION_TOO_LONG,
+            "location",
+            per_row(pc.greater(pc.utf8_length(location), LOCATION_MAX_LENGTH)),
+        ),
+        # On the field as written: a tab or NUL at its end is no blank to trim away.
+        _Check(
+            Reason.CONTROL_CHARACTER, "location", per_row(pc.match_substring_regex(names, _CONTROL))
+        ),
+    ]
+    return location.take(encoded.indices), checks
+
+
+def _repeated_header(rows: SplitRows, header_like: np.ndarray) -> np.ndarray:
+    """Rows that are the header again (two files joined together; the second may keep its
+    byte order mark)."""
+    repeated = np.zeros(len(header_like), dtype=bool)
+    for i in np.flatnonzero(header_like):  # few: only rows that start like the header
+        names = [str(f[i].as_py()).strip().lstrip("\ufeff") for f in rows.fields]
+        repeated[i] = names == list(CSV_COLUMNS)
+    return repeated
+
+
+_HEADER_STARTS: Final = [CSV_COLUMNS[0], "\ufeff" + CSV_COLUMNS[0]]
+
+
+def _year_outside(
+    timestamp: pa.Array, parsed: pa.Array, bad_time: pa.Array, years: tuple[int, int]
+) -> np.ndarray:
+    """Rows whose timestamp has the format's exact shape and a year outside `years` (judged
+    on the text, so a year 0000 that no parser takes is out of range too)."""
+    low, high = years
+    year = pc.year(parsed)
+    outside = _np(pc.or_(pc.less(year, low), pc.greater(year, high)))
+    for i in np.flatnonzero(_np(bad_time)):  # few: only rows whose time did not read back
+        text = str(timestamp[i].as_py())
+        if _TIMESTAMP_SHAPE.fullmatch(text):
+            outside[i] = not low <= int(text[_YEAR_AT : _YEAR_AT + 4]) <= high
+    return outside
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -173,7 +249,12 @@ def _json_number(text: pa.Array, value: pa.Array) -> pa.Array:
 
 
 def _reject(
-    rows: SplitRows, i: int, check: _Check, values: list[pa.Array], parsed: pa.Array
+    rows: SplitRows,
+    i: int,
+    check: _Check,
+    values: list[pa.Array],
+    parsed: pa.Array,
+    years: tuple[int, int],
 ) -> Reject:
     raw = str(rows.raw[i].as_py())
     column = {v: k for k, v in CSV_TO_EVENT.items()}.get(check.field or "", "")
@@ -191,14 +272,29 @@ def _reject(
         ),
         Reason.NOT_NUMERIC: f"{column} {text!r} is not a number",
         Reason.NOT_FINITE: f"{column} {text!r} is not a finite number",
+        Reason.CONTROL_CHARACTER: (
+            f"{column} {text!r} holds a control or text-direction character (such as a tab, "
+            "NUL or U+202E), which no place name has"
+        ),
+        Reason.REPEATED_HEADER: (
+            "the header line again, in the middle of the file (were two files joined?)"
+        ),
     }.get(check.reason, "")
-    if check.reason == Reason.OUT_OF_RANGE:
+    if check.reason == Reason.OUT_OF_RANGE and check.field == "timestamp":
+        detail = (
+            f"{column} {text.strip()!r} has a year outside {years[0]} … {years[1]} "
+            "(EVENT_YEAR_MIN / EVENT_YEAR_MAX)"
+        )
+    elif check.reason == Reason.OUT_OF_RANGE:
         position = [m.field for m in MEASURES].index(str(check.field))
         measure = MEASURES[position]
         detail = (
             f"{column} {values[position][i].as_py():g} is outside the plausible range "
             f"{measure.low:g} … {measure.high:g} {measure.unit}"
         )
-    when = parsed[i].as_py() if check.reason != Reason.BAD_TIMESTAMP else None
+    readable = check.reason not in (Reason.BAD_TIMESTAMP, Reason.REPEATED_HEADER) and not (
+        check.reason == Reason.OUT_OF_RANGE and check.field == "timestamp"
+    )
+    when = parsed[i].as_py() if readable else None
     day = when.date() if when is not None else None
     return Reject(rows.line[i].item(), raw, check.reason, check.field, detail, day)
