@@ -15,11 +15,23 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from weatherpipe.events import LOCATION_MAX_LENGTH, MEASURES, TIMESTAMP_FORMAT, Reason
+from weatherpipe.events import (
+    CONTROL_CHARACTERS,
+    LOCATION_MAX_LENGTH,
+    MEASURES,
+    TIMESTAMP_FORMAT,
+    YEARS,
+    Reason,
+)
 
 NAME = re.compile(r"^[^+]+\+\d{5}\+\d{20}\+\d{20}\.ndjson$")
 BLANKS = " \t\r\n"
 TS_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+ASCII_TS_SHAPE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _control(text: str) -> bool:
+    return any(low <= ord(ch) <= high for ch in text for low, high in CONTROL_CHARACTERS)
 
 
 def _absent(obj: dict[str, Any], key: str) -> bool:
@@ -66,9 +78,14 @@ def check(line: dict[str, Any] | None) -> tuple[str, str | None] | None:
         return Reason.EMPTY_LOCATION, "location"
     if len(value["location"].strip(BLANKS)) > LOCATION_MAX_LENGTH:
         return Reason.LOCATION_TOO_LONG, "location"
+    if _control(value["location"]):
+        return Reason.CONTROL_CHARACTER, "location"
     if _absent(value, "timestamp"):
         return Reason.MISSING_FIELD, "timestamp"
     ts = value["timestamp"]
+    shaped = isinstance(ts, str) and ASCII_TS_SHAPE.fullmatch(ts)
+    if shaped and not YEARS[0] <= int(ts[:4]) <= YEARS[1]:
+        return Reason.OUT_OF_RANGE, "timestamp"
     try:
         if not isinstance(ts, str) or not TS_SHAPE.match(ts):
             raise ValueError(ts)

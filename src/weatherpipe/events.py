@@ -52,19 +52,13 @@ A year outside it is a typo or a placeholder (0000, 9999); the setting EVENT_YEA
 EVENT_YEAR_MAX moves it."""
 
 
-def has_control_character(text: str) -> bool:
-    """Whether `text` holds one of CONTROL_CHARACTERS."""
-    return any(low <= ord(ch) <= high for ch in text for low, high in CONTROL_CHARACTERS)
-
-
-def control_character_class() -> str:
-    """CONTROL_CHARACTERS as a regular expression character class in the \\x{...} syntax that
+def character_class(ranges: tuple[tuple[int, int], ...] = CONTROL_CHARACTERS) -> str:
+    """Code point `ranges` as a regular expression character class in the \\x{...} syntax that
     RE2 (Arrow, DuckDB) and Java (Spark) both read."""
-    ranges = "".join(
-        f"\\x{{{low:x}}}" + (f"-\\x{{{high:x}}}" if high != low else "")
-        for low, high in CONTROL_CHARACTERS
+    inner = "".join(
+        f"\\x{{{low:x}}}" + (f"-\\x{{{high:x}}}" if high != low else "") for low, high in ranges
     )
-    return f"[{ranges}]"
+    return f"[{inner}]"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from tests.batch_reference import check, parse_line
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.rawfiles import list_files
-from weatherpipe.events import LOCATION_MAX_LENGTH, MEASURES, Reason
+from weatherpipe.events import CSV_ONLY_REASONS, LOCATION_MAX_LENGTH, MEASURES, YEARS, Reason
 
 GOOD = {
     "location": "Chicago",
@@ -48,6 +48,24 @@ VALUE_CASES: list[Any] = [
     {**GOOD, "timestamp": "2024-03-01T14:05:09"},
     {**GOOD, "timestamp": "2024-3-1 14:05:09"},
     {**GOOD, "timestamp": 1709301909},
+    {**GOOD, "timestamp": "1899-12-31 23:59:59"},
+    {**GOOD, "timestamp": "1900-01-01 00:00:00"},
+    {**GOOD, "timestamp": "2100-12-31 23:59:59"},
+    {**GOOD, "timestamp": "2101-01-01 00:00:00"},
+    {**GOOD, "timestamp": "0000-01-01 00:00:00"},
+    {**GOOD, "timestamp": "9999-12-31 23:59:59"},
+    {**GOOD, "timestamp": "1899-02-30 00:00:00"},
+    {**GOOD, "timestamp": "2024-06-30 23:59:60"},
+    {**GOOD, "timestamp": "2024-03-01 14:05:09Z"},
+    {**GOOD, "timestamp": "2024-03-01 14:05:09+01:00"},
+    {**GOOD, "location": "Zu\u0000rich"},
+    {**GOOD, "location": "San\tJose"},
+    {**GOOD, "location": "Chicago\t"},
+    {**GOOD, "location": "Dal\u0085las"},
+    {**GOOD, "location": "\u202eDallas"},
+    {**GOOD, "location": "Dallas\u2069"},
+    {**GOOD, "location": "\u0000" * (LOCATION_MAX_LENGTH + 1)},
+    {**GOOD, "location": "Z\u00fcrich"},
     {**GOOD, "temperature_c": None},
     {**GOOD, "temperature_c": False},
     {**GOOD, "temperature_c": "NaN"},
@@ -112,7 +130,7 @@ def test_duckdb_engine_agrees_with_the_reference_on_every_case(tmp_path: Path) -
     expected = [check(parse_line(text)) or (None, None) for text in LINE_CASES]
     assert duckdb_verdicts(LINE_CASES, tmp_path) == expected
     # The cases cover every reason a raw line can be rejected for.
-    raw_reasons = {v for k, v in vars(Reason).items() if k.isupper()} - {Reason.WRONG_FIELD_COUNT}
+    raw_reasons = {v for k, v in vars(Reason).items() if k.isupper()} - CSV_ONLY_REASONS
     assert {reason for reason, _ in expected if reason} == raw_reasons
 
 
@@ -147,6 +165,12 @@ def test_rules_are_derived_from_the_event_contract() -> None:
     assert bounds == {m.field: (m.low, m.high) for m in MEASURES}
     lengths = [rule.predicate for rule in r.RULES if isinstance(rule.predicate, r.LongerThan)]
     assert [p.length for p in lengths] == [LOCATION_MAX_LENGTH]
+    years = [rule.predicate for rule in r.RULES if isinstance(rule.predicate, r.YearOutside)]
+    assert [(p.low, p.high, p.start) for p in years] == [(*YEARS, 0)]
+    moved = [
+        x.predicate for x in r.build_rules((1950, 2050)) if isinstance(x.predicate, r.YearOutside)
+    ]
+    assert [(p.low, p.high) for p in moved] == [(1950, 2050)]
     assert r.RULES[0] == r.Rule(Reason.INVALID_JSON, None, r.NotObject(()))
 
 

@@ -59,11 +59,14 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None, *, typed: bool = True) -> None:
+    def __init__(
+        self, threads: int | None = None, *, typed: bool = True, rules: tuple[r.Rule, ...] = r.RULES
+    ) -> None:
         self.threads = threads
         self.typed = typed  # False: every file the exact path (for comparisons)
-        self.sql = Renderer()
-        self.typed_sql = TypedRenderer()
+        self.rules = rules
+        self.sql = Renderer(rules)
+        self.typed_sql = TypedRenderer(rules)
 
     def aggregate(
         self, raw_dir: Path, files: Sequence[RawFile], counted: Sequence[OffsetRange]
@@ -117,7 +120,8 @@ class DuckDBEngine:
             self._exact(db, base, [f for f in files if f.path not in clean], counted, files[0])
             if clean and self._collides(db):
                 # Rare enough to redo the whole thing the exact way, which dedupes everything.
-                return DuckDBEngine(self.threads, typed=False).aggregate(raw_dir, files, counted)
+                exact = DuckDBEngine(self.threads, typed=False, rules=self.rules)
+                return exact.aggregate(raw_dir, files, counted)
             result = self._result(db)
             result.fast_files = len(clean)
             return result

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from weatherpipe.batch import rules as r
+from weatherpipe.events import character_class
 
 BLANKS = " \t\r\n"
 _NUMERIC_TYPES = "('NUMBER', 'VARCHAR')"
@@ -192,6 +193,16 @@ class Renderer(r.ColumnPlan):
                 f"coalesce({t} = 'VARCHAR' AND length(trim({s}, {literal(BLANKS)})) > "
                 f"{p.length}, false)"
             )
+        if isinstance(p, r.HasCharacter):
+            pattern = literal(character_class(p.ranges))
+            return f"coalesce({t} = 'VARCHAR' AND regexp_matches({s}, {pattern}), false)"
+        if isinstance(p, r.YearOutside):
+            # The shape first: only then are the four characters digits.
+            year = f"TRY_CAST(substr({s}, {p.start + 1}, 4) AS INTEGER)"
+            return (
+                f"coalesce(regexp_full_match({s}, {literal(p.pattern)}) "
+                f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
+            )
         if isinstance(p, r.NotTimestamp):
             return f"({c.number} IS NULL)"
         if isinstance(p, r.NotNumber):
@@ -217,4 +228,4 @@ class Renderer(r.ColumnPlan):
         return self.columns(path).number
 
 
-_TEXT_ONLY = r.Absent | r.NotTimestamp | r.NotNumber | r.NotFinite | r.OutOfRange
+_TEXT_ONLY = r.Absent | r.YearOutside | r.NotTimestamp | r.NotNumber | r.NotFinite | r.OutOfRange

@@ -30,6 +30,7 @@ from datetime import datetime
 
 from weatherpipe.batch import rules as r
 from weatherpipe.batch.duckdb_sql import BLANKS, columns_literal, literal, struct_columns
+from weatherpipe.events import character_class
 
 BOOLEAN_WORDS = ("true", "false")
 # Checked against the file's name by the caller (`lines_sql` and the per-file verdict).
@@ -91,6 +92,10 @@ class TypedRenderer(r.ColumnPlan):
 
     def _timestamps(self) -> list[r.NotTimestamp]:
         return [x.predicate for x in self.rules if isinstance(x.predicate, r.NotTimestamp)]
+
+    def _parsed(self, path: r.Path) -> bool:
+        """Whether `parsed` gives `path` a parsed timestamp column."""
+        return any(p.path == path for p in self._timestamps())
 
     def surely_valid(self, *extra: str, lines_only: bool = False) -> str:
         """True only for a line no rule rejects and all `extra` conditions hold (never NULL).
@@ -172,6 +177,13 @@ class TypedRenderer(r.ColumnPlan):
             blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
             ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
             return [*ends, f"length({c}) <= {p.length}"] if isinstance(p, r.LongerThan) else ends
+        if typ == "VARCHAR" and isinstance(p, r.HasCharacter):
+            return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
+        if typ == "VARCHAR" and isinstance(p, r.YearOutside) and self._parsed(p.path):
+            # With the timestamp rule's conditions (the text is its parsed time printed back),
+            # the parsed time's year is the text's.
+            low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
+            return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
         if typ == "VARCHAR" and isinstance(p, r.NotTimestamp):
             # Formatting the parsed time gives back the very text only if the text has the
             # format's exact shape (a regular expression costs more); the length rules out a

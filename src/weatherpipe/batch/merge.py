@@ -117,15 +117,20 @@ def _quarantine(conn: psycopg.Connection, run_id: int, result: EngineResult) -> 
                     run_id,
                     q.file,
                     q.line,
-                    q.topic,
+                    _storable(q.topic),
                     q.partition,
                     q.offset,
                     q.reason,
                     q.field,
-                    # PostgreSQL text cannot hold NUL characters.
-                    q.raw.replace("\x00", "\\u0000"),
+                    _storable(q.raw),
                 )
             )
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` as PostgreSQL can store it: text cannot hold NUL characters (a quarantined
+    line's own text may, and so may the topic named in it), so each becomes its JSON escape."""
+    return None if text is None else text.replace("\x00", "\\u0000")
 
 
 def _record_files(

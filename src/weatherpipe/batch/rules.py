@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from weatherpipe.events import (
+    CONTROL_CHARACTERS,
     LOCATION_MAX_LENGTH,
     MEASURES,
     TIMESTAMP_FORMAT,
+    YEARS,
     Reason,
 )
 
@@ -96,6 +99,27 @@ class LongerThan:
 
 
 @dataclass(frozen=True)
+class HasCharacter:
+    """The path is a string holding a character of `ranges` (inclusive code point ranges)."""
+
+    path: Path
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class YearOutside:
+    """The path is a string of exactly `pattern`'s shape whose year (the four digits at
+    `start`) lies outside [low, high]. Read off the text, so a year no parser takes (0000)
+    is judged like any other."""
+
+    path: Path
+    pattern: str
+    start: int
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
 class NotTimestamp:
     """The path is not a string of exactly `pattern`'s shape that parses with `format` to a real
     date and time (2024-02-30 does not)."""
@@ -137,6 +161,8 @@ Predicate = (
     | NotObject
     | Blank
     | LongerThan
+    | HasCharacter
+    | YearOutside
     | NotTimestamp
     | NotNumber
     | NotFinite
@@ -167,8 +193,14 @@ def timestamp_pattern(fmt: str) -> str:
     return "".join(out)
 
 
-def build_rules() -> tuple[Rule, ...]:
-    """The ordered rule list, from the event contract in `weatherpipe.events`."""
+def year_start(fmt: str) -> int:
+    """Where the year (%Y) starts in a timestamp of format `fmt`."""
+    return len(datetime(2000, 1, 1).strftime(fmt[: fmt.index("%Y")]))
+
+
+def build_rules(years: tuple[int, int] = YEARS) -> tuple[Rule, ...]:
+    """The ordered rule list, from the event contract in `weatherpipe.events`; an event's year
+    must lie in `years` (the settings EVENT_YEAR_MIN / EVENT_YEAR_MAX)."""
     rules: list[Rule] = [
         # A line that is not a JSON object (corrupt, or edited by hand) has nothing to read.
         Rule(Reason.INVALID_JSON, None, NotObject(LINE)),
@@ -187,15 +219,19 @@ def build_rules() -> tuple[Rule, ...]:
         Rule(Reason.MISSING_FIELD, "location", NotString(location)),
         Rule(Reason.EMPTY_LOCATION, "location", Blank(location)),
         Rule(Reason.LOCATION_TOO_LONG, "location", LongerThan(location, LOCATION_MAX_LENGTH)),
+        # Also what PostgreSQL cannot store (NUL): such a line is quarantined, not merged.
+        Rule(Reason.CONTROL_CHARACTER, "location", HasCharacter(location, CONTROL_CHARACTERS)),
     ]
     timestamp = value_field("timestamp")
+    shape = timestamp_pattern(TIMESTAMP_FORMAT)
     rules += [
         Rule(Reason.MISSING_FIELD, "timestamp", Absent(timestamp)),
         Rule(
-            Reason.BAD_TIMESTAMP,
+            Reason.OUT_OF_RANGE,
             "timestamp",
-            NotTimestamp(timestamp, TIMESTAMP_FORMAT, timestamp_pattern(TIMESTAMP_FORMAT)),
+            YearOutside(timestamp, shape, year_start(TIMESTAMP_FORMAT), *years),
         ),
+        Rule(Reason.BAD_TIMESTAMP, "timestamp", NotTimestamp(timestamp, TIMESTAMP_FORMAT, shape)),
     ]
     for measure in MEASURES:
         path = value_field(measure.field)

@@ -26,6 +26,7 @@ from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.engine import Engine
 from weatherpipe.batch.merge import MergeCounts, merge, processed_files
 from weatherpipe.batch.rawfiles import list_files
+from weatherpipe.batch.rules import build_rules
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
 from weatherpipe.db.setup import prepare_database
@@ -74,7 +75,7 @@ def make_engine(settings: Settings) -> Engine:
         from weatherpipe.batch.spark_engine import from_settings
 
         return from_settings(settings)
-    return DuckDBEngine(threads=settings.batch_threads)
+    return DuckDBEngine(threads=settings.batch_threads, rules=build_rules(settings.event_years))
 
 
 def _acquire(conn: psycopg.Connection, wait: float) -> None:

@@ -76,13 +76,14 @@ class SparkEngine:
         driver_memory: str = "2g",
         executor_memory: str = "1g",
         conf: dict[str, str] | None = None,
+        rules: tuple[r.Rule, ...] = r.RULES,
     ) -> None:
         self.master = master
         self.raw_uri = raw_uri
         self.driver_memory = driver_memory
         self.executor_memory = executor_memory
         self.conf = dict(conf or {})
-        self.sql = Renderer()
+        self.sql = Renderer(rules)
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -335,4 +336,5 @@ def from_settings(settings: Settings) -> SparkEngine:
         raw_uri=settings.spark_raw_uri,
         driver_memory=settings.spark_driver_memory,
         executor_memory=settings.spark_executor_memory,
+        rules=r.build_rules(settings.event_years),
     )

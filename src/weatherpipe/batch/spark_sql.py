@@ -11,6 +11,7 @@ verdict, which the parity test checks.
 from __future__ import annotations
 
 from weatherpipe.batch import rules as r
+from weatherpipe.events import character_class
 
 BLANKS = " \t\r\n"
 # What DuckDB's TRY_CAST(VARCHAR AS DOUBLE) accepts, so a numeric string counts as a number in
@@ -163,6 +164,16 @@ class Renderer(r.ColumnPlan):
             return (
                 f"coalesce({t} = 'VARCHAR' AND char_length(TRIM(BOTH {blanks} FROM {s})) > "
                 f"{p.length}, false)"
+            )
+        if isinstance(p, r.HasCharacter):
+            pattern = literal(character_class(p.ranges))
+            return f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {pattern}, false)"
+        if isinstance(p, r.YearOutside):
+            shape = literal("^" + p.pattern + END)
+            year = f"try_cast(substring({s}, {p.start + 1}, 4) AS INT)"
+            return (
+                f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {shape} "
+                f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
             )
         if isinstance(p, r.NotTimestamp):
             shape = literal("^" + p.pattern + END)

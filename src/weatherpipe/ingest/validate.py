@@ -31,7 +31,7 @@ from weatherpipe.events import (
     TIMESTAMP_FORMAT,
     YEARS,
     Reason,
-    control_character_class,
+    character_class,
 )
 from weatherpipe.ingest.csv_reader import SplitRows
 from weatherpipe.ingest.reject import Reject
@@ -42,7 +42,7 @@ _NOT_FINITE: Final = r"(?i)^[+-]?(nan|inf|infinity)$"
 # A JSON number, so the original text can be sent as it is.
 _JSON_NUMBER: Final = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _TIMESTAMP_HUMAN: Final = "YYYY-MM-DD HH:MM:SS"
-_CONTROL: Final = control_character_class()
+_CONTROL: Final = character_class()
 # Where the year stands in a timestamp of TIMESTAMP_FORMAT's shape, and that shape.
 _YEAR_AT: Final = TIMESTAMP_FORMAT.index("%Y")
 _TIMESTAMP_SHAPE: Final = re.compile(
