@@ -200,3 +200,118 @@ def test_a_wrong_header_is_reported_when_reading_starts_not_at_the_first_block(
     path.write_text("Location,Date_Time\nNew York,2024-01-14 21:12:46\n")
     with pytest.raises(CsvError, match="line 1"):
         read_blocks(path)
+
+
+def row(location: str = "Chicago", when: str = "2024-03-01 14:05:09") -> str:
+    return f"{location},{when},3.1,71.2,0.4,18.9"
+
+
+@pytest.mark.parametrize(
+    "location", ["Zu\x00rich", "San\tJose", "Chicago\t", "Dal\x85las", "\u202eDallas", "A\u2066B"]
+)
+def test_control_and_text_direction_characters_in_a_location_are_rejected(
+    tmp_path: Path, location: str
+) -> None:
+    events, rejects = run(write(tmp_path, f"{HEADER}\n{row(location)}\n{GOOD}\n"))
+    assert [line for line, _ in events] == [3]
+    assert [(r.line, r.reason, r.field) for r in rejects] == [
+        (2, Reason.CONTROL_CHARACTER, "location")
+    ]
+    assert repr(location) in rejects[0].detail
+
+
+def test_nfc_and_nfd_spellings_are_one_location_and_one_key(tmp_path: Path) -> None:
+    nfd, nfc = "Zu\u0308rich", "Z\u00fcrich"
+    text = "\n".join([HEADER, row(nfd), row(nfc), row(f" {nfd} ")]) + "\n"
+    events, rejects = run(write(tmp_path, text))
+    assert rejects == []
+    assert [event["location"] for _, event in events] == [nfc] * 3
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        ("1899-12-31 23:59:59", Reason.OUT_OF_RANGE),
+        ("2101-01-01 00:00:00", Reason.OUT_OF_RANGE),
+        ("0000-01-01 00:00:00", Reason.OUT_OF_RANGE),
+        ("9999-12-31 23:59:59", Reason.OUT_OF_RANGE),
+        ("1899-02-30 00:00:00", Reason.OUT_OF_RANGE),  # the year is judged first
+        ("2016-12-31 23:59:60", Reason.BAD_TIMESTAMP),
+        ("2024-03-01 14:05:09Z", Reason.BAD_TIMESTAMP),
+        ("2024-03-01 14:05:09+01:00", Reason.BAD_TIMESTAMP),
+        ("2024-03-01T14:05:09", Reason.BAD_TIMESTAMP),
+    ],
+)
+def test_timestamps_outside_the_years_or_the_format_are_rejected(
+    tmp_path: Path, when: str, reason: str
+) -> None:
+    text = f"{HEADER}\n{row(when=when)}\n{row(when='1900-01-01 00:00:00')}\n"
+    events, rejects = run(write(tmp_path, text + row(when="2100-12-31 23:59:59") + "\n"))
+    assert [line for line, _ in events] == [3, 4]
+    assert [(r.reason, r.field, r.day) for r in rejects] == [(reason, "timestamp", None)]
+
+
+def test_the_year_range_is_a_parameter(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{HEADER}\n{row(when='1950-06-01 00:00:00')}\n")
+    (block,) = read_blocks(path)
+    valid, rejects = validate(split_fields(block)[0], years=(1960, 2000))
+    assert len(valid) == 0 and "outside 1960 … 2000" in rejects[0].detail
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 50])
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_quoted_field_over_two_lines_is_one_row(
+    tmp_path: Path, block_bytes: int, newline: str
+) -> None:
+    lines = [HEADER, GOOD, '"San', 'Jose",2024-03-01 14:05:09,3.1,71.2,0.4,18.9', GOOD]
+    lines += ['"Austin, TX",2024-03-01 14:05:09,3.1,71.2,0.4,18.9', GOOD]
+    events, rejects = run(write(tmp_path, newline.join(lines) + newline), block_bytes)
+    assert [line for line, _ in events] == [2, 5, 6, 7]
+    assert [(r.line, r.raw, r.reason) for r in rejects] == [
+        (3, '"San\nJose",2024-03-01 14:05:09,3.1,71.2,0.4,18.9', Reason.CONTROL_CHARACTER)
+    ]
+
+
+def test_a_quote_that_never_closes_is_one_broken_row_and_the_rest_is_read(tmp_path: Path) -> None:
+    lines = [HEADER, GOOD, '"Austin,2024-03-01 14:05:09,3.1,71.2,0.4,18.9', *[GOOD] * 12]
+    events, rejects = run(write(tmp_path, "\n".join(lines) + "\n"), 64)
+    assert [line for line, _ in events] == [2, *range(4, 16)]
+    assert [(r.line, r.reason) for r in rejects] == [(3, Reason.UNCLOSED_QUOTE)]
+
+
+def test_cr_only_line_ends_are_read(tmp_path: Path) -> None:
+    events, rejects = run(write(tmp_path, "\r".join([HEADER, GOOD, GOOD, "Chicago"]) + "\r"))
+    assert [line for line, _ in events] == [2, 3]
+    assert [(r.line, r.reason) for r in rejects] == [(4, Reason.WRONG_FIELD_COUNT)]
+
+
+@pytest.mark.parametrize(
+    "header", [HEADER, "\ufeff" + HEADER, " Location , Date_Time" + HEADER[18:]]
+)
+def test_the_header_again_in_the_middle_is_a_repeated_header(tmp_path: Path, header: str) -> None:
+    events, rejects = run(write(tmp_path, f"{HEADER}\n{GOOD}\n{header}\n{GOOD}\n"))
+    assert [line for line, _ in events] == [2, 4]
+    assert [(r.line, r.reason, r.field) for r in rejects] == [(3, Reason.REPEATED_HEADER, None)]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named"), [("utf-16", "UTF-16"), ("utf-32", "UTF-32"), ("utf-16-le", "UTF-16")]
+)
+def test_utf16_and_utf32_files_are_refused_with_what_to_do(
+    tmp_path: Path, encoding: str, named: str
+) -> None:
+    path = write(tmp_path, f"{HEADER}\n{GOOD}\n".encode(encoding))
+    with pytest.raises(CsvError) as caught:
+        read_blocks(path)
+    message = str(caught.value)
+    assert f"{path}, line 1" in message and named in message and "Save it as UTF-8" in message
+
+
+def test_a_row_longer_than_the_limit_is_too_large_and_the_rest_is_read(tmp_path: Path) -> None:
+    huge = "X" * 300 + ",2024-03-01 14:05:09,3.1,71.2,0.4,18.9"
+    path = write(tmp_path, f"{HEADER}\n{GOOD}\n{huge}\n{GOOD}\n")
+    (block,) = read_blocks(path)
+    rows, rejects = split_fields(block, max_row_bytes=200)
+    assert list(rows.line) == [2, 4]
+    assert [(r.line, r.reason, r.raw) for r in rejects] == [(3, Reason.TOO_LARGE, huge)]
+    assert f"{len(huge)} bytes" in rejects[0].detail

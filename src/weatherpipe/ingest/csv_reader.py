@@ -18,6 +18,7 @@ it is skipped and counted, so an editor's trailing empty lines don't reach the d
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ _OTHER_BOMS: Final = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
+_SNIFF_BYTES: Final = 4096
 BLOCK_BYTES: Final = 8 << 20
 MAX_FIELD_LINES: Final = 10
 """The most lines one quoted field may span."""
@@ -142,7 +144,10 @@ def check_header(path: Path) -> Header:
 
 def _refuse_other_encodings(path: Path, start: bytes) -> None:
     """A UTF-16 or UTF-32 file would otherwise be read as a wrong header of odd characters."""
-    encoding = next((name for bom, name in _OTHER_BOMS if start.startswith(bom)), None)
+    encoding = next(
+        (name for bom, name in _OTHER_BOMS if start.startswith(bom) and _decodes(start, name)),
+        None,
+    )
     how = "it starts with a byte order mark of that encoding"
     line = start.split(b"\n", 1)[0]
     if encoding is None and b"\x00" in line:  # ASCII text in UTF-16 has a NUL in every pair
@@ -153,6 +158,16 @@ def _refuse_other_encodings(path: Path, start: bytes) -> None:
             f"Save it as UTF-8 (for example `iconv -f {encoding.split()[0]} -t UTF-8 "
             f"{path.name} > {path.stem}-utf8.csv`) and run again; nothing was sent."
         )
+
+
+def _decodes(start: bytes, encoding: str) -> bool:
+    """Whether the file's first bytes are text in `encoding` (binary data may start like a
+    byte order mark too)."""
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(start[:_SNIFF_BYTES], final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _line_end(start: bytes) -> bytes:
