@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import partition_offsets
+from weatherpipe.kafka.inspect import partition_offsets, values_since
 from weatherpipe.platform.local_kafka import LocalKafka
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.rawzone.recovery import highest_offsets
@@ -159,28 +160,35 @@ class LabFlow:
         return Stage("generate", 0, f"{self.rows:,} rows ({size / 1e6:.0f} MB) → {path}")
 
     def _produce(self) -> None:
-        from weatherpipe.ingest.produce import produce_all, stop_on_interrupt
-        from weatherpipe.ingest.resume import pending
+        from weatherpipe.ingest.produce import (
+            AlreadySentError,
+            pending,
+            produce_all,
+            stop_on_interrupt,
+        )
 
         def work() -> Stage:
             source = self.settings.csv_path
             held = _records_in_topic(self.settings)
-            interrupted = pending(self.settings.state_dir, self.settings.kafka_topic, source)
-            if held and not self.produce_again and not interrupted:
+            if held and not self.produce_again and not pending(self.settings, source):
                 # The lab flow sends the data set once: a second `make run` must not send the
                 # same rows again (the batch would then count every observation twice). An
                 # interrupted first send is resumed instead: only its missing rows are sent.
-                return Stage(
-                    "produce",
-                    0,
-                    f"skipped: {self.settings.kafka_topic} already holds {held:,} records "
-                    "(--produce-again sends the CSV once more)",
-                )
-            with (
-                stop_on_interrupt() as stop,
-                self._stage("produce", total=source.stat().st_size) as (progress, task),
-            ):
-                summary = produce_all(self.settings, source, _RowsBar(progress, task), stop)
+                return Stage("produce", 0, "skipped: " + _held(self.settings, source))
+            try:
+                with (
+                    stop_on_interrupt() as stop,
+                    self._stage("produce", total=source.stat().st_size) as (progress, task),
+                ):
+                    summary = produce_all(
+                        self.settings,
+                        source,
+                        _RowsBar(progress, task),
+                        stop,
+                        again=self.produce_again,
+                    )
+            except AlreadySentError:  # the topic was emptied since, say
+                return Stage("produce", 0, "skipped: " + _held(self.settings, source))
             if summary.interrupted:
                 raise KeyboardInterrupt
             if not summary.ok:
@@ -267,9 +275,31 @@ def end_offsets(settings: Settings) -> dict[int, int]:
 
 
 def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
-    """How many offsets below `ends` lie beyond the raw zone's highest stored offset."""
+    """How many records below `ends` lie beyond the raw zone's highest stored offset. Read
+    back rather than subtracted: the markers that end the producer's transactions take
+    offsets too, and are no records."""
     stored = highest_offsets(settings.raw_dir, settings.kafka_topic)
-    return sum(max(0, end - (stored.get(p, -1) + 1)) for p, end in ends.items())
+    beyond = {p: stored.get(p, -1) + 1 for p in ends}
+    if all(first >= ends[p] for p, first in beyond.items()):
+        return 0
+    return sum(
+        1 for _ in values_since(settings.kafka_bootstrap_servers, settings.kafka_topic, beyond, 30)
+    )
+
+
+def _held(settings: Settings, source: Path) -> str:
+    """Why the lab flow does not send `source`: what the topic holds."""
+    from weatherpipe.ingest import ledger
+    from weatherpipe.ingest.dataset import file_digest
+
+    earlier = ledger.read(settings.kafka_bootstrap_servers, settings.kafka_topic).sent_run(
+        file_digest(source)
+    )
+    what = "is not empty"
+    if earlier is not None:
+        finished = earlier.finished_utc.replace("T", " ").replace("+00:00", " UTC")
+        what = f"holds this CSV already: {earlier.rows:,} rows, sent {finished}"
+    return f"{settings.kafka_topic} {what} (--produce-again sends the CSV once more)"
 
 
 def _records_in_topic(settings: Settings) -> int:

@@ -59,18 +59,48 @@ def run(
             ),
         ),
     ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help=(
+                "Send the CSV even though the topic holds it already (the same content, sent "
+                "in full before): every row a second time. Only with --all."
+            ),
+        ),
+    ] = False,
+    abandon: Annotated[
+        bool,
+        typer.Option(
+            "--abandon-interrupted",
+            help=(
+                "Give up the interrupted run of another file (or day) that waits to be "
+                "resumed: the rows it did not deliver are never sent. Then run this one."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Send each CSV row as a JSON event (key: the location) to KAFKA_TOPIC, creating the topic
-    (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` if
-    missing. A bad row goes to the dead-letter topic with its line number, raw text and reason;
-    the run goes on. A run that was interrupted (Ctrl-C, a crash, failed deliveries) is
-    resumed by the next run of the same file (and day): it sends only the rows that did not
-    reach Kafka; until then, another run to the same topic refuses to start. Exit status: 0
-    when every row was acknowledged (on the topic or the dead-letter topic), 1 when some were
-    not, 130 after Ctrl-C (which first flushes and reports what was accepted)."""
+    (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR), its dead-letter topic `<topic>.dlq` and its
+    ledger `<topic>.ledger` if missing. A bad row goes to the dead-letter topic with its line
+    number, raw text and reason; the run goes on. Each data set (the file's content) is sent
+    once: a second run of the same content to the same topic refuses (unless --again), two runs
+    at once cannot both send (on one machine the second stops at once; on several, the later
+    one takes over and the earlier one stops). A run that was interrupted (Ctrl-C, a crash, a
+    failed transaction) is resumed by the next run of the same file (and day): it sends only
+    the rows that did not reach Kafka; until then, another run to the same topic refuses to
+    start. Exit status: 0 when every row was committed (on the topic or the dead-letter
+    topic), 1 when some were not or the run was refused, 130 after Ctrl-C (which first commits
+    and reports what was handed over)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
     from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
 
+    if again and daily:
+        raise typer.BadParameter(
+            "--again applies to --all; --daily sends each day once (delete the daily state "
+            "file, PRODUCE_DAILY_STATE, to start again from the first day)",
+            param_hint="--again",
+        )
     settings = load_settings()
     source = csv or settings.csv_path
     with (
@@ -88,8 +118,10 @@ def run(
     ):
         size = source.stat().st_size if source.exists() else None
         bar = _Bar(progress, progress.add_task("produce", total=size, rows=0, rate=""))
-        produce = produce_daily if daily else produce_all
-        summary = produce(settings, source, bar, stop)
+        if daily:
+            summary = produce_daily(settings, source, bar, stop, abandon=abandon)
+        else:
+            summary = produce_all(settings, source, bar, stop, again=again, abandon=abandon)
     for error in summary.errors:
         console.print(f"[red]delivery error:[/] {escape(error)}", highlight=False)
     style = "green" if summary.ok else "red"

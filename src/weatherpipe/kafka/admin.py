@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     ClusterMetadata,
+    ConfigResource,
     NewTopic,
 )
 
@@ -28,7 +30,7 @@ CLIENT_LOG.setLevel(logging.ERROR)
 
 def admin_client(bootstrap_servers: str, **extra: str | int | float) -> AdminClient:
     """An AdminClient for `bootstrap_servers`; `extra` is passed through as librdkafka config."""
-    return AdminClient({"bootstrap.servers": bootstrap_servers, **extra})
+    return AdminClient({"bootstrap.servers": bootstrap_servers, **extra}, logger=CLIENT_LOG)
 
 
 def cluster_metadata(bootstrap_servers: str, timeout: float) -> ClusterMetadata | None:
@@ -55,6 +57,8 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+    """Topic configuration to create it with (e.g. cleanup.policy)."""
 
 
 def ensure_topics(
@@ -72,7 +76,7 @@ def ensure_topics(
         )
     client = admin_client(bootstrap_servers)  # created only now: it logs refused connections
     futures = client.create_topics(
-        [NewTopic(t.name, t.partitions, t.replication_factor) for t in topics],
+        [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config) for t in topics],
         request_timeout=timeout,
     )
     created = []
@@ -89,3 +93,25 @@ def ensure_topics(
                 "(or fix KAFKA_PARTITIONS / KAFKA_REPLICATION_FACTOR) and run again."
             ) from exc
     return created
+
+
+def topic_config(bootstrap_servers: str, topic: str, name: str, timeout: float = 30) -> str:
+    """The value of the configuration entry `name` of `topic` (its own or the broker's default).
+    A topic created a moment ago may not be known to the broker answering yet, so it is asked
+    again for a while."""
+    client = admin_client(bootstrap_servers)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            future = client.describe_configs([resource], request_timeout=timeout)[resource]
+            return str(future.result(timeout)[name].value)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise TransientError(
+                f"Kafka at {bootstrap_servers} did not describe topic {topic!r} "
+                f"({error.str()}). Check that the broker runs and run again."
+            ) from exc

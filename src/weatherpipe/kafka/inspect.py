@@ -251,8 +251,19 @@ def values_since(
     bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
 ) -> Iterator[bytes | None]:
     """The values of every record of `topic` from offset `since[partition]` up to the
+    partition's end at the time of the call (a partition not in `since`: from its start)."""
+    for _, value in records_since(bootstrap_servers, topic, since, timeout):
+        yield value
+
+
+def records_since(
+    bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
+) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """The (key, value) of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start).
-    Read-only, like `last_messages`: assigned, never subscribed, nothing committed."""
+    Read-only, like `last_messages`: assigned, never subscribed, nothing committed. Only
+    committed records are read: an aborted transaction's records and the markers that end
+    transactions take offsets but are no records."""
     bounds = {
         o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
         for o in partition_offsets(bootstrap_servers, topic, timeout)
@@ -278,7 +289,7 @@ def values_since(
                 if partition not in todo or offset is None or offset < todo[partition]:
                     continue
                 progress_at = time.monotonic()
-                yield msg.value()
+                yield msg.key(), msg.value()
                 todo[partition] = offset + 1
                 if offset + 1 >= bounds[partition][1]:
                     del todo[partition]
