@@ -218,7 +218,10 @@ def _blocks(handle: BinaryIO, block_bytes: int, header: Header) -> Iterator[Line
         line_number += lines
         yield _with_end(block, offset)
     if carry:
-        block, _, _ = _split_lines(line_number, carry, newline, at_end=True)
+        # A row left open by the last block ends with the file's last line end, after which
+        # there is no line.
+        rest = carry.removesuffix(newline)
+        block, _, _ = _split_lines(line_number, rest, newline, at_end=True)
         if block is not None:
             yield _with_end(block, offset + len(carry))
 
