@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from weatherpipe.errors import TerminalError
 from weatherpipe.ingest import daily_state, ledger
-from weatherpipe.ingest.csv_reader import LineBlock, read_blocks, split_fields
+from weatherpipe.ingest.csv_reader import LineBlock, check_header, read_blocks, split_fields
 from weatherpipe.ingest.dataset import digest_in_background, file_digest
 from weatherpipe.ingest.encode import Records, encode
 from weatherpipe.ingest.ledger import LedgerState, SentRun
@@ -307,7 +307,7 @@ def produce_daily(
     summary = ProduceSummary(source, settings.kafka_topic, daily=True)
     state_path = daily_state_path(settings)
     state = daily_state.load(state_path, settings.kafka_topic)
-    read_blocks(source)  # the header, before anything is created or sent
+    check_header(source)  # before anything is created or sent
     content = digest_in_background(source)
     start = time.monotonic()
     with (
