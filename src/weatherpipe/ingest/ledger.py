@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import records_since
+from weatherpipe.kafka.inspect import KafkaUnavailableError, records_since
 
 LEDGER_SUFFIX: Final = ".ledger"
 ATTEMPT_KEY: Final = "attempt"
@@ -127,7 +128,7 @@ def sent_record(run: SentRun) -> tuple[str, bytes]:
 def read(bootstrap_servers: str, topic: str) -> LedgerState:
     """The ledger of `topic` as it stands: its committed records, the latest per key."""
     latest: dict[str, bytes | None] = {}
-    for raw_key, raw_value in records_since(bootstrap_servers, ledger_topic(topic), {}, TIMEOUT_S):
+    for raw_key, raw_value in _records(bootstrap_servers, ledger_topic(topic)):
         if raw_key is not None:
             latest[raw_key.decode("utf-8", errors="replace")] = raw_value
     state = LedgerState()
@@ -140,6 +141,19 @@ def read(bootstrap_servers: str, topic: str) -> LedgerState:
             run = _parse(topic, name, value, lambda d: SentRun(**d))
             state.sent[run.digest] = run
     return state
+
+
+def _records(bootstrap_servers: str, name: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every committed record of the ledger topic `name`. A topic created a moment ago may
+    not have its partition's leader yet, so the broker is asked again for a while."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            return list(records_since(bootstrap_servers, name, {}, TIMEOUT_S))
+        except KafkaUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _attempt(data: dict[str, Any]) -> Attempt:
