@@ -7,17 +7,19 @@ USER_BIN := $(shell python3 -m site --user-base)/bin
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(USER_BIN)/uv)
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install chromium run test bench unit lint format typecheck up down status clean
+.PHONY: help install chromium run test test-cluster test-compose bench unit lint format typecheck up down status clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(USER_BIN)/uv:
 	python3 -m pip install --user --quiet uv || \
 		python3 -m pip install --user --quiet --break-system-packages uv
 
+# Bytecode is compiled once here, so every command starts from it, also where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching it on first use.
 .venv/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	@touch $@
 
 install: .venv/.installed ## Install weatherpipe and its tools into .venv (uv, from uv.lock)
@@ -30,14 +32,30 @@ chromium: ## Install Debian's chromium for the browser tests and bench (needs ro
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install ## Bring the platform up and show its status
-	$(RUN) weatherpipe platform up
+# ROWS=20000 makes a small data set when CSV_PATH does not exist (default 1,000,000).
+run: install ## Run the lab flow (platform, data set, produce, consume, batch), serve the dashboard
+	$(RUN) weatherpipe run $(if $(ROWS),--rows $(ROWS))
 
-test: install chromium ## Run the whole test suite (starts its own Kafka and PostgreSQL)
-	$(RUN) pytest
+test: install chromium ## Run the test suite (starts its own Kafka and PostgreSQL)
+	$(RUN) pytest -m "not cluster and not compose"
+
+# The cluster profile's tests start 3 controllers, 3 brokers and a PostgreSQL with TLS of their
+# own (~5 min on 2 cores), so they have a target of their own; CI runs both.
+test-cluster: install ## Run the tests of the cluster profile (TLS, logins, ACLs, killed nodes)
+	$(RUN) pytest -m cluster
 
 unit: install ## Run only the tests that need no services
-	$(RUN) pytest -m "not integration and not reliability and not browser"
+	$(RUN) pytest -m "not integration and not reliability and not browser and not compose and not cluster"
+
+# Debian's podman runs docker-compose.yml with stand-ins for the public images, built locally
+# from a debootstrapped Debian (no registry needed); podman's settings go to .weatherpipe/compose.
+COMPOSE_PACKAGES := podman runc debootstrap golang-github-containernetworking-plugin-dnsname
+test-compose: install ## Run docker-compose.yml end to end under podman (needs root; installs podman)
+	@dpkg -s $(COMPOSE_PACKAGES) >/dev/null 2>&1 || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$(COMPOSE_PACKAGES) >/dev/null; }
+	$(RUN) pytest -m compose tests/compose
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(RUN) ruff check src tests

@@ -192,9 +192,7 @@ def main() -> None:
         finally:
             stop()
 
-    b, f, i, d = (
-        statistics.median(x) for x in (bare_times, full_times, inc_times, next_day_times)
-    )
+    b, f, i, d = (statistics.median(x) for x in (bare_times, full_times, inc_times, next_day_times))
     report = f"""# Batch benchmark (DuckDB engine)
 
 `uv run python bench/bench_batch.py --events {args.events} --files {args.files} --repeat {args.repeat}`

@@ -33,6 +33,7 @@ from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from weatherpipe import platform
 from weatherpipe.datagen import CITY_NAMES as CITIES
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.settings import Settings, load_settings
 
 PARTITIONS = 3
@@ -40,7 +41,7 @@ PARTITIONS = 3
 
 def fill(settings: Settings, topic: str, count: int) -> float:
     """Create `topic` and write `count` weather events to it; returns seconds taken."""
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(KafkaConnection(settings.kafka_bootstrap_servers))
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[
         topic
     ].result(30)
@@ -227,8 +228,8 @@ line, {PARTITIONS} partitions, keyed by location) on the local single-node Kafka
 cores. Command: `uv run python bench/bench_consume.py --messages {small} --repeat \
 {args.repeat}`. Both consumers read the same topic in the same run, alternating, best of \
 {args.repeat} rounds each. msg/s excludes joining the group: Kafka's `fetch.nMsg.sec`; ours \
-counts from the first partition assignment to the last record written (fsync and rename of \
-every file included).
+counts from the first record received to the last (fsync and rename of the files finished on \
+the way included).
 
 | consumer | messages | msg/s (best) | ratio | all rounds, msg/s |
 |---|---:|---:|---:|---|

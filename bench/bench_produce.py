@@ -31,6 +31,7 @@ from weatherpipe.ingest.encode import encode
 from weatherpipe.ingest.produce import produce_all, producer_config
 from weatherpipe.ingest.validate import validate
 from weatherpipe.kafka.admin import TopicSpec, ensure_topics
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.platform.local_kafka import LocalKafka
 from weatherpipe.settings import Settings, load_settings
 
@@ -69,7 +70,8 @@ def run_ours(settings: Settings, csv: Path) -> tuple[float, int]:
 def run_reference(settings: Settings, rows: int, record_size: int) -> float:
     topic = f"bench_ref_{time.time_ns()}"
     ensure_topics(
-        settings.kafka_bootstrap_servers, [TopicSpec(topic, settings.kafka_partitions, 1)]
+        KafkaConnection(settings.kafka_bootstrap_servers),
+        [TopicSpec(topic, settings.kafka_partitions, 1)],
     )
     config = producer_config(settings)
     props = {

@@ -2,11 +2,12 @@
 
 Starts a benchmark platform (Kafka + PostgreSQL) in bench/.state on free ports, runs each stage
 benchmark (each compares side by side with its reference: Kafka's ProducerPerformance and
-ConsumerPerformance, a bare DuckDB query), then `weatherpipe run --no-dashboard` on a fresh
-1M-row data set and the dashboard's pages over it in chromium (bench_dashboard.py), and writes
-bench/results.md with the machine and the date.
+ConsumerPerformance, a bare DuckDB query, a bare `import typer` for the CLI's start-up), then
+`weatherpipe run --no-dashboard` on a fresh 1M-row data set and the dashboard's pages over it
+in chromium (bench_dashboard.py), and writes bench/results.md with the machine and the date.
 
-    uv run python bench/run_all.py [--rows 1000000] [--skip produce,consume,batch,spark]
+    uv run python bench/run_all.py [--rows 1000000]
+        [--skip produce,consume,batch,spark,cluster,import,startup]
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ STAGES = {
     "consume": ("bench_consume.py", "results-consume.md", []),
     "batch": ("bench_batch.py", "results-batch.md", []),
     "spark": ("bench_spark.py", "results-spark.md", []),
+    # Starts the cluster profile of its own (6 JVMs) and stops it afterwards.
+    "cluster": ("bench_cluster.py", "results-cluster.md", ["--stop"]),
+    "import": ("bench_import.py", "results-import.md", []),
+    "startup": ("bench_startup.py", "results-startup.md", []),
 }
 
 

@@ -48,6 +48,8 @@ def platform_overrides(state_dir: Path) -> dict[str, object]:
 def as_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `weatherpipe` subprocess see the same settings."""
     env = dict(os.environ)
+    for alias in ("PG_DSN", "RAW_ROOT"):  # the original project's names for two settings
+        env.pop(alias, None)
     for name, value in settings.model_dump().items():
         key = name.upper()
         if value is None:

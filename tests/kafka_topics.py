@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 
 # Answers of a coordinator that is still being elected or loading the offsets topic.
 _NOT_READY = {
@@ -27,7 +28,7 @@ def create(
     partitions: int = 2,
 ) -> None:
     """`topic` with `partitions` partitions; value i (key i) goes to partition i % partitions."""
-    admin = admin_client(servers)
+    admin = admin_client(KafkaConnection(servers))
     for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
         future.result(timeout=30)
     producer = Producer({"bootstrap.servers": servers})

@@ -1,25 +1,29 @@
-"""The `weatherpipe` command: one entry point, one small module per subcommand."""
+"""The `weatherpipe` command: one entry point, one small module per subcommand.
+
+Only typer is imported to build the command tree; each subcommand imports what it needs (Kafka,
+DuckDB, PostgreSQL, pydantic-settings, Rich) when it runs, so `--help` and `--version` start in
+a fraction of a second.
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
-from rich.console import Console
 
 from weatherpipe.commands import (
     batch,
     consume,
     dashboard,
     generate,
+    import_raw,
     platform,
     produce,
     run,
     serve,
     settings,
 )
-from weatherpipe.errors import WeatherpipeError
+from weatherpipe.errors import SettingsError, WeatherpipeError
 
 app = typer.Typer(
     name="weatherpipe",
@@ -31,6 +35,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: text in brackets ("weatherpipe[spark]", "local[*]") is shown as written, not
+    # read as Rich markup, and Rich is not imported to print it.
+    rich_markup_mode=None,
 )
 app.add_typer(platform.app, name="platform")
 app.command("settings")(settings.show)
@@ -38,23 +45,40 @@ app.command("generate")(generate.run)
 app.command("produce")(produce.run)
 app.command("consume")(consume.run)
 app.command("batch")(batch.run)
+app.command("import-raw")(import_raw.run)
 app.command("run")(run.run)
 app.command("serve")(serve.run)
 app.command("dashboard")(dashboard.run)
 
-err_console = Console(stderr=True)
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"weatherpipe {version('weatherpipe')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Show the version and exit.",
+    ),
+) -> None:
+    pass
 
 
 def main() -> None:
     """Run the CLI; a `WeatherpipeError` becomes a clear message and exit status 1
     (2 for invalid settings, like a usage error)."""
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
-        app()
+        app(prog_name="weatherpipe")  # also under `python -m weatherpipe`
     except WeatherpipeError as exc:
-        from weatherpipe.errors import SettingsError
+        from weatherpipe.ui.console import error
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        error(str(exc))
         sys.exit(2 if isinstance(exc, SettingsError) else 1)

@@ -7,22 +7,20 @@ times them and checks that the counts add up from one stage to the next.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from weatherpipe import platform
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import partition_offsets, values_since
-from weatherpipe.platform.local_kafka import LocalKafka
+from weatherpipe.kafka.inspect import partition_offsets
+from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.rawzone.recovery import highest_offsets
 from weatherpipe.settings import Settings
+from weatherpipe.ui.console import say
+from weatherpipe.ui.progress import ProduceProgress, activity
 
 
 class CountMismatchError(TerminalError):
@@ -63,20 +61,6 @@ class LabResult:
         return table
 
 
-class _RowsBar:
-    """Adapts a rich task to the producer's progress protocol (rows sent, bytes read)."""
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress, self.task, self.count = progress, task, 0
-
-    def rows(self, count: int) -> None:
-        self.count += count
-        self.progress.update(self.task, description=f"produce: {self.count:,} rows sent")
-
-    def position(self, byte_offset: int) -> None:
-        self.progress.update(self.task, completed=byte_offset)
-
-
 class LabFlow:
     """Runs the stages in order; `started_services` remembers what it started, so an
     interrupted run can stop exactly that."""
@@ -84,42 +68,28 @@ class LabFlow:
     def __init__(
         self,
         settings: Settings,
-        console: Console,
         rows: int,
         seed: int,
         idle_seconds: float,
         produce_again: bool = False,
     ) -> None:
         self.settings = settings
-        self.console = console
         self.rows = rows
         self.seed = seed
         self.idle_seconds = idle_seconds
         self.produce_again = produce_again
         self.result = LabResult()
 
-    @contextmanager
-    def _stage(self, label: str, total: float | None = None) -> Iterator[tuple[Progress, TaskID]]:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-            disable=not self.console.is_terminal,
-        ) as progress:
-            yield progress, progress.add_task(label, total=total)
-
     def _timed(self, work: Callable[[], Stage]) -> Stage:
         start = time.monotonic()
         stage = work()
         stage.seconds = time.monotonic() - start
         self.result.stages.append(stage)
-        self.console.print(
-            f"[green]✓[/] {stage.name}: {stage.records}"
+        say(
+            ("✓", "green"),
+            f" {stage.name}: {stage.records}"
             + (f"; {stage.set_aside}" if stage.set_aside else "")
             + f" ({stage.seconds:.1f} s)",
-            highlight=False,
         )
         return stage
 
@@ -136,10 +106,10 @@ class LabFlow:
     def platform_up(self) -> Stage:
         s = self.settings
         before = {
-            "kafka": s.manages_kafka and LocalKafka(s).pid() is not None,
+            "kafka": s.manages_kafka and platform.local_kafka(s).pid() is not None,
             "postgres": s.manages_postgres and LocalPostgres(s).pid() is not None,
         }
-        with self._stage("platform: starting Kafka and PostgreSQL"):
+        with activity("platform: starting Kafka and PostgreSQL"):
             platform.up(s)
         self.result.started_services = [
             name
@@ -153,10 +123,8 @@ class LabFlow:
         from weatherpipe import datagen
 
         path = self.settings.csv_path
-        with self._stage(f"generate: {path}", total=self.rows) as (progress, task):
-            size = datagen.write_csv(
-                path, self.rows, self.seed, lambda n: progress.advance(task, n)
-            )
+        with activity(f"generate: {path}", total=self.rows, unit="rows") as shown:
+            size = datagen.write_csv(path, self.rows, self.seed, shown.advance)
         return Stage("generate", 0, f"{self.rows:,} rows ({size / 1e6:.0f} MB) → {path}")
 
     def _produce(self) -> None:
@@ -170,25 +138,28 @@ class LabFlow:
         def work() -> Stage:
             source = self.settings.csv_path
             held = _records_in_topic(self.settings)
+            skipped = Stage(
+                "produce",
+                0,
+                f"skipped: {self.settings.kafka_topic} already holds records "
+                "(--produce-again sends the CSV once more)",
+            )
             if held and not self.produce_again and not pending(self.settings, source):
                 # The lab flow sends the data set once: a second `make run` must not send the
                 # same rows again (the batch would then count every observation twice). An
                 # interrupted first send is resumed instead: only its missing rows are sent.
-                return Stage("produce", 0, "skipped: " + _held(self.settings, source))
+                return skipped
             try:
                 with (
                     stop_on_interrupt() as stop,
-                    self._stage("produce", total=source.stat().st_size) as (progress, task),
+                    activity("produce", total=source.stat().st_size, unit="bytes") as shown,
                 ):
+                    progress = ProduceProgress(shown, "produce")
                     summary = produce_all(
-                        self.settings,
-                        source,
-                        _RowsBar(progress, task),
-                        stop,
-                        again=self.produce_again,
+                        self.settings, source, progress, stop, again=self.produce_again
                     )
-            except AlreadySentError:  # the topic was emptied since, say
-                return Stage("produce", 0, "skipped: " + _held(self.settings, source))
+            except AlreadySentError:  # the topic was emptied since, and its ledger kept
+                return skipped
             if summary.interrupted:
                 raise KeyboardInterrupt
             if not summary.ok:
@@ -207,8 +178,7 @@ class LabFlow:
         self._timed(work)
 
     def _consume(self) -> None:
-        from weatherpipe.kafka.consumer import KafkaConsumer
-        from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+        from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
         from weatherpipe.rawzone.rotation import RotationPolicy
 
         s = self.settings
@@ -223,12 +193,16 @@ class LabFlow:
 
         def work() -> Stage:
             with (
-                KafkaConsumer(s.kafka_bootstrap_servers, s.kafka_group_id) as kc,
-                self._stage("consume") as (progress, task),
+                raw_zone_consumer(
+                    kafka_connection(s, "consumer"),
+                    s.kafka_group_id,
+                    options,
+                    s.kafka_group_instance_id,
+                ) as consumer,
+                activity("consume") as shown,
             ):
-                consumer = RawZoneConsumer(kc, options)
-                consumer.on_progress = lambda st: progress.update(
-                    task, description=f"consume: {st.sink.messages:,} records stored"
+                consumer.on_progress = lambda st: shown.describe(
+                    f"consume: {st.sink.messages:,} records stored"
                 )
                 stats = consumer.run()
             sink = stats.sink
@@ -253,10 +227,8 @@ class LabFlow:
     def batch(self) -> Stage:
         from weatherpipe.batch.runner import run_once
 
-        with self._stage("batch") as (progress, task):
-            summary = run_once(
-                self.settings, on_step=lambda step: progress.update(task, description=step)
-            )
+        with activity("batch") as shown:
+            summary = run_once(self.settings, on_step=shown.describe)
         r = summary.rows
         return Stage(
             "batch",
@@ -270,39 +242,17 @@ class LabFlow:
 
 def end_offsets(settings: Settings) -> dict[int, int]:
     """The offset after the last record of each partition of the topic."""
-    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    offsets = partition_offsets(kafka_connection(settings, "consumer"), settings.kafka_topic, 30)
     return {p.partition: p.end for p in offsets}
 
 
 def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
-    """How many records below `ends` lie beyond the raw zone's highest stored offset. Read
-    back rather than subtracted: the markers that end the producer's transactions take
-    offsets too, and are no records."""
+    """How many offsets below `ends` lie beyond the raw zone's highest stored offset."""
     stored = highest_offsets(settings.raw_dir, settings.kafka_topic)
-    beyond = {p: stored.get(p, -1) + 1 for p in ends}
-    if all(first >= ends[p] for p, first in beyond.items()):
-        return 0
-    return sum(
-        1 for _ in values_since(settings.kafka_bootstrap_servers, settings.kafka_topic, beyond, 30)
-    )
-
-
-def _held(settings: Settings, source: Path) -> str:
-    """Why the lab flow does not send `source`: what the topic holds."""
-    from weatherpipe.ingest import ledger
-    from weatherpipe.ingest.dataset import file_digest
-
-    earlier = ledger.read(settings.kafka_bootstrap_servers, settings.kafka_topic).sent_run(
-        file_digest(source)
-    )
-    what = "is not empty"
-    if earlier is not None:
-        finished = earlier.finished_utc.replace("T", " ").replace("+00:00", " UTC")
-        what = f"holds this CSV already: {earlier.rows:,} rows, sent {finished}"
-    return f"{settings.kafka_topic} {what} (--produce-again sends the CSV once more)"
+    return sum(max(0, end - (stored.get(p, -1) + 1)) for p, end in ends.items())
 
 
 def _records_in_topic(settings: Settings) -> int:
     """Records the topic holds (0 when it does not exist yet)."""
-    offsets = partition_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic, 30)
+    offsets = partition_offsets(kafka_connection(settings, "producer"), settings.kafka_topic, 30)
     return sum(p.records for p in offsets)

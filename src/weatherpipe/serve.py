@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 from weatherpipe.batch.schedule import next_tick
 
@@ -110,13 +109,3 @@ class Supervisor:
                 self.say(f"{job.name} did not stop within {self.grace_seconds:g} s; killing it")
                 job.process.kill()
                 job.process.wait()
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set `stop`."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

@@ -23,8 +23,9 @@ from tests.conftest import as_env
 from weatherpipe.events import Reason
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.consumer import KafkaConsumer
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone import naming, recovery
-from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
 from weatherpipe.rawzone.rotation import RotationPolicy
 from weatherpipe.rawzone.sink import SinkStats
 from weatherpipe.settings import Settings
@@ -35,7 +36,7 @@ Record = tuple[bytes | None, bytes | None]  # key, value
 
 
 def create_topic(settings: Settings, topic: str, partitions: int) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(KafkaConnection(settings.kafka_bootstrap_servers))
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[
         topic
     ].result(30)
@@ -126,7 +127,7 @@ def assert_exactly_once(raw_dir: Path, topic: str, delivered: list[tuple[int, in
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: int) -> dict[int, int]:
-    with KafkaConsumer(settings.kafka_bootstrap_servers, group) as consumer:
+    with KafkaConsumer(KafkaConnection(settings.kafka_bootstrap_servers), group) as consumer:
         return consumer.committed(topic, list(range(partitions)), timeout=30)
 
 
@@ -187,9 +188,6 @@ def test_sigkill_at_random_moments_stores_every_offset_exactly_once(
 
     producer = in_background(produce_slowly)
     env = consume_env(platform_settings, tmp_path, topic, group)
-    # Static membership: a restarted consumer gets its partitions back without waiting for
-    # the killed one's session to time out.
-    env["KAFKA_GROUP_INSTANCE_ID"] = "raw-zone-writer-1"
     rng = random.Random()
     for _ in range(6):
         proc = start_consume(env, "--rotate-mb", "0.25")
@@ -333,8 +331,9 @@ def consume_in_process(
     options = ConsumeOptions(
         raw_dir, topic, RotationPolicy.from_limits(32, 300), batch_size, until_idle=1.5
     )
-    with KafkaConsumer(settings.kafka_bootstrap_servers, group) as consumer:
-        return RawZoneConsumer(consumer, options).run().sink
+    connection = KafkaConnection(settings.kafka_bootstrap_servers)
+    with raw_zone_consumer(connection, group, options) as consumer:
+        return consumer.run().sink
 
 
 def test_files_win_over_the_group_offset_which_applies_only_without_files(
@@ -346,7 +345,9 @@ def test_files_win_over_the_group_offset_which_applies_only_without_files(
     assert consume_in_process(platform_settings, tmp_path, topic, group).messages == 100
 
     def set_group_offset(offset: int) -> None:
-        with KafkaConsumer(platform_settings.kafka_bootstrap_servers, group) as consumer:
+        with KafkaConsumer(
+            KafkaConnection(platform_settings.kafka_bootstrap_servers), group
+        ) as consumer:
             consumer.commit({(topic, 0): offset}, asynchronous=False)
 
     # The group offset is rewound (a commit lost after the rename looks like this): the files

@@ -18,6 +18,7 @@ from tests.conftest import as_env, platform_overrides
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.platform.local_kafka import LocalKafka
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.platform.processes import PortInUseError, ServiceTimeoutError
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.integration
 
 
 def create_topic(settings: Settings, name: str, partitions: int = 1) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)  # must outlive the future
+    connection = KafkaConnection(settings.kafka_bootstrap_servers)
+    admin = admin_client(connection)  # must outlive the future
     futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
     futures[name].result(30)
 
@@ -118,7 +120,8 @@ def test_down_then_up_keeps_topics_and_rows(
     assert not report.kafka.running and not report.postgres.running
     platform.up(platform_settings)
 
-    metadata = admin_client(platform_settings.kafka_bootstrap_servers).list_topics(timeout=30)
+    admin = admin_client(KafkaConnection(platform_settings.kafka_bootstrap_servers))
+    metadata = admin.list_topics(timeout=30)
     assert len(metadata.topics[topic].partitions) == 2
     with connect(fresh_database) as conn:
         assert conn.execute("SELECT n FROM kept").fetchall() == [(42,)]
@@ -191,3 +194,52 @@ def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path: Pat
     kafka.render_config()
     kafka.ensure_formatted("-AbCdEfGhIjKlMnOpQrStU")
     assert "cluster.id=-AbCdEfGhIjKlMnOpQrStU" in (kafka.data / "meta.properties").read_text()
+
+
+def test_up_with_a_wrong_password_leaves_the_running_server_running(
+    platform_settings: Settings,
+) -> None:
+    pid = LocalPostgres(platform_settings).pid()
+    assert pid is not None
+    env = as_env(platform_settings)
+    env["POSTGRES_PASSWORD"] = "not-the-servers-password"
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "up", "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert "password authentication failed" in message
+    assert "unset POSTGRES_PASSWORD" in message
+    assert "Traceback" not in result.stderr
+    assert "Last lines of" not in message and "LOG:" not in message  # no log dump
+    assert "not-the-servers-password" not in result.stdout + result.stderr
+    assert LocalPostgres(platform_settings).pid() == pid
+    assert platform.status(platform_settings).postgres.running
+
+    status = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert status.returncode == 1
+    assert "refuses the login" in status.stderr
+
+
+def test_status_exits_non_zero_when_nothing_runs(tmp_path: Path) -> None:
+    settings = load_settings(**platform_overrides(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "platform", "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=as_env(settings),
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("not running") == 2
+    assert "weatherpipe platform up" in result.stderr

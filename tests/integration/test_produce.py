@@ -31,6 +31,7 @@ from weatherpipe.ingest.produce import (
 )
 from weatherpipe.kafka.admin import cluster_metadata
 from weatherpipe.kafka.producer import RecordProducer, TransactionAbortedError
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,7 @@ def _record(partition: int, msg: Message) -> Record:
 
 def count_records(settings: Settings, topic: str) -> int:
     """Committed records of `topic` (0 while it does not exist)."""
-    metadata = cluster_metadata(settings.kafka_bootstrap_servers, 10)
+    metadata = cluster_metadata(KafkaConnection(settings.kafka_bootstrap_servers), 10)
     if metadata is None or topic not in metadata.topics:
         return 0
     return len(read_topic(settings, topic))
@@ -225,7 +226,7 @@ def test_wrong_header_sends_nothing_and_says_why(topic_settings: Settings, tmp_p
     assert done.returncode == 1
     message = " ".join(done.stderr.split())
     assert f"{path}, line 1: wrong header" in message and "missing column(s)" in message
-    metadata = cluster_metadata(topic_settings.kafka_bootstrap_servers, 10)
+    metadata = cluster_metadata(KafkaConnection(topic_settings.kafka_bootstrap_servers), 10)
     assert metadata is not None and topic_settings.kafka_topic not in metadata.topics
 
 

@@ -23,6 +23,7 @@ from tests.conftest import as_env, platform_overrides
 from weatherpipe.datagen import write_csv
 from weatherpipe.events import CSV_COLUMNS, EVENT_FIELDS
 from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.platform.local_kafka import LocalKafka
 from weatherpipe.settings import Settings, load_settings
 
@@ -160,7 +161,7 @@ def test_broker_down_during_produce_every_row_exactly_once(
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: kafka.pid() is None, "the killed broker to be gone", 30)
-        assert cluster_metadata(broker.kafka_bootstrap_servers, 1) is None
+        assert cluster_metadata(KafkaConnection(broker.kafka_bootstrap_servers), 1) is None
         # The producer keeps running (retrying) while the broker is away.
         assert producer.poll() is None
         kafka.start(broker.startup_timeout)

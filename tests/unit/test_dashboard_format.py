@@ -34,11 +34,3 @@ def test_number_keeps_its_unit(value: float | None, unit: str, digits: int, text
 )
 def test_size_picks_the_largest_unit_that_keeps_at_least_one(num_bytes: int, text: str) -> None:
     assert ui.size(num_bytes) == text
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(9_999.94, "9,999.9 mm"), (10_000.4, "10,000 mm"), (389_245.6, "389,246 mm"), (None, "—")],
-)
-def test_totals_drop_decimals_from_ten_thousand(value: float | None, text: str) -> None:
-    assert ui.total(value, "mm") == text

@@ -12,6 +12,7 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.ingest import ledger
 from weatherpipe.ingest.ledger import Attempt, SentRun
 from weatherpipe.ingest.resume import Resume, UnfinishedRunError, fingerprint
+from weatherpipe.kafka.security import KafkaConnection
 
 NOTE = Attempt("/data/w.csv", None, "abc", {"t": {0: 5}}, "2024-01-02T03:04:05+00:00", "host1")
 
@@ -69,7 +70,9 @@ def test_another_job_refuses_to_start_while_an_interrupted_run_waits(
     noted = Attempt(str((tmp_path / "w.csv").resolve()), noted_day, "abc", {}, "t0", "host1")
     # The broker is never asked: the refusal comes before any offset is read.
     with pytest.raises(UnfinishedRunError) as refused:
-        Resume.begin("localhost:1", noted, ["weather"], tmp_path / source_name, "other", day)
+        Resume.begin(
+            KafkaConnection("localhost:1"), noted, ["weather"], tmp_path / source_name, "other", day
+        )
     message = " ".join(str(refused.value).split())
     assert f"weatherpipe produce {finish_with} --csv {noted.source}" in message
     assert "started t0 on host1" in message and "--abandon-interrupted" in message

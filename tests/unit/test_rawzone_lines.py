@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from weatherpipe.events import Reason
-from weatherpipe.rawzone.lines import LineEncoder, encode_key, encode_value
+from weatherpipe.rawzone.lines import LineEncoder, coordinates, encode_key, encode_value
 
 EVENT = (
     b'{"location":"Chicago","timestamp":"2024-03-01 14:05:09","temperature_c":3.1,'
@@ -157,3 +157,26 @@ def test_key_cache_gives_the_same_line_as_a_fresh_encoder() -> None:
             b"", 0, 1, key, EVENT, Counter()
         )
         assert warm.key(key) == encode_key(key)
+
+
+@pytest.mark.parametrize(
+    "value", [b'{"n":1}', b"not json", b"\xff\xfe", None, b"1e999", b'{"a":"}\\"offset\\":9"}']
+)
+def test_coordinates_read_back_what_the_encoder_wrote(value: bytes | None) -> None:
+    encoder = LineEncoder("weather_data_raw")
+    line = encoder.line(encoder.prefix(12), 345, 1_709_251_200_000, b"k", value, Counter())
+    assert coordinates(line.rstrip(b"\n")) == (12, 345)
+
+
+def test_a_line_cut_short_or_without_an_envelope_has_no_coordinates() -> None:
+    encoder = LineEncoder("t")
+    line = encoder.line(encoder.prefix(0), 7, 1, None, b'{"n":1}', Counter()).rstrip(b"\n")
+    assert coordinates(line[:-1]) is None  # the closing brace is missing
+    assert coordinates(line[: len(line) // 2]) is None
+    assert coordinates(b"") is None
+    # Another writer's spelling of a whole record (an imported raw zone keeps the original's
+    # text) has its envelope's coordinates; an envelope without integer ones has none.
+    assert coordinates(b'{"value":1, "kafka":{"offset":7,"topic":"t","partition":0}}') == (0, 7)
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0,"offset":"7"}}') is None
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0}}') is None
+    assert coordinates(b'{"value":1,"kafka":{"topic":"t","partition":0,"offset":7}') is None

@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
+import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
+from tests.short_writes import on_full_disk
 from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone.lines import LineEncoder
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink
+from weatherpipe.rawzone.writer import FileState, RawZoneWriteError
 
 TOPIC = "weather_data_raw"
 DAY_MS = 86_400_000
@@ -232,3 +237,67 @@ def test_column_path_writes_the_same_files_as_the_record_path(tmp_path: Path) ->
     records = files_of(tmp_path / "records", split=True)
     assert columns == records
     assert columns[1]["size"] > 5 and columns[1]["date"] > 5, columns[1]
+
+
+def test_a_full_disk_drops_that_file_unpublished_and_publishes_the_others(
+    tmp_path: Path,
+) -> None:
+    sink, commits = make(tmp_path)
+    sink.assign([0, 1])
+    sink.write([record(0, 0), record(1, 0), record(0, 1), record(1, 1)])
+    failing = sink._partitions[0].file
+    assert failing is not None
+    on_full_disk(failing, room=10)
+    sink.write([record(0, 2)])  # buffered: the disk is only reached when the file is finished
+    with pytest.raises(RawZoneWriteError, match=r"Could not flush raw file .*partition 0"):
+        sink.finish_all(RotationReason.SHUTDOWN)
+    assert failing.state is FileState.POISONED
+    assert stored(tmp_path) == [(1, 0), (1, 1)]
+    assert commits.calls == [(1, 2, True)]
+    assert list(naming.temp_dir(tmp_path).iterdir()) == []
+    sink.revoke([0, 1])  # nothing left to publish: the poisoned file is gone
+    assert commits.calls == [(1, 2, True)]
+    # The next start resumes partition 1 after its file, partition 0 where the group says.
+    assert make(tmp_path)[0].assign([0, 1]) == {1: 2}
+
+
+def test_a_failed_write_forgets_the_file_and_raises(tmp_path: Path) -> None:
+    sink, commits = make(tmp_path, max_bytes=1 << 30)
+    sink.assign([0])
+    sink.write([record(0, 0)])
+    file = sink._partitions[0].file
+    assert file is not None
+    on_full_disk(file, room=100)
+    big = [record(0, n) for n in range(1, 30_000)]  # more than the write buffer
+    with pytest.raises(RawZoneWriteError, match="Could not write to raw file"):
+        sink.write(big)
+    assert sink._partitions[0].file is None
+    sink.finish_all(RotationReason.SHUTDOWN)  # nothing to publish
+    assert stored(tmp_path) == [] and commits.calls == []
+
+
+def test_a_newest_file_published_half_written_is_set_aside_and_its_records_stored_again(
+    tmp_path: Path,
+) -> None:
+    """What an older version left after a full disk: a file whose name ends before its
+    content, which goes on with more records and a line cut in the middle."""
+    first, _ = make(tmp_path, max_bytes=600)
+    first.assign([0])
+    first.write([record(0, n) for n in range(20)])
+    first.finish_all(RotationReason.SHUTDOWN)
+    files = sorted(recovery.raw_files(tmp_path, TOPIC), key=lambda item: item[1].last_offset)
+    (newest, name), before = files[-1], files[-2][1]
+    extra = b"".join(
+        LineEncoder(TOPIC).line(
+            LineEncoder(TOPIC).prefix(0), n, MARCH_1 + 1000, b"Chicago", b"{}", Counter()
+        )
+        for n in range(20, 23)
+    )
+    newest.write_bytes(newest.read_bytes() + extra + b'{"kafka":{"topic":"weather_da')
+    second, _ = make(tmp_path, max_bytes=600)
+    assert second.assign([0]) == {0: before.last_offset + 1}
+    assert second.stats.damaged_files_set_aside == 1
+    assert (naming.damaged_dir(tmp_path) / newest.relative_to(tmp_path)).exists()
+    second.write([record(0, n) for n in range(name.first_offset, 25)])
+    second.finish_all(RotationReason.SHUTDOWN)
+    assert stored(tmp_path) == [(0, n) for n in range(25)]

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from weatherpipe.errors import SettingsError
-from weatherpipe.settings import load_settings
+from weatherpipe.settings import Settings, load_settings, meanings
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +81,28 @@ def test_cli_rejects_invalid_setting_at_start(monkeypatch: pytest.MonkeyPatch) -
     assert result.returncode == 2
     assert "ROTATE_MB='lots'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("topic", [".", "..", ".tmp", ".damaged", ".weather"])
+def test_a_topic_named_like_a_raw_zone_folder_is_refused(
+    monkeypatch: pytest.MonkeyPatch, topic: str
+) -> None:
+    monkeypatch.setenv("KAFKA_TOPIC", topic)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"KAFKA_TOPIC={topic!r}" in message
+    assert "must not start with '.'" in message and ".tmp and .damaged" in message
+
+
+def test_topic_names_with_dots_elsewhere_are_fine() -> None:
+    assert load_settings(kafka_topic="weather.raw.v2").kafka_topic == "weather.raw.v2"
+
+
+def test_every_setting_has_a_meaning() -> None:
+    found = meanings()
+
+    assert set(found) == set(Settings.model_fields)
+    assert all(found.values())
+    assert found["database_url"].startswith("URL of an existing PostgreSQL")
+    assert "\n" not in found["consume_workers"]

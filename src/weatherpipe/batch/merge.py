@@ -38,12 +38,26 @@ class MergeCounts:
     deleted: int
 
 
-def processed_files(conn: psycopg.Connection) -> dict[str, OffsetRange]:
-    """Paths of the files already merged, with their offset ranges."""
+@dataclass(frozen=True)
+class ProcessedFile:
+    """A file already merged: its offset range, and its size and modification time then
+    (None: recorded before times were)."""
+
+    range: OffsetRange
+    size_bytes: int
+    mtime_ns: int | None
+
+
+def processed_files(conn: psycopg.Connection) -> dict[str, ProcessedFile]:
+    """The files already merged, by path."""
     rows = conn.execute(
-        "SELECT path, topic, partition, first_offset, last_offset FROM processed_file"
+        "SELECT path, topic, partition, first_offset, last_offset, size_bytes, mtime_ns"
+        " FROM processed_file"
     ).fetchall()
-    return {path: OffsetRange(topic, part, lo, hi) for path, topic, part, lo, hi in rows}
+    return {
+        path: ProcessedFile(OffsetRange(topic, part, lo, hi), size, mtime)
+        for path, topic, part, lo, hi, size, mtime in rows
+    }
 
 
 def _stage(conn: psycopg.Connection, result: EngineResult) -> None:
@@ -136,7 +150,9 @@ def _storable(text: str | None) -> str | None:
 def _record_files(
     conn: psycopg.Connection, run_id: int, files: Sequence[RawFile], result: EngineResult
 ) -> None:
-    columns = "path, topic, partition, first_offset, last_offset, size_bytes, lines, run_id"
+    columns = (
+        "path, topic, partition, first_offset, last_offset, size_bytes, mtime_ns, lines, run_id"
+    )
     with conn.cursor().copy(f"COPY processed_file ({columns}) FROM STDIN") as copy:
         for f in files:
             copy.write_row(
@@ -147,6 +163,7 @@ def _record_files(
                     f.first_offset,
                     f.last_offset,
                     f.size_bytes,
+                    f.mtime_ns,
                     result.lines_per_file.get(f.path, 0),
                     run_id,
                 )

@@ -5,7 +5,10 @@ Order of a run (a crash at any step leaves the processed zone as it was before t
 2. mark runs left 'running' by a killed process as failed (the lock proves they are dead);
 3. record this run as 'running' (committed, so others can see it);
 4. read the processed files, let the engine aggregate the new ones (nothing written yet);
-5. in ONE transaction: merge the sums, quarantine, mark files processed, finish the run record.
+5. in ONE transaction: merge the sums, quarantine, mark files processed, finish the run record;
+   the commit waits until PostgreSQL has it on disk, so a run that says "done" survives a
+   server crash right after. A connection lost during the commit leaves the outcome unknown:
+   the error says so, and the next run finds the files processed or not and acts on that.
 
 Exactly once: a file is merged with the transaction that records it as processed, and a record
 whose (topic, partition, offset) lies in the offset range of an already processed file of its
@@ -14,6 +17,7 @@ partition is skipped, so a record re-delivered in a new file is not counted agai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,9 +27,10 @@ from pathlib import Path
 import psycopg
 
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.engine import Engine
+from weatherpipe.batch.engine import Engine, EngineResult
 from weatherpipe.batch.merge import MergeCounts, merge, processed_files
-from weatherpipe.batch.rawfiles import list_files
+from weatherpipe.batch.raw_changes import changed_files, unrecognised_files
+from weatherpipe.batch.rawfiles import RawFile, survey
 from weatherpipe.batch.rules import build_rules
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
@@ -44,6 +49,14 @@ class BatchBusyError(TransientError):
     """Another batch run holds the lock."""
 
 
+class NothingRecognisedError(TerminalError):
+    """RAW_DIR holds .ndjson files, but none in the raw zone's layout."""
+
+
+class CommitUnknownError(TransientError):
+    """The connection broke during the commit: the run may or may not have been kept."""
+
+
 @dataclass(frozen=True)
 class RunSummary:
     run_id: int
@@ -56,6 +69,7 @@ class RunSummary:
     rows: MergeCounts
     seconds: float
     fast_files: int = 0
+    warnings: tuple[str, ...] = ()
 
     def line(self) -> str:
         """The one-line summary printed after a run."""
@@ -66,6 +80,7 @@ class RunSummary:
             f"{self.files:,} files{fast}, {self.lines:,} lines ({self.duplicates:,} duplicates, "
             f"{self.rejected:,} rejected) -> daily rows: {r.inserted:,} inserted, "
             f"{r.updated:,} updated, {r.unchanged:,} unchanged, {r.deleted:,} deleted"
+            + (f"; {len(self.warnings)} warning(s), see above" if self.warnings else "")
         )
 
 
@@ -146,8 +161,11 @@ def run_once(
                 _record_failure(conn, run_id, exc)
                 raise
             finally:
-                if not conn.broken:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (BATCH_LOCK,))
+                # The lock ends with the session anyway: a run that committed stays done
+                # should the server go away right after.
+                with contextlib.suppress(psycopg.OperationalError):
+                    if not conn.broken:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (BATCH_LOCK,))
     except psycopg.OperationalError as exc:
         # The server restarted or the network dropped: the open transaction was rolled back
         # by the server, so nothing of this run is kept and a rerun is safe.
@@ -170,35 +188,46 @@ def _work(
 ) -> RunSummary:
     on_step("listing raw files")
     done = processed_files(conn)
-    every = list_files(raw_dir)
+    listing = survey(raw_dir)
+    every = listing.files
+    warnings = []
+    if listing.unrecognised:
+        if not every:
+            raise NothingRecognisedError(
+                f"Nothing to process: {unrecognised_files(listing.unrecognised)}"
+            )
+        warnings.append(unrecognised_files(listing.unrecognised))
+    if not full:  # a full run recounts what is there now: changes are what it is for
+        warnings += changed_files(done, every)
+    for warning in warnings:
+        log.warning("%s", warning)
     files = every if full else [f for f in every if f.path not in done]
     on_step(f"aggregating {len(files):,} raw files with {engine.name}")
-    result = engine.aggregate(raw_dir, files, [] if full else list(done.values()))
+    counted = [] if full else [p.range for p in done.values()]
+    result = engine.aggregate(raw_dir, files, counted)
     on_step(f"merging {len(result.daily):,} daily rows into PostgreSQL")
-    with conn.transaction():
-        # Everything here can be recomputed from the raw zone, so the commit need not wait
-        # for the disk (up to 40 ms here): should the server crash in the split second before
-        # the WAL writer flushes, the whole transaction is lost as one, its files count as
-        # unprocessed and the next run redoes them, and this run shows as interrupted.
-        conn.execute("SET LOCAL synchronous_commit = off")
-        rows = merge(conn, run_id, files, result, full=full)
-        conn.execute(
-            """UPDATE batch_run SET finished_at = clock_timestamp(), status = 'succeeded',
-                   files = %s, lines = %s, duplicates = %s, rejected = %s, rows_inserted = %s,
-                   rows_updated = %s, rows_unchanged = %s, rows_deleted = %s
-               WHERE id = %s""",
-            (
-                len(files),
-                result.lines,
-                result.duplicates,
-                len(result.rejected),
-                rows.inserted,
-                rows.updated,
-                rows.unchanged,
-                rows.deleted,
-                run_id,
-            ),
-        )
+    committing = False
+    try:
+        with conn.transaction():
+            # A run says "done" only once PostgreSQL has it on disk: the commit waits for the
+            # WAL flush even where the server's default is not to (a few ms).
+            conn.execute(
+                "SELECT set_config('synchronous_commit', 'local', true)"
+                " WHERE current_setting('synchronous_commit') = 'off'"
+            )
+            rows = merge(conn, run_id, files, result, full=full)
+            _finish_record(conn, run_id, files, result, rows, warnings)
+            committing = True
+    except psycopg.OperationalError as exc:
+        if not committing:
+            raise
+        raise CommitUnknownError(
+            f"Lost the connection to PostgreSQL while committing batch run {run_id} ({exc}), "
+            "so whether it was kept is unknown. Once PostgreSQL answers again (`weatherpipe "
+            f"platform status`), run `weatherpipe batch` again: if run {run_id} was kept "
+            "(table batch_run says 'succeeded'), the rerun finds its files processed and adds "
+            "nothing; if not, it redoes the same work."
+        ) from exc
     return RunSummary(
         run_id=run_id,
         mode="full" if full else "incremental",
@@ -210,6 +239,36 @@ def _work(
         rows=rows,
         seconds=time.monotonic() - started,
         fast_files=result.fast_files,
+        warnings=tuple(warnings),
+    )
+
+
+def _finish_record(
+    conn: psycopg.Connection,
+    run_id: int,
+    files: list[RawFile],
+    result: EngineResult,
+    rows: MergeCounts,
+    warnings: list[str],
+) -> None:
+    """Mark the run succeeded with its figures (in the merge's transaction)."""
+    conn.execute(
+        """UPDATE batch_run SET finished_at = clock_timestamp(), status = 'succeeded',
+                   files = %s, lines = %s, duplicates = %s, rejected = %s, rows_inserted = %s,
+                   rows_updated = %s, rows_unchanged = %s, rows_deleted = %s, warnings = %s
+               WHERE id = %s""",
+        (
+            len(files),
+            result.lines,
+            result.duplicates,
+            len(result.rejected),
+            rows.inserted,
+            rows.updated,
+            rows.unchanged,
+            rows.deleted,
+            warnings,
+            run_id,
+        ),
     )
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from weatherpipe.errors import TerminalError, WeatherpipeError
+from weatherpipe.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from weatherpipe.batch.runner import RunSummary
@@ -59,7 +58,7 @@ def run_every(
 ) -> None:
     """Call `run` now and then every `interval` seconds until `stop` is set (by SIGTERM or
     SIGINT when `stop` is not given)."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     first = time.monotonic()
     while not stop.is_set():
         try:
@@ -70,15 +69,3 @@ def run_every(
             log.exception("batch run failed")
             on_error(exc)
         stop.wait(max(0.0, next_tick(first, interval, time.monotonic()) - time.monotonic()))
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.warning("signal %s: stopping after the run in progress", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop

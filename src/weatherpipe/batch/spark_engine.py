@@ -48,7 +48,7 @@ def require_pyspark() -> None:
     if importlib.util.find_spec("pyspark") is None:
         raise SparkMissingError(
             "The Spark engine needs PySpark, which is not installed. Install it with "
-            "`pip install 'weatherpipe[spark]'` (or `uv sync --extra spark`), or run the "
+            "`pip install 'weatherpipe[spark]'` (in a checkout: `make install`), or run the "
             "batch with the default engine (--engine duckdb)."
         )
 

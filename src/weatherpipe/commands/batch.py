@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.batch.schedule import parse_interval, run_every
-from weatherpipe.settings import load_settings
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
     from weatherpipe.batch.runner import RunSummary
-
-console = Console(stderr=True)
 
 
 def run(
@@ -51,21 +45,29 @@ def run(
         "Default: SPARK_MASTER (local[*]).",
     ),
 ) -> None:
-    """Read the finished raw files (RAW_DIR) not processed yet, validate every line (bad ones go
-    to the quarantine table with file, line and reason), aggregate per location and day with
-    DuckDB, and merge into PostgreSQL (DATABASE_URL) exactly once. Creates or updates the
-    schema and the batch/dashboard logins first. Prints one summary line per run."""
+    """Aggregate the new raw files into PostgreSQL, exactly once.
+
+    Reads the finished raw files (RAW_DIR) not processed yet, validates every line (bad ones go
+    to the quarantine table with file, line and reason), aggregates per location and day
+    (BATCH_ENGINE: DuckDB, or Spark) and merges into PostgreSQL (DATABASE_URL) exactly once; a
+    run reports done only once PostgreSQL has it on disk. Creates or updates the schema and the
+    batch/dashboard logins first. Prints one summary line per run.
+
+    Warns (above the summary line and in batch_run.warnings) about raw files changed or gone
+    since a run counted them and about .ndjson files outside the layout
+    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson, which are never
+    read. Exits 1 when RAW_DIR holds .ndjson files but none in that layout."""
     # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
     from weatherpipe.batch.runner import run_once
+    from weatherpipe.batch.schedule import parse_interval, run_every
 
-    overrides = {"batch_engine": engine, "spark_master": master}
-    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = configure(batch_engine=engine, spark_master=master)
     if every is None:
         summary = _run_with_progress(lambda step: run_once(settings, full=full, on_step=step))
-        console.print(summary.line(), highlight=False)
+        say(summary.line())
         return
     interval = parse_interval(every)
-    console.print(f"running the batch every {every}; stop with Ctrl-C", highlight=False)
+    say(f"running the batch every {every}; stop with Ctrl-C")
     prepared = False  # the schema and logins: once, and again after a failed run
 
     def scheduled(step: Callable[[str], None]) -> RunSummary:
@@ -81,27 +83,15 @@ def run(
     run_every(
         interval,
         lambda: _run_with_progress(scheduled),
-        on_done=lambda s: console.print(s.line(), highlight=False),
-        on_error=lambda exc: console.print(
-            f"[bold red]batch run failed:[/] {exc} (retrying at the next tick)", highlight=False
+        on_done=lambda s: say(s.line()),
+        on_error=lambda exc: say(
+            ("batch run failed:", "bold red"), f" {exc} (retrying at the next tick)"
         ),
     )
 
 
 def _run_with_progress(work: Callable[[Callable[[str], None]], RunSummary]) -> RunSummary:
-    progress: AbstractContextManager[Progress | None]
-    if sys.stderr.isatty():
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-    else:
-        progress = nullcontext()
-    with progress as bar:
-        if bar is None:
-            return work(lambda _step: None)
-        task = bar.add_task("starting", total=None)
-        return work(lambda step: bar.update(task, description=step))
+    from weatherpipe.ui.progress import activity
+
+    with activity("starting") as shown:
+        return work(shown.describe)

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.commands.startup import configure
+from weatherpipe.errors import TransientError
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
+    from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
+
+    from weatherpipe.kafka.security import KafkaConnection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 
-console = Console(stderr=True)
+# How long the first question to Kafka may go unanswered before `consume` gives up.
+PROBE_SECONDS = 5.0
 
 
 def run(
@@ -35,18 +37,22 @@ def run(
         ),
     ] = None,
     raw_dir: Annotated[
-        Path | None, typer.Option("--raw-dir", help="Root of the raw zone (default RAW_DIR).")
+        Path | None,
+        typer.Option("--raw-dir", metavar="DIR", help="Root of the raw zone (default RAW_DIR)."),
     ] = None,
     topic: Annotated[
-        str | None, typer.Option("--topic", help="Topic to read (default KAFKA_TOPIC).")
+        str | None,
+        typer.Option("--topic", metavar="NAME", help="Topic to read (default KAFKA_TOPIC)."),
     ] = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Consumer group (default KAFKA_GROUP_ID).")
+        str | None,
+        typer.Option("--group", metavar="ID", help="Consumer group (default KAFKA_GROUP_ID)."),
     ] = None,
     rotate_mb: Annotated[
         float | None,
         typer.Option(
             "--rotate-mb",
+            metavar="MIB",
             min=0.001,
             help="Finish a file once it passes this many MiB (default ROTATE_MB).",
         ),
@@ -55,6 +61,7 @@ def run(
         float | None,
         typer.Option(
             "--rotate-seconds",
+            metavar="SECONDS",
             min=0.1,
             help="Finish a file once it is this old (default ROTATE_SECONDS).",
         ),
@@ -63,6 +70,7 @@ def run(
         int | None,
         typer.Option(
             "--batch-size",
+            metavar="N",
             min=1,
             max=1_000_000,
             help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
@@ -72,6 +80,7 @@ def run(
         int | None,
         typer.Option(
             "--workers",
+            metavar="N",
             min=1,
             max=64,
             help="Run this many consumer processes in the group, each owning some partitions "
@@ -83,23 +92,30 @@ def run(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Read the topic and store every record exactly once as one NDJSON line in
-    RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson.
+    """Store every Kafka record exactly once in the raw zone.
+
+    Each record becomes one NDJSON line in a file named
+
+    \b
+      RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson
 
     A file is written in RAW_DIR/.tmp, fsynced and renamed into place when the date changes,
     it passes ROTATE_MB or ROTATE_SECONDS, or on exit; only then is its offset committed. On
     start each partition resumes after the highest offset found in the raw zone, so a crash or
-    kill at any moment neither loses nor doubles a record. Values that are not JSON or not
-    UTF-8 are stored too, marked with "value_error". SIGTERM and Ctrl-C finish the files and
-    exit 0.
+    kill at any moment neither loses nor doubles a record. A consumer restarted on the same
+    host for the same RAW_DIR rejoins the group as the same member and takes its partitions
+    over at once. Values that are not JSON or not UTF-8 are stored too, marked with
+    "value_error". SIGTERM and Ctrl-C finish the files and exit 0; with --until-idle it exits 0
+    only once the raw zone holds every record the topic has. A write that fails (a full disk)
+    publishes nothing: the consumer exits 1 naming the file and the free space, and the next
+    run resumes after the last published file.
     """
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
-    from weatherpipe.kafka.consumer import KafkaConsumer
-    from weatherpipe.rawzone.consume_loop import ConsumeOptions, RawZoneConsumer
+    from weatherpipe.kafka.security import kafka_connection
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
     from weatherpipe.rawzone.rotation import RotationPolicy
 
-    settings = load_settings()
-    logging.getLogger("weatherpipe").setLevel(settings.log_level)
+    settings = configure()
     options = ConsumeOptions(
         raw_dir=raw_dir or settings.raw_dir,
         topic=topic or settings.kafka_topic,
@@ -109,25 +125,24 @@ def run(
         batch_size=batch_size or settings.consume_batch_size,
         until_idle=until_idle or settings.consume_until_idle,
     )
-    extra = (
-        {"group.instance.id": settings.kafka_group_instance_id}
-        if settings.kafka_group_instance_id
-        else {}
-    )
     group_id = group or settings.kafka_group_id
-    count = _worker_count(settings, options.topic, workers or settings.consume_workers)
+    connection = kafka_connection(settings, "consumer")
+    # A refused login fails here, not in a silent retry loop; no answer fails here too.
+    metadata = _require_kafka(connection)
+    count = _worker_count(metadata, options.topic, workers or settings.consume_workers)
     if count > 1:
         from weatherpipe.rawzone.workers import WorkerPlan, run_workers
 
         plan = WorkerPlan(
-            settings.kafka_bootstrap_servers, group_id, options, extra, settings.log_level
+            connection, group_id, options, settings.kafka_group_instance_id, settings.log_level
         )
         with _progress() as show:
             stats = run_workers(plan, count, on_progress=show)
         _print_summary(stats, options, as_json, workers=count)
         return
-    with KafkaConsumer(settings.kafka_bootstrap_servers, group_id, extra_config=extra) as kc:
-        consumer = RawZoneConsumer(kc, options)
+    with raw_zone_consumer(
+        connection, group_id, options, settings.kafka_group_instance_id
+    ) as consumer:
         consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
             consumer.on_progress = show
@@ -135,46 +150,52 @@ def run(
     _print_summary(stats, options, as_json)
 
 
-def _worker_count(settings: Settings, topic: str, wanted: int) -> int:
+def _require_kafka(connection: KafkaConnection) -> ClusterMetadata:
+    """The cluster's metadata; one clear error if no broker answers within PROBE_SECONDS
+    (rather than the client's retries, one log line each), and `KafkaLoginError` saying what
+    to change if the brokers refuse the login."""
+    from weatherpipe.kafka.admin import cluster_metadata
+
+    metadata = cluster_metadata(connection, timeout=PROBE_SECONDS)
+    if metadata is None:
+        raise TransientError(
+            f"No Kafka broker answered at {connection.bootstrap_servers} within "
+            f"{PROBE_SECONDS:g} s. Start the local one with `weatherpipe platform up` (or point "
+            "KAFKA_BOOTSTRAP_SERVERS at a running broker) and run `weatherpipe consume` again."
+        )
+    return metadata
+
+
+def _worker_count(metadata: ClusterMetadata, topic: str, wanted: int) -> int:
     """`wanted`, but no more than the topic has partitions (an extra member would own none)."""
     if wanted <= 1:
         return 1
-    from weatherpipe.kafka.admin import cluster_metadata
-
-    metadata = cluster_metadata(settings.kafka_bootstrap_servers, timeout=10)
-    found = metadata.topics.get(topic) if metadata is not None else None
+    found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         return wanted  # not created yet: members wait for it, as a single consumer does
     if len(found.partitions) < wanted:
-        console.print(
-            f"[yellow]{topic} has {len(found.partitions)} partitions: running that many "
-            f"workers instead of {wanted}[/]",
-            highlight=False,
+        say(
+            (
+                f"{topic} has {len(found.partitions)} partitions: running that many workers "
+                f"instead of {wanted}",
+                "yellow",
+            )
         )
     return min(wanted, len(found.partitions))
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[ConsumeStats], None] | None]:
-    """A live progress line on a terminal (None elsewhere: logs stay clean)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("waiting for partitions…", total=None)
+def _progress() -> Iterator[Callable[[ConsumeStats], None]]:
+    """A live progress line (drawn on a terminal only)."""
+    from weatherpipe.ui.progress import activity
+
+    with activity("waiting for partitions…") as shown:
 
         def show(stats: ConsumeStats) -> None:
             sink = stats.sink
-            progress.update(
-                task,
-                description=f"{sink.written:,} records written, {sink.messages:,} of them in "
-                f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)",
+            shown.describe(
+                f"{sink.written:,} records written, {sink.messages:,} of them in "
+                f"{sink.files:,} finished files ({sink.bytes / 1_048_576:,.1f} MiB)"
             )
 
         yield show
@@ -183,8 +204,19 @@ def _progress() -> Iterator[Callable[[ConsumeStats], None] | None]:
 def _describe(stats: ConsumeStats) -> str:
     return (
         f"{stats.sink.messages:,} messages in {stats.sink.files:,} files, "
-        f"{stats.sink.bytes / 1_048_576:,.1f} MiB, {stats.rate:,.0f} msg/s"
+        f"{stats.sink.bytes / 1_048_576:,.1f} MiB"
     )
+
+
+def _timing(stats: ConsumeStats) -> str:
+    """The rate over the time records were arriving, and the wall time apart from it."""
+    busy = stats.consuming_seconds
+    rate = (
+        f"{stats.rate:,.0f} msg/s from the first record to the last ({busy:.1f} s); "
+        if busy > 0
+        else ""
+    )
+    return f"{rate}{stats.seconds:.1f} s in all"
 
 
 def _print_summary(
@@ -195,11 +227,11 @@ def _print_summary(
     sink = stats.sink
     errors = ", ".join(f"{n} {reason}" for reason, n in sorted(sink.value_errors.items()))
     rotations = ", ".join(f"{n} {r}" for r, n in sink.rotations.as_dict().items() if n)
-    console.print(
-        f"[green]consumed[/] {_describe(stats)} into {options.raw_dir / options.topic}"
-        f" in {stats.seconds:.1f} s"
+    say(
+        ("consumed", "green"),
+        f" {_describe(stats)} into {options.raw_dir / options.topic}"
         + (f" by {workers} workers" if workers > 1 else "")
+        + f"; {_timing(stats)}"
         + (f"; values marked: {errors}" if errors else "")
         + (f"; files finished by {rotations}" if rotations else ""),
-        highlight=False,
     )

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from weatherpipe.settings import load_settings
-
-console = Console(stderr=True)
-
-
-class _Bar:
-    """Progress on the terminal: bytes of the file read, rows handed to Kafka, rows/s."""
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress, self.task, self.count = progress, task, 0
-        self.start = time.monotonic()
-
-    def rows(self, count: int) -> None:
-        self.count += count
-        rate = self.count / max(time.monotonic() - self.start, 1e-9)
-        self.progress.update(self.task, rows=self.count, rate=f"{rate:,.0f} rows/s")
-
-    def position(self, byte_offset: int) -> None:
-        self.progress.update(self.task, completed=byte_offset)
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import say
 
 
 def run(
@@ -44,6 +16,7 @@ def run(
         Path | None,
         typer.Option(
             "--csv",
+            metavar="FILE",
             help="The weather CSV (Kaggle prasad22/weather-data format). Default: CSV_PATH.",
         ),
     ] = None,
@@ -80,20 +53,21 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Send each CSV row as a JSON event (key: the location) to KAFKA_TOPIC, creating the topic
-    (KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR), its dead-letter topic `<topic>.dlq` and its
-    ledger `<topic>.ledger` if missing. A bad row goes to the dead-letter topic with its line
-    number, raw text and reason; the run goes on. Each data set (the file's content) is sent
-    once: a second run of the same content to the same topic refuses (unless --again), two runs
-    at once cannot both send (on one machine the second stops at once; on several, the later
-    one takes over and the earlier one stops). A run that was interrupted (Ctrl-C, a crash, a
-    failed transaction) is resumed by the next run of the same file (and day): it sends only
-    the rows that did not reach Kafka; until then, another run to the same topic refuses to
-    start. Exit status: 0 when every row was committed (on the topic or the dead-letter
-    topic), 1 when some were not or the run was refused, 130 after Ctrl-C (which first commits
-    and reports what was handed over)."""
+    """Send the CSV to Kafka, bad rows to the dead-letter topic.
+
+    Each row becomes a JSON event (key: the location) on KAFKA_TOPIC; the topic (KAFKA_PARTITIONS,
+    KAFKA_REPLICATION_FACTOR) and its dead-letter topic `<topic>.dlq` are created if missing. A
+    bad row goes to the dead-letter topic with its line number, raw text and reason; the run
+    goes on. The ledger `<topic>.ledger` records which data sets the topic holds: a second run
+    of the same content to the same topic refuses (unless --again), and two runs at once cannot
+    both send. A run that was interrupted (Ctrl-C, a crash, a failed transaction) is resumed by
+    the next run of the same file (and day): it sends only the rows that did not reach Kafka;
+    until then, another run to the same topic refuses to start. Exit status: 0 when every row
+    was committed (on the topic or the dead-letter topic), 1 when some were not or the run was
+    refused, 130 after Ctrl-C (which first commits and reports what was handed over)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
     from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
+    from weatherpipe.ui.progress import ProduceProgress, activity
 
     if again and daily:
         raise typer.BadParameter(
@@ -101,31 +75,18 @@ def run(
             "file, PRODUCE_DAILY_STATE, to start again from the first day)",
             param_hint="--again",
         )
-    settings = load_settings()
+    settings = configure()
     source = csv or settings.csv_path
-    with (
-        stop_on_interrupt() as stop,
-        Progress(
-            TextColumn("producing"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not console.is_terminal,
-        ) as progress,
-    ):
-        size = source.stat().st_size if source.exists() else None
-        bar = _Bar(progress, progress.add_task("produce", total=size, rows=0, rate=""))
+    size = source.stat().st_size if source.is_file() else None
+    with stop_on_interrupt() as stop, activity("producing", total=size, unit="bytes") as shown:
+        sink = ProduceProgress(shown)
         if daily:
-            summary = produce_daily(settings, source, bar, stop, abandon=abandon)
+            summary = produce_daily(settings, source, sink, stop, abandon=abandon)
         else:
-            summary = produce_all(settings, source, bar, stop, again=again, abandon=abandon)
+            summary = produce_all(settings, source, sink, stop, again=again, abandon=abandon)
     for error in summary.errors:
-        console.print(f"[red]delivery error:[/] {escape(error)}", highlight=False)
-    style = "green" if summary.ok else "red"
-    console.print(f"[{style}]{escape(summary.line())}[/]", highlight=False, soft_wrap=True)
+        say(("delivery error:", "red"), f" {error}")
+    say((summary.line(), "green" if summary.ok else "red"))
     if summary.interrupted:
         raise typer.Exit(130)
     if not summary.ok:

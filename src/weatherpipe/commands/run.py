@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
-import urllib.request
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import err, say
 
-console = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from weatherpipe.settings import Settings
 
 
 def run(
@@ -24,11 +25,24 @@ def run(
             help="After the batch, serve the dashboard until Ctrl-C (default), or exit.",
         ),
     ] = True,
-    port: Annotated[int, typer.Option("--port", help="Port of the dashboard.")] = 8501,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", metavar="PORT", help="Port of the dashboard (default DASHBOARD_PORT, 8501)."
+        ),
+    ] = None,
     rows: Annotated[
-        int, typer.Option("--rows", min=1, help="Rows to generate when CSV_PATH does not exist.")
+        int,
+        typer.Option(
+            "--rows",
+            metavar="N",
+            min=1,
+            help="Rows to generate when CSV_PATH does not exist.",
+        ),
     ] = 1_000_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data set.")] = 42,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the generated data set.")
+    ] = 42,
     produce_again: Annotated[
         bool,
         typer.Option(
@@ -45,47 +59,51 @@ def run(
     idle: Annotated[
         float,
         typer.Option(
-            "--idle", min=0.5, help="Seconds without a new record after which consuming stops."
+            "--idle",
+            metavar="SECONDS",
+            min=0.5,
+            help="Seconds without a new record after which consuming stops.",
         ),
     ] = 5.0,
 ) -> None:
-    """The seed's lab flow: start the platform, generate the data set if CSV_PATH does not
-    exist, produce every row, consume until idle into the raw zone, run the batch, print a
-    summary (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this
-    command started; after --no-dashboard the platform is left running for you to look."""
+    """The whole lab flow, then the dashboard.
+
+    The seed's lab flow: start the platform, generate the data set if CSV_PATH does not exist,
+    produce every row, consume until idle into the raw zone, run the batch, print a summary
+    (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this command
+    started; after --no-dashboard the platform is left running for you to look."""
     from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
 
-    settings = load_settings()
-    flow = LabFlow(
-        settings, console, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again
-    )
+    settings = configure()
+    # A service manager or `kill` stops us with SIGTERM: take the same path as Ctrl-C, so the
+    # dashboard and the services this command started are stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    flow = LabFlow(settings, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again)
     try:
         result = flow.run()
-        console.print(result.table())
+        err().print(result.table())
         if as_json:
             typer.echo(json.dumps(result.as_dict()))
         if dashboard:
-            serve_dashboard(settings, port)
+            serve_dashboard(settings, port or settings.dashboard_port)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        say(("interrupted", "yellow"))
         _stop_started(settings, flow.result.started_services)
         raise typer.Exit(130) from None
     if dashboard:
         _stop_started(settings, flow.result.started_services)
     else:
-        console.print(
-            "The platform keeps running; `weatherpipe platform down` stops it.", highlight=False
-        )
+        say("The platform keeps running; `weatherpipe platform down` stops it.")
 
 
 def _stop_started(settings: Settings, started: list[str]) -> None:
     """Stop the local services this command started (and only those)."""
-    from weatherpipe.platform.local_kafka import LocalKafka
+    from weatherpipe.platform import local_kafka
     from weatherpipe.platform.local_postgres import LocalPostgres
 
     for name in started:
-        if (LocalKafka if name == "kafka" else LocalPostgres)(settings).stop():
-            console.print(f"stopped {name}", highlight=False)
+        if (local_kafka if name == "kafka" else LocalPostgres)(settings).stop():
+            say(f"stopped {name}")
 
 
 def serve_dashboard(settings: Settings, port: int) -> None:
@@ -106,7 +124,7 @@ def serve_dashboard(settings: Settings, port: int) -> None:
             settings.startup_timeout,
             [],
         )
-        console.print(f"[bold green]dashboard:[/] {url}  (Ctrl-C stops it)", highlight=False)
+        say(("dashboard:", "bold green"), f" {url}  (Ctrl-C stops it)")
         child.wait()
     finally:
         if child.poll() is None:
@@ -115,6 +133,8 @@ def serve_dashboard(settings: Settings, port: int) -> None:
 
 
 def _answers(url: str) -> bool:
+    import urllib.request  # here: http.client and ssl would slow every command's start
+
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)

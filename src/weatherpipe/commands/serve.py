@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from weatherpipe.batch.schedule import parse_interval
-from weatherpipe.serve import Job, Supervisor, stop_on_signals
-from weatherpipe.settings import load_settings
+from weatherpipe.commands.startup import configure
+from weatherpipe.ui.console import say
 
-console = Console(stderr=True, soft_wrap=True)
 JOBS = ("consume", "produce", "batch")
 
 
@@ -34,16 +31,23 @@ def run(
         list[str] | None,
         typer.Option(
             "--only",
+            metavar="JOB",
             help="Run only these jobs (repeatable): consume, produce, batch. Default: all three.",
         ),
     ] = None,
 ) -> None:
-    """Run the pipeline continuously, as the seed's normal operation: the consumer stores every
-    record as it arrives, `produce --daily` sends the next day of CSV_PATH on its schedule, and
-    the batch aggregates the new raw files on its own. A job that fails is logged; the consumer
-    is restarted, scheduled jobs run again at their next tick. SIGTERM or Ctrl-C stops every job
-    cleanly (the consumer finishes and commits its files) and exits 0."""
-    load_settings()  # invalid settings stop here, before any child starts
+    """Run consumer, daily producer and batch continuously.
+
+    The seed's normal operation: the consumer stores every record as it arrives,
+    `produce --daily` sends the next day of CSV_PATH on its schedule, and the batch aggregates
+    the new raw files on its own. A job that fails is logged; the consumer is restarted,
+    scheduled jobs run again at their next tick. SIGTERM or Ctrl-C stops every job cleanly (the
+    consumer finishes and commits its files) and exits 0."""
+    from weatherpipe.batch.schedule import parse_interval
+    from weatherpipe.serve import Job, Supervisor
+    from weatherpipe.signals import stop_on_signals
+
+    configure()  # invalid settings stop here, before any child starts
     wanted = only or list(JOBS)
     unknown = sorted(set(wanted) - set(JOBS))
     if unknown:
@@ -53,13 +57,12 @@ def run(
         "produce": Job("daily producer", ["produce", "--daily"], parse_interval(produce_every)),
         "batch": Job("batch", ["batch"], parse_interval(batch_every)),
     }
-    supervisor = Supervisor([jobs[name] for name in JOBS if name in wanted], say=console.print)
+    supervisor = Supervisor([jobs[name] for name in JOBS if name in wanted], say=say)
     stop_on_signals(supervisor.stop)
-    console.print(
+    say(
         f"serving: {', '.join(j.name for j in supervisor.jobs)} "
-        f"(produce every {produce_every}, batch every {batch_every}); stop with Ctrl-C",
-        highlight=False,
+        f"(produce every {produce_every}, batch every {batch_every}); stop with Ctrl-C"
     )
     supervisor.run()
     runs = ", ".join(f"{j.name}: {j.runs} runs, {j.failures} failed" for j in supervisor.jobs)
-    console.print(f"stopped cleanly ({runs})", highlight=False)
+    say(f"stopped cleanly ({runs})")

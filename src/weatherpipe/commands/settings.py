@@ -5,26 +5,38 @@ from __future__ import annotations
 import json
 
 import typer
-from pydantic import SecretStr
-from rich.console import Console
-from rich.table import Table
-
-from weatherpipe.settings import Settings, load_settings
 
 
 def show(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
-    """List every setting with its environment variable, current value and meaning."""
-    current = load_settings()
-    values = {
-        name.upper(): ("***" if isinstance(v, SecretStr) else v)
-        for name, v in current.model_dump().items()
-    }
+    """List every setting: variable, current value, meaning.
+
+    Passwords are shown as ***, also inside a URL such as DATABASE_URL."""
+    from pydantic import SecretStr
+
+    from weatherpipe.commands.startup import configure
+    from weatherpipe.redact import MASK, masked
+    from weatherpipe.settings import Settings, meanings
+
+    current = configure()
+    values: dict[str, object] = {}
+    for name, value in current.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = MASK
+        elif isinstance(value, str):
+            value = masked(value)
+        values[name.upper()] = value
     if as_json:
         typer.echo(json.dumps(values, default=str, indent=2))
         return
+    from rich.table import Table
+
+    from weatherpipe.ui.console import out
+
     table = Table("variable", "value", "meaning", show_lines=False)
-    for name, field in Settings.model_fields.items():
-        table.add_row(name.upper(), str(values[name.upper()]), field.description or "")
-    Console().print(table)
+    meaning = meanings()
+    for name in Settings.model_fields:
+        shown = values[name.upper()]
+        table.add_row(name.upper(), "" if shown is None else str(shown), meaning.get(name, ""))
+    out().print(table)

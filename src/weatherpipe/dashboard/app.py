@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages": Streamlit would also serve a folder of that name as pages of their own, run
+# without this router (and its page setup) when a page's URL is the first one opened.
+PAGES = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(
     page_title="weatherpipe", page_icon=":material/partly_cloudy_day:", layout="wide"

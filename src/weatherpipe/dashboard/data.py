@@ -23,7 +23,9 @@ from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
-from weatherpipe.kafka import inspect
+from weatherpipe.kafka import browse, describe, inspect
+from weatherpipe.kafka.inspect import KafkaUnavailableError
+from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -32,15 +34,45 @@ _MAX_TTL = 3600
 # Memory bound of each cached function: a few periods of many different filter choices.
 _MAX_ENTRIES = 256
 
-NO_DATA = "No data yet — run `make run` to bring the pipeline up, then let the batch run."
+NO_DATA = (
+    "No data yet — run `make run`, or step by step: `weatherpipe platform up`, "
+    "`weatherpipe produce`, `weatherpipe consume --until-idle 10`, then `weatherpipe batch`."
+)
 
 
-class DatabaseUnavailableError(WeatherpipeError):
-    """PostgreSQL did not answer or refused the dashboard's login."""
+class ReadError(WeatherpipeError):
+    """What a page shows instead of a section it cannot read.
+
+    `advice` is our own Markdown (what happened, what to do); `detail` is text that came from
+    outside (a server's message, a URL, a file name) and is only ever shown as literal text.
+    """
+
+    def __init__(self, advice: str, detail: str | None = None) -> None:
+        super().__init__(advice if detail is None else f"{advice} ({detail})")
+        self.advice = advice
+        self.detail = detail
 
 
-class NoDataError(WeatherpipeError):
+class NoDataError(ReadError):
     """The processed zone has no tables yet (the batch never ran on this database)."""
+
+
+class DatabaseUnavailableError(ReadError):
+    """PostgreSQL did not answer or refused the dashboard's login or query."""
+
+
+class UnreadableDataError(ReadError):
+    """PostgreSQL answered with values the dashboard cannot turn into Python values."""
+
+
+class KafkaDownError(ReadError):
+    """Kafka did not answer the dashboard."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (server messages go on with hints and context)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def settings() -> Settings:
@@ -93,15 +125,40 @@ def _read(url: str, timeout: float, query: Callable[[psycopg.Connection], T]) ->
         raise NoDataError(NO_DATA) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DatabaseUnavailableError(
-            f"The dashboard's login may not read this: {exc.diag.message_primary}. "
-            "Run the batch once (`weatherpipe batch`), it grants the read rights."
+            "The dashboard's login may not read this. Run the batch once (`weatherpipe batch`): "
+            "it grants the read rights.",
+            exc.diag.message_primary or first_line(exc),
         ) from exc
     except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailableError(
-            f"Cannot read PostgreSQL at {masked(url)}: {first_line}. Start it with "
-            "`make run` (or `weatherpipe platform up`), or check DATABASE_URL; if the server "
-            "is up but refuses the login, run the batch once: it creates the dashboard's login."
+            "Cannot read PostgreSQL. Start it with `make run` (or `weatherpipe platform up`), or "
+            "check DATABASE_URL; if the server is up but refuses the login, run the batch once "
+            "(`weatherpipe batch`): it creates the dashboard's login.",
+            f"{masked(url)}: {first_line(exc)}",
+        ) from exc
+    except psycopg.DataError as exc:
+        raise UnreadableDataError(
+            "PostgreSQL holds values this section cannot show. `weatherpipe batch --full` "
+            "rebuilds the daily table from the raw zone under the current validation rules.",
+            first_line(exc),
+        ) from exc
+    except psycopg.Error as exc:
+        raise DatabaseUnavailableError(
+            "PostgreSQL refused the dashboard's query; the schema may be older than the "
+            "dashboard. Run the batch once (`weatherpipe batch`): it brings the schema up to date.",
+            first_line(exc),
+        ) from exc
+
+
+def _kafka(servers: KafkaConnection, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except KafkaUnavailableError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise KafkaDownError(
+            "Kafka did not answer. Start it with `make run` (or `weatherpipe platform up`), or "
+            "check KAFKA_BOOTSTRAP_SERVERS.",
+            f"{servers}: {first_line(cause)}",
         ) from exc
 
 
@@ -112,15 +169,17 @@ def coverage(url: str, timeout: float, epoch: int) -> queries.Coverage:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def kpis(url: str, timeout: float, epoch: int, selection: queries.Selection) -> queries.Kpis:
-    """Weighted KPIs of a selection."""
+def kpis(url: str, timeout: float, epoch: int, selection: queries.Selection) -> queries.KpiPeriods:
+    """Weighted KPIs of a selection and of the period before it."""
     return _read(url, timeout, lambda conn: queries.kpis(conn, selection))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def daily(url: str, timeout: float, epoch: int, selection: queries.Selection) -> list[queries.Row]:
-    """Daily rows of a selection."""
-    return _read(url, timeout, lambda conn: queries.daily(conn, selection))
+def series(
+    url: str, timeout: float, epoch: int, selection: queries.Selection, grain: queries.Grain
+) -> list[queries.Row]:
+    """Rows per city and day or week of a selection."""
+    return _read(url, timeout, lambda conn: queries.series(conn, selection, grain))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
@@ -144,12 +203,6 @@ def totals(url: str, timeout: float, epoch: int) -> queries.Row:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def processed_per_day(url: str, timeout: float, epoch: int) -> list[queries.Row]:
-    """Processed files per day."""
-    return _read(url, timeout, queries.processed_per_day)
-
-
-@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def rejected_by_reason(url: str, timeout: float, epoch: int) -> list[queries.Row]:
     """Quarantined records per reason."""
     return _read(url, timeout, queries.rejected_by_reason)
@@ -165,52 +218,189 @@ def rejected_records(
 
 @dataclass(frozen=True)
 class RawDay:
-    """Finished raw files of one day folder."""
+    """Finished raw files of one day folder, and the lines their names account for."""
 
     day: str
     files: int
     bytes: int
+    lines: int
+
+
+@dataclass(frozen=True)
+class RawZone:
+    """The finished raw files of a topic: per day folder, and each file's lines (one per
+    offset of the range in its name) by path relative to RAW_DIR."""
+
+    days: list[RawDay]
+    lines: dict[str, int]
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def raw_zone(raw_dir: str, topic: str, epoch: int) -> list[RawDay]:
-    """Finished raw files and bytes per day folder of `topic` (temp files are not counted)."""
+def raw_zone(raw_dir: str, topic: str, epoch: int) -> RawZone:
+    """Finished raw files of `topic` (temp files are not counted), from their names and sizes:
+    no file is read."""
     files: dict[str, int] = defaultdict(int)
     size: dict[str, int] = defaultdict(int)
+    count: dict[str, int] = defaultdict(int)
+    lines: dict[str, int] = {}
     for raw in list_files(Path(raw_dir)):
         if raw.topic != topic:
             continue
         day = raw.path.split("/")[1].removeprefix("date=")
         files[day] += 1
         size[day] += raw.size_bytes
-    return [RawDay(day, files[day], size[day]) for day in sorted(files)]
+        lines[raw.path] = raw.last_offset - raw.first_offset + 1
+        count[day] += lines[raw.path]
+    return RawZone([RawDay(d, files[d], size[d], count[d]) for d in sorted(files)], lines)
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: str, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def processed_files(url: str, timeout: float, epoch: int, topic: str) -> dict[str, int]:
+    """Lines of each raw file of `topic` the batch processed, by path."""
+    rows = _read(url, timeout, lambda conn: queries.processed_files(conn, topic))
+    return {r["path"]: r["lines"] for r in rows}
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def outcome(url: str, timeout: float, epoch: int) -> queries.Row:
+    """Lines processed, quarantined, observations and duplicates since the last full run."""
+    return _read(url, timeout, queries.outcome)
+
+
+def kafka(current: Settings) -> KafkaConnection:
+    """The dashboard's Kafka connection: on the local cluster profile its own login, which may
+    only describe and read. A connection that cannot be set up is reported like a broker that
+    does not answer."""
+    try:
+        return kafka_connection(current, "dashboard")
+    except WeatherpipeError as exc:
+        raise KafkaDownError(
+            "Kafka cannot be reached with the dashboard's settings.", first_line(exc)
+        ) from exc
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
     """The cluster's topics."""
-    return inspect.topics(servers, timeout)
+    return _kafka(servers, lambda: inspect.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
-    servers: str, topic: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionOffsets]:
     """Start and end offsets per partition."""
-    return inspect.partition_offsets(servers, topic, timeout)
+    return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
-    servers: str, topic: str, group: str, timeout: float, epoch: int
+    servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
 ) -> list[inspect.PartitionLag]:
     """A consumer group's lag per partition."""
-    return inspect.group_lag(servers, topic, group, timeout)
+    return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def last_messages(
-    servers: str, topic: str, partition: int, count: int, timeout: float, epoch: int
-) -> list[inspect.Message]:
-    """The last records of a partition."""
-    return inspect.last_messages(servers, topic, partition, count, timeout)
+def newest(
+    servers: KafkaConnection,
+    topic: str,
+    partition: int | None,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> list[browse.Record]:
+    """The newest records of a topic (or of one partition), newest first."""
+    return _kafka(servers, lambda: browse.newest(servers, topic, count, timeout, partition))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def from_offset(
+    servers: KafkaConnection,
+    topic: str,
+    partition: int,
+    offset: int,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> list[browse.Record]:
+    """Records of one partition from an offset on."""
+    return _kafka(
+        servers, lambda: browse.from_offset(servers, topic, partition, offset, count, timeout)
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def from_time(
+    servers: KafkaConnection,
+    topic: str,
+    partition: int | None,
+    timestamp_ms: int,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> list[browse.Record]:
+    """Records written at or after a moment."""
+    return _kafka(
+        servers,
+        lambda: browse.from_time(servers, topic, timestamp_ms, count, timeout, partition),
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def search(
+    servers: KafkaConnection,
+    topic: str,
+    partition: int | None,
+    text: str,
+    scan: int,
+    count: int,
+    timeout: float,
+    epoch: int,
+) -> browse.Search:
+    """Records among the newest of each partition whose key or value holds a text."""
+    return _kafka(
+        servers, lambda: browse.search(servers, topic, text, scan, count, timeout, partition)
+    )
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def cluster(servers: KafkaConnection, timeout: float, epoch: int) -> describe.Cluster:
+    """The cluster's id, controller and brokers."""
+    return _kafka(servers, lambda: describe.cluster(servers, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def broker_settings(
+    servers: KafkaConnection, broker: int, timeout: float, epoch: int
+) -> list[describe.Setting]:
+    """A broker's settings."""
+    return _kafka(servers, lambda: describe.broker_settings(servers, broker, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def topic_settings(
+    servers: KafkaConnection, topic: str, timeout: float, epoch: int
+) -> list[describe.Setting]:
+    """A topic's settings."""
+    return _kafka(servers, lambda: describe.topic_settings(servers, topic, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def groups(servers: KafkaConnection, timeout: float, epoch: int) -> list[describe.GroupInfo]:
+    """The cluster's consumer groups."""
+    return _kafka(servers, lambda: describe.groups(servers, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def lag_of_group(
+    servers: KafkaConnection, group: str, topics: tuple[str, ...], timeout: float, epoch: int
+) -> list[describe.GroupLag]:
+    """A group's committed offsets and lag per partition of the topics it committed to."""
+    return _kafka(servers, lambda: describe.group_lag(servers, group, list(topics), timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def disk_sizes(folders: tuple[str, ...], topic: str, epoch: int) -> dict[int, int]:
+    """Bytes per partition of a topic in a broker's log folders on this machine."""
+    return describe.topic_sizes([Path(f) for f in folders], topic)

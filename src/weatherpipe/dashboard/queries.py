@@ -9,8 +9,8 @@ daily averages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +19,9 @@ Row = dict[str, Any]
 
 # Selection used by the weather queries: the chosen cities and an inclusive range of days.
 _SELECTION = "location = ANY(%(locations)s) AND day BETWEEN %(start)s AND %(end)s"
+# PostgreSQL keeps days from 4713 BC on; Python's dates (and so every page) span years 1 to 9999.
+# Days outside are counted and left out, never fetched: fetching one fails the whole query.
+SHOWABLE: dict[str, object] = {"first": date.min, "last": date.max}
 
 
 @dataclass(frozen=True)
@@ -35,23 +38,40 @@ class Selection:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What the processed zone holds: its cities and first and last day (None when empty)."""
+    """What the processed zone holds: its cities and first and last day (None when empty), over
+    the days Python can show; `unshowable` daily rows lie outside those and are left out."""
 
     locations: tuple[str, ...]
     first_day: date | None
     last_day: date | None
+    unshowable: int = 0
 
 
 @dataclass(frozen=True)
 class Kpis:
-    """Weighted averages and totals of a selection; averages are None without observations."""
+    """Weighted averages of a selection; averages are None without observations."""
 
     observations: int
     days: int
     avg_temperature_c: float | None
     avg_humidity_pct: float | None
     avg_wind_speed_kmh: float | None
-    total_precipitation_mm: float | None
+    avg_precipitation_mm: float | None
+    """Mean precipitation of one observation (the data's unit: mm per reading)."""
+
+
+@dataclass(frozen=True)
+class KpiPeriods:
+    """The KPIs of a selection and of the period of the same length just before it (the same
+    cities); `previous` is None when that period would start before year 1."""
+
+    current: Kpis
+    previous: Kpis | None
+    previous_start: date | None
+    previous_end: date | None
+
+
+Grain = Literal["day", "week"]
 
 
 def _rows(
@@ -63,36 +83,91 @@ def _rows(
 
 
 def coverage(conn: psycopg.Connection) -> Coverage:
-    """The cities and the day range in daily_aggregate."""
-    span = _rows(conn, "SELECT min(day) AS first_day, max(day) AS last_day FROM daily_aggregate")
-    cities = _rows(conn, "SELECT DISTINCT location FROM daily_aggregate ORDER BY location")
-    return Coverage(tuple(r["location"] for r in cities), span[0]["first_day"], span[0]["last_day"])
+    """The cities and the day range in daily_aggregate, and how many rows lie outside it."""
+    inside = "day BETWEEN %(first)s AND %(last)s"
+    span = _rows(
+        conn,
+        f"SELECT min(day) FILTER (WHERE {inside}) AS first_day,"
+        f" max(day) FILTER (WHERE {inside}) AS last_day,"
+        f" count(*) FILTER (WHERE NOT {inside})::bigint AS unshowable"
+        " FROM daily_aggregate",
+        SHOWABLE,
+    )[0]
+    cities = _rows(
+        conn,
+        f"SELECT DISTINCT location FROM daily_aggregate WHERE {inside} ORDER BY location",
+        SHOWABLE,
+    )
+    return Coverage(
+        tuple(r["location"] for r in cities),
+        span["first_day"],
+        span["last_day"],
+        span["unshowable"],
+    )
 
 
-def kpis(conn: psycopg.Connection, selection: Selection) -> Kpis:
-    """Weighted averages of temperature, humidity and wind and the total precipitation."""
+# The KPI columns of the days matching {p}, named with the prefix {a}.
+_KPI_COLUMNS = (
+    "coalesce(sum(observations) FILTER (WHERE {p}), 0)::bigint AS {a}observations,"
+    " count(DISTINCT day) FILTER (WHERE {p})::bigint AS {a}days,"
+    " (sum(temperature_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_temperature_c,"
+    " (sum(humidity_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_humidity_pct,"
+    " (sum(wind_speed_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_wind_speed_kmh,"
+    " (sum(precipitation_sum) FILTER (WHERE {p}) / sum(observations) FILTER (WHERE {p}))"
+    "::double precision AS {a}avg_precipitation_mm"
+)
+
+
+def previous_period(selection: Selection) -> tuple[date, date] | None:
+    """The days of the same length just before the selection's (None before year 1)."""
+    length = selection.end - selection.start + timedelta(days=1)
+    if selection.start - date.min < length:
+        return None
+    return selection.start - length, selection.start - timedelta(days=1)
+
+
+def kpis(conn: psycopg.Connection, selection: Selection) -> KpiPeriods:
+    """Weighted averages of temperature, humidity, wind and precipitation per observation, of
+    the selection and of the period just before it, in one pass over both periods."""
+    before = previous_period(selection)
+    params = {**selection.params(), "pstart": selection.start, "pend": selection.start}
+    if before is not None:
+        params["pstart"], params["pend"] = before
+    current = _KPI_COLUMNS.format(p="day BETWEEN %(start)s AND %(end)s", a="")
+    previous = _KPI_COLUMNS.format(p="day BETWEEN %(pstart)s AND %(pend)s", a="p_")
     row = _rows(
         conn,
-        "SELECT coalesce(sum(observations), 0)::bigint AS observations,"
-        " count(DISTINCT day)::bigint AS days,"
-        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
-        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
-        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " sum(precipitation_sum)::double precision AS total_precipitation_mm"
-        f" FROM daily_aggregate WHERE {_SELECTION}",
-        selection.params(),
+        f"SELECT {current}, {previous} FROM daily_aggregate"
+        " WHERE location = ANY(%(locations)s) AND day BETWEEN %(pstart)s AND %(end)s",
+        params,
     )[0]
-    return Kpis(**row)
+    now = Kpis(**{k: v for k, v in row.items() if not k.startswith("p_")})
+    if before is None:
+        return KpiPeriods(now, None, None, None)
+    then = Kpis(**{k[2:]: v for k, v in row.items() if k.startswith("p_")})
+    return KpiPeriods(now, then, before[0], before[1])
 
 
-def daily(conn: psycopg.Connection, selection: Selection) -> list[Row]:
-    """One row per city and day of the selection, from the daily_weather view."""
+def series(conn: psycopg.Connection, selection: Selection, grain: Grain) -> list[Row]:
+    """One row per city and day (or ISO week, Monday first) of the selection: weighted
+    averages, the lowest and highest temperature, and the precipitation per observation. A
+    week cut by the selection's first or last day holds only its selected days."""
     return _rows(
         conn,
-        "SELECT location, day, observations, avg_temperature_c, min_temperature_c,"
-        " max_temperature_c, avg_humidity_pct, avg_wind_speed_kmh, total_precipitation_mm"
-        f" FROM daily_weather WHERE {_SELECTION} ORDER BY location, day",
-        selection.params(),
+        "SELECT location, date_trunc(%(grain)s, day)::date AS period,"
+        " sum(observations)::bigint AS observations,"
+        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
+        " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
+        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
+        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
+        " (sum(precipitation_sum) / sum(observations))::double precision"
+        " AS avg_precipitation_mm"
+        f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location, period"
+        " ORDER BY location, period",
+        {**selection.params(), "grain": grain},
     )
 
 
@@ -105,20 +180,22 @@ def per_city(conn: psycopg.Connection, selection: Selection) -> list[Row]:
         " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
         " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
         " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " sum(precipitation_sum)::double precision AS total_precipitation_mm"
+        " (sum(precipitation_sum) / sum(observations))::double precision"
+        " AS avg_precipitation_mm"
         f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location ORDER BY location",
         selection.params(),
     )
 
 
 def runs(conn: psycopg.Connection, limit: int) -> list[Row]:
-    """The latest batch runs, newest first."""
+    """The latest batch runs, newest first; the columns a reader looks at first come first."""
     return _rows(
         conn,
-        "SELECT id, started_at, finished_at,"
+        "SELECT id, started_at, status, files, lines, rejected, duplicates,"
+        " rows_inserted + rows_updated AS rows_written,"
         " extract(epoch FROM finished_at - started_at)::double precision AS seconds,"
-        " status, engine, mode, files, lines, duplicates, rejected, rows_inserted, rows_updated,"
-        " rows_unchanged, rows_deleted, error"
+        " mode, engine, error, finished_at, rows_inserted, rows_updated, rows_unchanged,"
+        " rows_deleted"
         " FROM batch_run ORDER BY id DESC LIMIT %(limit)s",
         {"limit": limit},
     )
@@ -136,17 +213,6 @@ def totals(conn: psycopg.Connection) -> Row:
         " (SELECT count(*) FROM daily_aggregate)::bigint AS daily_rows,"
         " (SELECT count(*) FROM processed_file)::bigint AS files",
     )[0]
-
-
-def processed_per_day(conn: psycopg.Connection) -> list[Row]:
-    """Processed raw files and their bytes per day folder (from the files' paths)."""
-    return _rows(
-        conn,
-        "SELECT substring(path FROM 'date=([0-9]{4}-[0-9]{2}-[0-9]{2})') AS day,"
-        " count(*)::bigint AS files, sum(size_bytes)::bigint AS bytes,"
-        " sum(lines)::bigint AS lines"
-        " FROM processed_file GROUP BY 1 ORDER BY 1",
-    )
 
 
 def rejected_by_reason(conn: psycopg.Connection) -> list[Row]:
@@ -169,3 +235,27 @@ def rejected_records(conn: psycopg.Connection, reason: str | None, limit: int) -
         " ORDER BY q.id DESC LIMIT %(limit)s",
         {"reason": reason, "limit": limit},
     )
+
+
+def processed_files(conn: psycopg.Connection, topic: str) -> list[Row]:
+    """The raw files of `topic` the batch has processed, with their lines."""
+    return _rows(
+        conn,
+        "SELECT path, lines FROM processed_file WHERE topic = %(topic)s ORDER BY path",
+        {"topic": topic},
+    )
+
+
+def outcome(conn: psycopg.Connection) -> Row:
+    """What became of the lines the batch processed since its last full run, over every topic
+    (the daily table keeps no topic): lines read, quarantined, observations stored, and
+    duplicates skipped."""
+    return _rows(
+        conn,
+        "SELECT (SELECT coalesce(sum(lines), 0) FROM processed_file)::bigint AS lines,"
+        " (SELECT count(*) FROM quarantine)::bigint AS quarantined,"
+        " (SELECT coalesce(sum(observations), 0) FROM daily_aggregate)::bigint AS observations,"
+        " (SELECT coalesce(sum(duplicates), 0) FROM batch_run WHERE status = 'succeeded'"
+        "   AND id >= coalesce((SELECT max(id) FROM batch_run"
+        "     WHERE mode = 'full' AND status = 'succeeded'), 0))::bigint AS duplicates",
+    )[0]

@@ -1,22 +1,31 @@
-"""Small pieces every page shares: number formats and the sidebar's refresh button."""
+"""Small pieces every page shares: number formats, the sidebar's refresh button, and the one way
+messages reach the browser.
+
+Streamlit reads every title, caption, alert and label as Markdown (with LaTeX, colours, icons and
+links). Values from the data (cities, topics, keys, file names, server messages) therefore never
+go into those: they are shown with `st.text`, in tables or in charts, which show text as it is.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Literal
+
 import streamlit as st
 
+from weatherpipe.dashboard.data import NoDataError, ReadError, first_line
+from weatherpipe.errors import WeatherpipeError
+
 NO_VALUE = "—"
+ICONS = {"info": ":material/info:", "warning": ":material/warning:", "error": ":material/error:"}
+
+log = logging.getLogger(__name__)
 
 
 def number(value: float | None, unit: str, digits: int = 1) -> str:
     """`value` with `digits` decimals and its unit, or a dash when there is none."""
     return NO_VALUE if value is None else f"{value:,.{digits}f} {unit}"
-
-
-def total(value: float | None, unit: str) -> str:
-    """A total for a KPI tile: one decimal below 10,000, none above, so it fits the tile."""
-    if value is None:
-        return NO_VALUE
-    return number(value, unit, 1 if abs(value) < 10_000 else 0)
 
 
 def size(num_bytes: int) -> str:
@@ -35,3 +44,38 @@ def refresh_button(cache_seconds: float) -> None:
         st.caption(f"Results are reused for {cache_seconds:g} s.")
         if st.button("Refresh now", key="refresh", icon=":material/refresh:"):
             st.cache_data.clear()
+
+
+def message(
+    kind: Literal["info", "warning", "error"], advice: str, detail: str | None = None
+) -> None:
+    """An alert with our own `advice` (Markdown written in this package, never data) and,
+    below it, `detail` as literal text: whatever it holds is shown character for character."""
+    alert = {"info": st.info, "warning": st.warning, "error": st.error}[kind]
+    alert(advice, icon=ICONS[kind])
+    if detail:
+        st.text(detail)
+
+
+def problem(exc: ReadError) -> None:
+    """Why a section is missing: no data yet is news, anything else an error."""
+    message("info" if isinstance(exc, NoDataError) else "error", exc.advice, exc.detail)
+
+
+def page(render: Callable[[], None]) -> None:
+    """Draw a page with `render`; what it did not handle becomes a short message in the page.
+    The traceback goes to the server's log only: it names server paths and helps no reader."""
+    try:
+        render()
+    except ReadError as exc:
+        problem(exc)
+    except WeatherpipeError as exc:
+        message("error", "This page cannot be drawn:", str(exc))
+    except Exception as exc:
+        log.exception("a dashboard page failed")
+        message(
+            "error",
+            "This page cannot be drawn. The whole error is in the log of "
+            "`weatherpipe dashboard` (the terminal it runs in).",
+            f"{type(exc).__name__}: {first_line(exc)}",
+        )

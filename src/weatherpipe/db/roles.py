@@ -4,12 +4,14 @@ Their privileges come from the group roles `weatherpipe_writer` and `weatherpipe
 migrations create and grant; here we create the login roles (names and passwords from settings)
 and make them members. Unset passwords are generated once and kept in STATE_DIR/db (mode 600),
 like the embedded server's superuser password.
+
+A database weatherpipe migrates lets no role connect by default (migration 0004); the two logins
+are granted CONNECT on it here, by name, so they reach their own database and no other one: not
+another deployment's, and on the embedded server not `postgres` or `template1` either.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -18,6 +20,7 @@ from psycopg import sql
 
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.passwords import kept_password
 from weatherpipe.settings import Settings
 
 WRITER_GROUP = "weatherpipe_writer"
@@ -25,23 +28,15 @@ READER_GROUP = "weatherpipe_reader"
 # Serialises role updates of one database's users; roles are server-wide, so a run against
 # another database may still create the same role at the same moment (handled below).
 ROLES_LOCK = 0x7770_726F_6C65
+# The databases `initdb` creates next to ours on the embedded server; nobody but its superuser
+# needs them (template0 already refuses every connection).
+SERVER_DATABASES = ("postgres", "template1")
 
 
 def _password(settings: Settings, user: str, configured: str | None) -> str:
     if configured is not None:
         return configured
-    path = Path(settings.state_dir).resolve() / "db" / f"{user}.password"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    generated = secrets.token_urlsafe(24)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process generated it a moment ago
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(generated + "\n")
-    return generated
+    return kept_password(Path(settings.state_dir).resolve() / "db" / f"{user}.password")
 
 
 def writer_credentials(settings: Settings) -> tuple[str, str]:
@@ -102,6 +97,28 @@ def ensure_roles(settings: Settings, admin_url: str | None = None) -> None:
                 conn.execute(alter.format(sql.Identifier(user), sql.Literal(password)))
             conn.execute(
                 sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user))
+            )
+        database = sql.Identifier(conn.info.dbname)
+        writer, reader = (sql.Identifier(user) for user, _, _ in logins)
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(database, writer, reader)
+        )
+        # The batch stages each merge in a temporary table.
+        conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(database, writer))
+
+
+def close_server_databases(admin_url: str) -> None:
+    """Take CONNECT and TEMPORARY on the embedded server's own databases from PUBLIC, so the
+    logins reach only the database granted to them. Only for the server weatherpipe
+    initialised: on a server of someone else's, other roles may rely on them."""
+    with connect(admin_url) as conn, conn.transaction():
+        # Two batches starting at once would otherwise update the same catalog rows together.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLES_LOCK,))
+        for name in SERVER_DATABASES:
+            conn.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(name)
+                )
             )
 
 

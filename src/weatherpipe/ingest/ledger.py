@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.inspect import KafkaUnavailableError, records_since
+from weatherpipe.kafka.security import KafkaConnection
 
 LEDGER_SUFFIX: Final = ".ledger"
 ATTEMPT_KEY: Final = "attempt"
@@ -125,10 +126,10 @@ def sent_record(run: SentRun) -> tuple[str, bytes]:
     return SENT_PREFIX + run.digest, json.dumps(asdict(run), sort_keys=True).encode()
 
 
-def read(bootstrap_servers: str, topic: str) -> LedgerState:
+def read(kafka: KafkaConnection, topic: str) -> LedgerState:
     """The ledger of `topic` as it stands: its committed records, the latest per key."""
     latest: dict[str, bytes | None] = {}
-    for raw_key, raw_value in _records(bootstrap_servers, ledger_topic(topic)):
+    for raw_key, raw_value in _records(kafka, ledger_topic(topic)):
         if raw_key is not None:
             latest[raw_key.decode("utf-8", errors="replace")] = raw_value
     state = LedgerState()
@@ -143,13 +144,13 @@ def read(bootstrap_servers: str, topic: str) -> LedgerState:
     return state
 
 
-def _records(bootstrap_servers: str, name: str) -> list[tuple[bytes | None, bytes | None]]:
+def _records(kafka: KafkaConnection, name: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every committed record of the ledger topic `name`. A topic created a moment ago may
     not have its partition's leader yet, so the broker is asked again for a while."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         try:
-            return list(records_since(bootstrap_servers, name, {}, TIMEOUT_S))
+            return list(records_since(kafka, name, {}, TIMEOUT_S))
         except KafkaUnavailableError:
             if time.monotonic() > deadline:
                 raise

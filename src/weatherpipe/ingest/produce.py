@@ -61,6 +61,7 @@ from weatherpipe.kafka.producer import (
     RecordProducer,
     TransactionAbortedError,
 )
+from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.settings import Settings
 
 DLQ_SUFFIX: Final = ".dlq"
@@ -179,7 +180,7 @@ def transactional_id(topic: str) -> str:
 def producer_config(settings: Settings) -> ProducerConfig:
     """The producer's configuration from the settings."""
     return ProducerConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        connection=kafka_connection(settings, "producer"),
         transactional_id=transactional_id(settings.kafka_topic),
         compression=settings.producer_compression,
         linger_ms=settings.producer_linger_ms,
@@ -201,7 +202,7 @@ def prepare_topics(settings: Settings) -> None:
     per key is what counts)."""
     replicas = settings.kafka_replication_factor
     ensure_topics(
-        settings.kafka_bootstrap_servers,
+        kafka_connection(settings, "producer"),
         [
             TopicSpec(settings.kafka_topic, settings.kafka_partitions, replicas),
             TopicSpec(settings.kafka_topic + DLQ_SUFFIX, 1, replicas),
@@ -217,9 +218,8 @@ def prepare_topics(settings: Settings) -> None:
 
 def row_limit(settings: Settings) -> int:
     """The most bytes a CSV row may have for its event to fit in one message of the topic."""
-    topic_max = int(
-        topic_config(settings.kafka_bootstrap_servers, settings.kafka_topic, "max.message.bytes")
-    )
+    connection = kafka_connection(settings, "producer")
+    topic_max = int(topic_config(connection, settings.kafka_topic, "max.message.bytes"))
     return min(topic_max, MESSAGE_MAX_BYTES) - ROW_MARGIN
 
 
@@ -241,7 +241,7 @@ def dlq_record(source: Path, reject: Reject) -> bytes:
 
 def pending(settings: Settings, source: Path, day: str | None = None) -> bool:
     """Whether an interrupted run of this job waits to be resumed."""
-    noted = ledger.read(settings.kafka_bootstrap_servers, settings.kafka_topic).attempt
+    noted = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic).attempt
     return noted is not None and noted.same_job(source, file_digest(source), day)
 
 
@@ -365,7 +365,7 @@ class _Session:
 
     def resume(self, source: Path, digest: str, day: str | None, abandon: bool) -> Resume:
         return Resume.begin(
-            self.settings.kafka_bootstrap_servers,
+            kafka_connection(self.settings, "producer"),
             self.state.attempt,
             [self.topic, self.dlq],
             source,
@@ -383,7 +383,7 @@ def _session(settings: Settings) -> Iterator[_Session]:
     limit = row_limit(settings)
     with RecordProducer(producer_config(settings)) as producer:
         producer.init()
-        state = ledger.read(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        state = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic)
         yield _Session(settings, producer, state, limit)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from weatherpipe.errors import TerminalError
 from weatherpipe.ingest.ledger import Attempt, new_attempt
 from weatherpipe.kafka.inspect import KafkaUnavailableError, partition_offsets, values_since
+from weatherpipe.kafka.security import KafkaConnection
 
 # Offsets and read-back wait at most this long for the broker.
 TIMEOUT_S = 30.0
@@ -64,7 +65,7 @@ class Resume:
     @classmethod
     def begin(
         cls,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         noted: Attempt | None,
         topics: Sequence[str],
         source: Path,
@@ -79,9 +80,7 @@ class Resume:
             found = {
                 topic: Counter(
                     fingerprint(v)
-                    for v in values_since(
-                        bootstrap_servers, topic, noted.start.get(topic, {}), TIMEOUT_S
-                    )
+                    for v in values_since(kafka, topic, noted.start.get(topic, {}), TIMEOUT_S)
                     if v is not None
                 )
                 for topic in topics
@@ -89,7 +88,7 @@ class Resume:
             return cls(noted, found, noted=True)
         if noted is not None and not abandon:
             raise UnfinishedRunError(topics[0], noted)
-        start = {topic: _end_offsets(bootstrap_servers, topic) for topic in topics}
+        start = {topic: _end_offsets(kafka, topic) for topic in topics}
         return cls(new_attempt(source, digest, day, start), {}, noted=False)
 
     @property
@@ -116,13 +115,13 @@ class Resume:
         return kept_values, kept_keys
 
 
-def _end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+def _end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
     """Where each partition of `topic` ends. A topic created a moment ago may not have its
     partition leaders yet, so the broker is asked again for a while."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         try:
-            return {o.partition: o.end for o in partition_offsets(bootstrap_servers, topic, 10)}
+            return {o.partition: o.end for o in partition_offsets(kafka, topic, 10)}
         except KafkaUnavailableError:
             if time.monotonic() > deadline:
                 raise

@@ -2,23 +2,43 @@
 
 Offsets are never committed automatically: the caller commits once its output is durable.
 Fatal client errors become `KafkaConsumerError`; transient per-partition errors are logged
-(with topic and partition) and skipped, since librdkafka retries them by itself.
+(with topic and partition) and skipped, since librdkafka retries them by itself. librdkafka's
+own log lines go to `weatherpipe.kafka.consumer.client` at DEBUG level: a broker that is down
+would otherwise fill the terminal with a refused connection every few milliseconds.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from weatherpipe.errors import TerminalError, TransientError
-from weatherpipe.kafka.admin import CLIENT_LOG
+from weatherpipe.kafka.security import KafkaConnection, denied, refusal
 
 log = logging.getLogger(__name__)
+
+
+class _DebugOnly(logging.LoggerAdapter[logging.Logger]):
+    """Passes librdkafka's lines on at DEBUG whatever their level: what they report is
+    retried by the client, and what it gives up on surfaces as an error of ours."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)
+
+
+CLIENT_LOG = _DebugOnly(logging.getLogger(f"{__name__}.client"), {})
+"""The consumer's librdkafka log; shown with LOG_LEVEL=DEBUG."""
+
+# A broker that stays down is reported again at most this often.
+DOWN_REPORT_SECONDS: Final = 60.0
+# How long closing waits for the broker to confirm that the member left its group.
+LEAVE_SECONDS: Final = 2.0
 
 RebalanceCallback = Callable[[list[TopicPartition]], None]
 
@@ -40,6 +60,18 @@ _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
 }
 
 
+# Answers retrying cannot change: a fatal error, or ones librdkafka reports as ordinary errors
+# and would retry for ever (the login is refused, or its ACLs forbid the topic or the group).
+_FINAL: Final = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError._AUTHENTICATION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    }
+)
+
+
 class KafkaConsumerError(TerminalError):
     """The Kafka consumer failed in a way retrying will not fix."""
 
@@ -48,27 +80,40 @@ class KafkaCommitError(TransientError):
     """Committing offsets to the consumer group failed (e.g. during a rebalance)."""
 
 
+class KafkaUnavailableError(TransientError):
+    """No broker answered a request in time."""
+
+
+class KafkaTopicMissingError(TerminalError):
+    """The topic does not exist on the cluster."""
+
+
 class KafkaConsumer:
     """A Kafka consumer with manual commits; use it as a context manager."""
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaConnection,
         group_id: str,
         *,
         extra_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         config: dict[str, str | int | float | bool] = {**_DEFAULT_CONFIG, **(extra_config or {})}
         config.update(_FIXED_CONFIG)
-        config["bootstrap.servers"] = bootstrap_servers
+        config.update(connection.config())
         config["group.id"] = group_id
         config.setdefault("error_cb", self._on_client_error)  # type: ignore[arg-type]
         config.setdefault("on_commit", self._on_commit)  # type: ignore[arg-type]
-        self.bootstrap_servers = bootstrap_servers
+        self.bootstrap_servers = connection.bootstrap_servers
+        self.connection = connection
         self.group_id = group_id
+        instance = config.get("group.instance.id")
+        self.instance_id = str(instance) if instance is not None else None
         self._consumer = _Consumer(config, logger=CLIENT_LOG)
         self._closed = False
+        self._subscribed = False
         self._fatal: KafkaError | None = None
+        self._down_reported_at: float | None = None
 
     def __enter__(self) -> KafkaConsumer:
         return self
@@ -89,6 +134,7 @@ class KafkaConsumer:
         on_lost: RebalanceCallback,
     ) -> None:
         """Join the group for `topic`; the callbacks run inside `consume`."""
+        self._subscribed = True
         self._consumer.subscribe(
             [topic],
             on_assign=lambda _consumer, partitions: on_assign(partitions),
@@ -137,20 +183,66 @@ class KafkaConsumer:
 
     def committed(self, topic: str, partitions: list[int], timeout: float) -> dict[int, int]:
         """The group's committed offset of each of `partitions` that has one."""
-        found = self._consumer.committed([TopicPartition(topic, p) for p in partitions], timeout)
+        try:
+            found = self._consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout
+            )
+        except KafkaException as exc:
+            raise KafkaUnavailableError(self._unanswered(exc.args[0])) from exc
         return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
+    def watermarks(self, topic: str, timeout: float) -> dict[int, tuple[int, int]]:
+        """`{partition: (first offset, end offset)}` of every partition of `topic`, as the
+        brokers hold them now (the end offset is the next record's)."""
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                if metadata is None or metadata.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise KafkaTopicMissingError(
+                        f"Topic {topic!r} does not exist at {self.bootstrap_servers}. Check "
+                        "KAFKA_TOPIC; `weatherpipe produce` creates it when it sends the first "
+                        "rows."
+                    )
+                raise KafkaUnavailableError(
+                    f"Kafka at {self.bootstrap_servers} could not describe topic {topic!r} "
+                    f"({metadata.error.str()}); run again in a moment."
+                )
+            return {
+                p: self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=timeout, cached=False
+                )
+                for p in sorted(metadata.partitions)
+            }
+        except KafkaException as exc:
+            raise KafkaUnavailableError(self._unanswered(exc.args[0])) from exc
+
     def close(self) -> None:
-        """Leave the group (runs the revoke callback) and free the client; idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._consumer.close()
+        """Leave the group (runs the revoke callback) and free the client; idempotent.
+
+        A static member (`group.instance.id`) that just closes stays in its group until its
+        session times out, so it unsubscribes first: that sends the LeaveGroup, and the group
+        is empty (its offsets can be reset, others get the partitions) right away. A member
+        that dies without this is replaced as soon as it comes back under the same id.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._subscribed and self._fatal is None:
+            try:
+                self._consumer.unsubscribe()
+                deadline = time.monotonic() + LEAVE_SECONDS
+                while self._consumer.memberid() and time.monotonic() < deadline:
+                    self._consumer.poll(0.05)  # runs the revoke callback, sends the leave
+            except KafkaException as exc:
+                log.debug("Kafka: leaving group %s failed: %s", self.group_id, exc)
+        self._consumer.close()
 
     def _keep(self, message: Message) -> bool:
         error = message.error()
         if error is None:
             return True
-        if error.fatal():
+        if error.fatal() or error.code() in _FINAL:
+            self._fatal = error
             raise KafkaConsumerError(self._explain(error))
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning(
@@ -162,10 +254,18 @@ class KafkaConsumer:
         return False
 
     def _on_client_error(self, error: KafkaError) -> None:
-        if error.fatal():
+        if error.fatal() or error.code() in _FINAL:
             self._fatal = error
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
-            log.warning("Kafka at %s does not answer; retrying", self.bootstrap_servers)
+            now = time.monotonic()
+            last = self._down_reported_at
+            if last is None or now - last >= DOWN_REPORT_SECONDS:
+                self._down_reported_at = now
+                log.warning(
+                    "Kafka at %s does not answer; retrying (start it with `weatherpipe "
+                    "platform up` if it is the local one)",
+                    self.bootstrap_servers,
+                )
         else:
             log.debug("Kafka client: %s", error.str())
 
@@ -174,7 +274,28 @@ class KafkaConsumer:
             log.warning("Kafka: committing offsets failed (%s); the next commit retries", error)
 
     def _explain(self, error: object) -> str:
+        if "fenced" in str(error).lower():
+            return (
+                f"Kafka fenced this consumer out of group {self.group_id!r}: another consumer "
+                f"joined it as the same member {self.instance_id!r}. Consumers on two hosts "
+                "with the same host name (or KAFKA_GROUP_INSTANCE_ID) and RAW_DIR path get the "
+                "same identity: give each host its own KAFKA_GROUP_INSTANCE_ID and run again."
+            )
+        if isinstance(error, KafkaError):
+            if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                return denied(self.connection, "read", "the topic", [])
+            if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                return denied(self.connection, "join consumer group", repr(self.group_id), [])
+            refused = refusal(self.connection, [error], [])
+            if refused is not None:
+                return refused
         return (
             f"Kafka consumer of group {self.group_id!r} at {self.bootstrap_servers} failed: "
-            f"{error}. Check that Kafka is running (`weatherpipe platform status`) and run again."
+            f"{error}. Run again; if it fails the same way, the broker's log says why."
+        )
+
+    def _unanswered(self, error: object) -> str:
+        return (
+            f"Kafka at {self.bootstrap_servers} did not answer ({error}). Start it with "
+            "`weatherpipe platform up` (or check `weatherpipe platform status`) and run again."
         )

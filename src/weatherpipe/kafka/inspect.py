@@ -1,9 +1,10 @@
 """Read-only views into Kafka for the dashboard and for resuming an interrupted producer:
-topics, offsets, a group's lag, recent messages, the records written since given offsets.
+topics, offsets, a group's lag, the records written since given offsets.
 
 Nothing here writes to Kafka or commits offsets: offsets come from the admin API; a group's
-committed offsets and the last messages of a partition are read by consumers that never
-subscribe (so they join no group) and are closed without committing.
+committed offsets and records are read by consumers that never subscribe (so they join no
+group) and are closed without committing. Browsing records is `browse`'s job, describing the
+cluster `describe`'s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from weatherpipe.errors import TransientError
 from weatherpipe.kafka.admin import admin_client
+from weatherpipe.kafka.security import KafkaConnection
 
 _EARLIEST = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 _LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]
@@ -69,31 +71,20 @@ class PartitionLag:
         return self.end - (self.committed if self.committed is not None else self.start)
 
 
-@dataclass(frozen=True)
-class Message:
-    """One record as stored: value and key as bytes (None when absent)."""
-
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-
-
-_clients: dict[tuple[str, float], AdminClient] = {}
+_clients: dict[tuple[KafkaConnection, float], AdminClient] = {}
 _clients_lock = threading.Lock()
 
 
-def _admin(bootstrap_servers: str, timeout: float) -> AdminClient:
-    """One long-lived admin client per broker list: a dashboard asks every few seconds, and
+def _admin(kafka: KafkaConnection, timeout: float) -> AdminClient:
+    """One long-lived admin client per connection: a dashboard asks every few seconds, and
     creating and destroying librdkafka clients that often (from Streamlit's script threads)
     costs a connection each time and has crashed the process at teardown."""
-    key = (bootstrap_servers, timeout)
+    key = (kafka, timeout)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = admin_client(
-                bootstrap_servers,
+                kafka,
                 **{
                     "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
                     "reconnect.backoff.max.ms": 1000,
@@ -104,21 +95,21 @@ def _admin(bootstrap_servers: str, timeout: float) -> AdminClient:
         return client
 
 
-def _unavailable(bootstrap_servers: str, exc: Exception) -> KafkaUnavailableError:
+def _unavailable(kafka: KafkaConnection, exc: Exception) -> KafkaUnavailableError:
     return KafkaUnavailableError(
-        f"Kafka at {bootstrap_servers} did not answer ({exc}). Start it with "
+        f"Kafka at {kafka.describe()} did not answer ({exc}). Start it with "
         "`weatherpipe platform up` (or `make run`), or check KAFKA_BOOTSTRAP_SERVERS."
     )
 
 
-def topics(bootstrap_servers: str, timeout: float) -> list[TopicInfo]:
+def topics(kafka: KafkaConnection, timeout: float) -> list[TopicInfo]:
     """The cluster's topics (internal ones such as __consumer_offsets left out), by name."""
     try:
-        metadata = _admin(bootstrap_servers, timeout).list_topics(timeout=timeout)
+        metadata = _admin(kafka, timeout).list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     if not metadata.brokers:
-        raise _unavailable(bootstrap_servers, RuntimeError("no broker in the metadata"))
+        raise _unavailable(kafka, RuntimeError("no broker in the metadata"))
     return sorted(
         (
             TopicInfo(name, len(topic.partitions))
@@ -145,9 +136,9 @@ def _list_offsets(
     return {tp.partition: int(future.result().offset) for tp, future in futures.items()}
 
 
-def partition_offsets(bootstrap_servers: str, topic: str, timeout: float) -> list[PartitionOffsets]:
+def partition_offsets(kafka: KafkaConnection, topic: str, timeout: float) -> list[PartitionOffsets]:
     """Start and end offsets of each partition of `topic` (no partitions: the topic is absent)."""
-    admin = _admin(bootstrap_servers, timeout)
+    admin = _admin(kafka, timeout)
     try:
         partitions = _partitions(admin, topic, timeout)
         if not partitions:
@@ -155,14 +146,14 @@ def partition_offsets(bootstrap_servers: str, topic: str, timeout: float) -> lis
         starts = _list_offsets(admin, topic, partitions, _EARLIEST, timeout)
         ends = _list_offsets(admin, topic, partitions, _LATEST, timeout)
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     return [PartitionOffsets(p, starts[p], ends[p]) for p in partitions]
 
 
-def _consumer(bootstrap_servers: str, group_id: str, timeout: float) -> Consumer:
+def _consumer(kafka: KafkaConnection, group_id: str, timeout: float) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **kafka.config(),
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -174,104 +165,54 @@ def _consumer(bootstrap_servers: str, group_id: str, timeout: float) -> Consumer
 
 
 def group_lag(
-    bootstrap_servers: str, topic: str, group_id: str, timeout: float
+    kafka: KafkaConnection, topic: str, group_id: str, timeout: float
 ) -> list[PartitionLag]:
     """Per partition of `topic`: its offsets and what `group_id` has committed.
 
     The committed offsets are fetched by a consumer of that group that never subscribes (so it
     never joins the group nor commits): the admin API's ListConsumerGroupOffsets crashed
     librdkafka (a null group handle in its OffsetFetch response path)."""
-    offsets = partition_offsets(bootstrap_servers, topic, timeout)
+    offsets = partition_offsets(kafka, topic, timeout)
     if not offsets:
         return []
-    consumer = _consumer(bootstrap_servers, group_id, timeout)
+    consumer = _consumer(kafka, group_id, timeout)
     try:
         answer = consumer.committed(
             [TopicPartition(topic, o.partition) for o in offsets], timeout=timeout
         )
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     committed = {tp.partition: tp.offset for tp in answer if tp.offset >= 0 and not tp.error}
     return [PartitionLag(o.partition, o.start, o.end, committed.get(o.partition)) for o in offsets]
 
 
-def last_messages(
-    bootstrap_servers: str, topic: str, partition: int, count: int, timeout: float
-) -> list[Message]:
-    """The last `count` records of one partition, oldest first (fewer when it holds fewer)."""
-    offsets = {o.partition: o for o in partition_offsets(bootstrap_servers, topic, timeout)}
-    if partition not in offsets:
-        return []
-    start, end = offsets[partition].start, offsets[partition].end
-    first = max(start, end - count)
-    if first >= end:
-        return []
-    # A group id is required by the client; a fresh one is never joined (assign, not
-    # subscribe) and nothing is committed, so no group appears on the broker.
-    consumer = _consumer(bootstrap_servers, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
-    found: list[Message] = []
-    try:
-        consumer.assign([TopicPartition(topic, partition, first)])
-        wanted = end - first
-        idle_polls = 0
-        while len(found) < wanted and idle_polls < 3:
-            batch = consumer.consume(num_messages=wanted - len(found), timeout=timeout)
-            if not batch:
-                idle_polls += 1
-            for msg in batch:
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        idle_polls = 3
-                        continue
-                    raise KafkaException(error)
-                kind, ts = msg.timestamp()
-                offset = msg.offset()
-                if offset is None:
-                    continue
-                found.append(
-                    Message(
-                        partition,
-                        offset,
-                        ts if kind != 0 else None,
-                        msg.key(),
-                        msg.value(),
-                    )
-                )
-    except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
-    finally:
-        consumer.close()
-    return [m for m in found if m.offset < end]
-
-
 def values_since(
-    bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
+    kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
 ) -> Iterator[bytes | None]:
     """The values of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start)."""
-    for _, value in records_since(bootstrap_servers, topic, since, timeout):
+    for _, value in records_since(kafka, topic, since, timeout):
         yield value
 
 
 def records_since(
-    bootstrap_servers: str, topic: str, since: dict[int, int], timeout: float
+    kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
     """The (key, value) of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start).
-    Read-only, like `last_messages`: assigned, never subscribed, nothing committed. Only
-    committed records are read: an aborted transaction's records and the markers that end
-    transactions take offsets but are no records."""
+    Read-only: assigned, never subscribed, nothing committed. Only committed records are
+    read: an aborted transaction's records and the markers that end transactions take
+    offsets but are no records."""
     bounds = {
         o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
-        for o in partition_offsets(bootstrap_servers, topic, timeout)
+        for o in partition_offsets(kafka, topic, timeout)
     }
     todo = {p: first for p, (first, end) in bounds.items() if first < end}  # next offset due
     if not todo:
         return
-    consumer = _consumer(bootstrap_servers, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
+    consumer = _consumer(kafka, f"weatherpipe-readback-{uuid.uuid4().hex}", timeout)
     try:
         consumer.assign([TopicPartition(topic, p, first) for p, first in todo.items()])
         progress_at = time.monotonic()
@@ -294,10 +235,10 @@ def records_since(
                 if offset + 1 >= bounds[partition][1]:
                     del todo[partition]
     except KafkaException as exc:
-        raise _unavailable(bootstrap_servers, exc) from exc
+        raise _unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     if todo:
         raise _unavailable(
-            bootstrap_servers, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
+            kafka, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
         )

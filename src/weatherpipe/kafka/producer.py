@@ -28,6 +28,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from weatherpipe.errors import TerminalError, TransientError
 from weatherpipe.kafka.admin import CLIENT_LOG
+from weatherpipe.kafka.security import KafkaConnection
 
 # The producer client's own log: its errors of a transaction (fenced, aborted) all reach the
 # caller as the exceptions below, which say what to do; the client's lines would only repeat
@@ -60,7 +61,7 @@ class TransactionAbortedError(TransientError):
 class ProducerConfig:
     """The tuning knobs; everything else is fixed for safety."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     transactional_id: str
     compression: str = "lz4"
     linger_ms: int = 20
@@ -70,7 +71,7 @@ class ProducerConfig:
 
     def as_librdkafka(self) -> dict[str, Any]:
         return {
-            "bootstrap.servers": self.bootstrap_servers,
+            **self.connection.config(),
             "transactional.id": self.transactional_id,
             # A transaction may stay open as long as a record may take to be delivered (the
             # client refuses a shorter one): a broker restart mid-transaction is waited out.
@@ -251,7 +252,7 @@ class RecordProducer:
             )
         if error.code() == KafkaError._TIMED_OUT or error.retriable():
             return TransientError(
-                f"Kafka at {self.config.bootstrap_servers} did not answer in time "
+                f"Kafka at {self.config.connection.bootstrap_servers} did not answer in time "
                 f"({error.str()}). Check that the broker runs (`weatherpipe platform status`) "
                 "and run again; an interrupted run is resumed."
             )

@@ -1,21 +1,27 @@
-"""The local platform: a Kafka broker and a PostgreSQL server, started and stopped on request.
+"""The local platform: Kafka and a PostgreSQL server, started and stopped on request.
 
 Each service is local (started by us, files under STATE_DIR) unless the settings point at an
 existing one: DATABASE_URL for PostgreSQL, a non-local KAFKA_BOOTSTRAP_SERVERS (or
 LOCAL_KAFKA=false) for Kafka. External services are only probed, never started or stopped.
+PLATFORM_PROFILE picks the local Kafka: one node (`lab`) or a secured cluster (`cluster`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from weatherpipe.db.connection import masked, ping
+from weatherpipe.db.connection import LoginRefusedError, masked, ping
 from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.kafka.security import KafkaLoginError, kafka_connection
 from weatherpipe.platform.local_kafka import KafkaStatus, LocalKafka
 from weatherpipe.platform.local_postgres import LocalPostgres, PostgresStatus
 from weatherpipe.platform.processes import ServiceTimeoutError, wait_until_ready
 from weatherpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from weatherpipe.platform.local_cluster import LocalCluster
 
 SERVICES = ("kafka", "postgres")
 
@@ -34,6 +40,16 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or LocalPostgres(settings).url()
 
 
+def local_kafka(settings: Settings) -> LocalKafka | LocalCluster:
+    """The local Kafka of the settings' profile: one node, or the secured cluster."""
+    if settings.platform_profile == "cluster":
+        # Imported here: the cluster's TLS and Kafka admin code is heavy for the one node.
+        from weatherpipe.platform.local_cluster import LocalCluster
+
+        return LocalCluster(settings)
+    return LocalKafka(settings)
+
+
 def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
     """Start what is local and not yet running, wait until every service answers.
 
@@ -42,11 +58,12 @@ def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
     limit = timeout if timeout is not None else settings.startup_timeout
     waited: dict[str, float] = {}
     if settings.manages_kafka:
-        waited["kafka"] = LocalKafka(settings).start(limit)
+        waited["kafka"] = local_kafka(settings).start(limit)
     else:
+        connection = kafka_connection(settings, "admin")
         waited["kafka"] = _wait_external(
-            "Kafka at " + settings.kafka_bootstrap_servers,
-            lambda: cluster_metadata(settings.kafka_bootstrap_servers, 2) is not None,
+            "Kafka at " + connection.describe(),
+            lambda: cluster_metadata(connection, 2) is not None,
             limit,
         )
     if settings.manages_postgres:
@@ -62,26 +79,38 @@ def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
 def down(settings: Settings) -> dict[str, bool]:
     """Stop the local services we started (by their pid files); never touch anything else."""
     return {
-        "kafka": settings.manages_kafka and LocalKafka(settings).stop(),
+        "kafka": settings.manages_kafka and local_kafka(settings).stop(),
         "postgres": settings.manages_postgres and LocalPostgres(settings).stop(),
     }
 
 
 def status(settings: Settings) -> PlatformStatus:
+    kafka: KafkaStatus
     if settings.manages_kafka:
-        kafka = LocalKafka(settings).status()
+        kafka = local_kafka(settings).status()
     else:
+        try:
+            running = cluster_metadata(kafka_connection(settings, "admin"), 2) is not None
+            problem = None
+        except KafkaLoginError as exc:
+            running, problem = False, str(exc)
         kafka = KafkaStatus(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             managed=False,
-            running=cluster_metadata(settings.kafka_bootstrap_servers, 2) is not None,
+            running=running,
             pid=None,
+            problem=problem,
         )
     if settings.manages_postgres:
         postgres = LocalPostgres(settings).status()
     else:
         url = database_url(settings)
-        postgres = PostgresStatus(url=masked(url), managed=False, running=ping(url), pid=None)
+        try:
+            postgres = PostgresStatus(url=masked(url), managed=False, running=ping(url), pid=None)
+        except LoginRefusedError as exc:
+            postgres = PostgresStatus(
+                url=masked(url), managed=False, running=False, pid=None, problem=str(exc)
+            )
     return PlatformStatus(kafka=kafka, postgres=postgres)
 
 

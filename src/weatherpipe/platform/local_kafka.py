@@ -20,6 +20,7 @@ from string import Template
 
 from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.admin import cluster_metadata
+from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.platform import processes
 from weatherpipe.settings import Settings
 
@@ -40,6 +41,8 @@ class KafkaStatus:
     managed: bool
     running: bool
     pid: int | None
+    problem: str | None = None
+    """Why it does not answer, when the brokers say so (e.g. a refused login)."""
 
 
 class LocalKafka:
@@ -59,47 +62,7 @@ class LocalKafka:
     # --- provisioning -----------------------------------------------------------------------
     def ensure_jars(self) -> None:
         """Resolve Kafka's jars into the lib folder once (again only when pom.xml changes)."""
-        pom = _RESOURCES / "pom.xml"
-        digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-        marker = self.lib / ".resolved"
-        if marker.exists() and marker.read_text() == digest:
-            return
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise KafkaSetupError(
-                "Maven (`mvn`) is needed once to fetch Kafka's jars from Maven Central: "
-                "install it (apt-get install maven) and run again."
-            )
-        self.lib.mkdir(parents=True, exist_ok=True)
-        with _locked(self.lib / ".lock"):
-            if marker.exists() and marker.read_text() == digest:
-                return  # another process resolved them while we waited
-            print(
-                "Fetching Apache Kafka's jars from Maven Central (first run only)…", file=sys.stderr
-            )
-            with resources.as_file(pom) as pom_path:
-                result = subprocess.run(
-                    [
-                        mvn,
-                        "-q",
-                        "-B",
-                        "-f",
-                        str(pom_path),
-                        "dependency:copy-dependencies",
-                        f"-DoutputDirectory={self.lib}",
-                        "-DincludeScope=runtime",
-                        "-DoverWriteIfNewer=true",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-            if result.returncode != 0:
-                raise KafkaSetupError(
-                    "Maven could not resolve Kafka's jars (is Maven Central reachable?):\n"
-                    + (result.stdout + result.stderr)[-3000:]
-                )
-            marker.write_text(digest)
+        resolve_from_maven("pom.xml", self.lib, "Apache Kafka's jars")
 
     def java(self) -> str:
         home = self.settings.java_home or (
@@ -149,28 +112,14 @@ class LocalKafka:
             )
 
     def _jvm(self, heap: str) -> list[str]:
-        return [
-            self.java(),
-            f"-Xmx{heap}",
-            f"-Xms{heap}",
-            "-server",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:InitiatingHeapOccupancyPercent=35",
-            "-XX:+ExplicitGCInvokesConcurrent",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={_RESOURCES / 'log4j2.xml'}",
-            f"-Dkafka.logs.dir={self.logs}",
-            "-cp",
-            f"{self.lib}/*",
-        ]
+        return jvm_command(self.java(), self.lib, self.logs, heap)
 
     # --- lifecycle --------------------------------------------------------------------------
     def pid(self) -> int | None:
         return processes.running_pid(self.pid_file, str(self.config))
 
     def answers(self, timeout: float = 2) -> bool:
-        return cluster_metadata(self.settings.kafka_bootstrap_servers, timeout) is not None
+        return cluster_metadata(kafka_connection(self.settings, "admin"), timeout) is not None
 
     def start(self, timeout: float) -> float:
         """Start the broker unless ours already runs; wait until it answers a metadata request.
@@ -228,6 +177,69 @@ class LocalKafka:
 
     def _log_files(self) -> list[Path]:
         return [self.stdout_log, self.server_log]
+
+
+def resolve_from_maven(pom_name: str, target: Path, what: str) -> None:
+    """Copy the dependencies of the resource `pom_name` from Maven Central into `target`, once
+    (again only when that pom changes); parallel callers wait for the first one."""
+    pom = _RESOURCES / pom_name
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    marker = target / ".resolved"
+    if marker.exists() and marker.read_text() == digest:
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaSetupError(
+            f"Maven (`mvn`) is needed once to fetch {what} from Maven Central: "
+            "install it (apt-get install maven) and run again."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    with _locked(target / ".lock"):
+        if marker.exists() and marker.read_text() == digest:
+            return  # another process resolved them while we waited
+        print(f"Fetching {what} from Maven Central (first run only)…", file=sys.stderr)
+        with resources.as_file(pom) as pom_path:
+            result = subprocess.run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={target}",
+                    "-DincludeScope=runtime",
+                    "-DoverWriteIfNewer=true",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise KafkaSetupError(
+                f"Maven could not resolve {what} (is Maven Central reachable?):\n"
+                + (result.stdout + result.stderr)[-3000:]
+            )
+        marker.write_text(digest)
+
+
+def jvm_command(java: str, lib: Path, logs: Path, heap: str) -> list[str]:
+    """`java` with Kafka's usual server flags, `heap`, logging into `logs`, the jars of `lib`."""
+    return [
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-server",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={_RESOURCES / 'log4j2.xml'}",
+        f"-Dkafka.logs.dir={logs}",
+        "-cp",
+        f"{lib}/*",
+    ]
 
 
 @contextmanager

@@ -10,10 +10,12 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import psutil
+from typing import TYPE_CHECKING
 
 from weatherpipe.errors import TerminalError, TransientError
+
+if TYPE_CHECKING:
+    import psutil
 
 
 class PortInUseError(TerminalError):
@@ -30,6 +32,8 @@ class ServiceDiedError(TerminalError):
 
 def port_owner(port: int) -> str:
     """A short description of who listens on `port`, for error messages."""
+    import psutil
+
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="inet"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
@@ -55,8 +59,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_port(port: int, service: str, hint: str) -> None:
-    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken."""
+def require_free_port(port: int, service: str, hint: str, wait: float = 0) -> None:
+    """Raise `PortInUseError` naming the owner and the setting to change when `port` is taken
+    (still taken after `wait` seconds: a process that was just killed may hold it a moment)."""
+    deadline = time.monotonic() + wait
+    while not port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if not port_is_free(port):
         raise PortInUseError(
             f"{service} cannot start: port {port} on 127.0.0.1 is already used by "
@@ -80,6 +88,8 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     pid = read_pid(pid_file)
     if pid is None:
         return None
+    import psutil  # here: a status check of a platform that was never started needs none
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -91,8 +101,40 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     return None
 
 
+def working_in(folder: Path) -> list[psutil.Process]:
+    """Live processes (zombies left out) whose working folder is `folder`: a PostgreSQL
+    server's processes all work in their data folder, whatever their command line says."""
+    import psutil
+
+    target = str(folder)
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.cwd() == target:
+                found.append(proc)
+    return found
+
+
+def kill_leftovers(folder: Path, grace: float) -> int:
+    """Wait up to `grace` seconds for the processes working in `folder` to exit, then SIGKILL
+    the rest; returns how many had to be killed."""
+    import psutil
+
+    leftovers = working_in(folder)
+    if not leftovers:
+        return 0
+    _, alive = psutil.wait_procs(leftovers, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+    return len(alive)
+
+
 def terminate(pid: int, timeout: float) -> None:
     """SIGTERM `pid`, wait up to `timeout` seconds for it to exit, then SIGKILL it."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
@@ -103,6 +145,32 @@ def terminate(pid: int, timeout: float) -> None:
             proc.wait(10)
     except psutil.NoSuchProcess:
         pass
+
+
+def terminate_all(pids: list[int], timeout: float) -> None:
+    """SIGTERM every pid at once, wait up to `timeout` seconds for all, SIGKILL the rest."""
+    import psutil
+
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            procs.append(proc)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
+def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1) -> bool:
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def tail(path: Path, lines: int = 25) -> str:

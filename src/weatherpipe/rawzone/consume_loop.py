@@ -2,7 +2,8 @@
 
 Batched `consume`, rebalance callbacks (assign: files win; revoke: publish and commit; lost:
 drop unpublished), rotation by age between batches, and the end of a run: on request
-(SIGTERM/SIGINT set `stop_requested`) or after `until_idle` seconds without a record.
+(SIGTERM/SIGINT set `stop_requested`) or after `until_idle` seconds without a record, once the
+raw zone holds the topic up to its end offsets (see `lag`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -20,15 +22,26 @@ from typing import Final
 
 from confluent_kafka import TopicPartition
 
-from weatherpipe.errors import TransientError
-from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer
+from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer, KafkaConsumerError
+from weatherpipe.kafka.group import partition_holders
+from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.rawzone import recovery
+from weatherpipe.rawzone.lag import Gap, gaps
+from weatherpipe.rawzone.membership import claim_slot
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink, SinkStats
 
 log = logging.getLogger(__name__)
 
-# How long a consumer may wait for its first partition assignment before giving up.
-JOIN_TIMEOUT_SECONDS: Final = 60.0
+# An idle run waits this long for records the raw zone lacks before it gives up while they do
+# not come: longer than the session of a member that died (45 s), after which the group hands
+# that member's partitions to the living.
+LAG_WAIT_SECONDS: Final = 60.0
+# While it waits, it measures the lag at most this often.
+LAG_CHECK_SECONDS: Final = 1.0
+# How long a question to Kafka may take during that wait.
+KAFKA_TIMEOUT_SECONDS: Final = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class ConsumeStats:
     sink: SinkStats
     started: float = field(default_factory=time.monotonic)
     assigned_at: float | None = None
+    first_record_at: float | None = None
     last_record_at: float | None = None
     finished: float | None = None
     peak_rss: int | None = None
@@ -63,11 +77,17 @@ class ConsumeStats:
         return (self.finished or time.monotonic()) - self.started
 
     @property
+    def consuming_seconds(self) -> float:
+        """Time from the first record received to the last: joining the group and the idle
+        wait at the end do not count."""
+        if self.first_record_at is None or self.last_record_at is None:
+            return 0.0
+        return self.last_record_at - self.first_record_at
+
+    @property
     def rate(self) -> float:
-        """Stored records per second, from the first partition assignment to the last record
-        (joining the group and an idle wait at the end do not count)."""
-        begin = self.assigned_at or self.started
-        busy = (self.last_record_at or begin) - begin
+        """Stored records per second over `consuming_seconds` (0 when that is 0)."""
+        busy = self.consuming_seconds
         return self.sink.messages / busy if busy > 0 else 0.0
 
     def as_dict(self) -> dict[str, object]:
@@ -78,11 +98,13 @@ class ConsumeStats:
             "files": sink.files,
             "bytes": sink.bytes,
             "seconds": round(self.seconds, 3),
+            "consuming_seconds": round(self.consuming_seconds, 3),
             "messages_per_second": round(self.rate, 1),
             "value_errors": dict(sorted(sink.value_errors.items())),
             "rotations": sink.rotations.as_dict(),
             "skipped": sink.skipped,
             "stale_temp_files_removed": sink.stale_temp_files_removed,
+            "damaged_files_set_aside": sink.damaged_files_set_aside,
             "peak_rss_bytes": self.peak_rss if self.peak_rss is not None else peak_rss_bytes(),
         }
 
@@ -108,8 +130,10 @@ class RawZoneConsumer:
         self.stats = ConsumeStats(self.sink.stats)
         self.stop_requested = False
         self.on_progress = on_progress
-        self._assigned_once = False
         self._last_activity = time.monotonic()
+        self._next_lag_check = 0.0
+        self._waiting_since: float | None = None
+        self._lag_seen = 0
 
     def run(self) -> ConsumeStats:
         """Consume until stopped (`stop_requested`) or idle; finish every file and return."""
@@ -121,16 +145,33 @@ class RawZoneConsumer:
                 if messages:
                     self.sink.write(messages)
                     self._last_activity = self.stats.last_record_at = time.monotonic()
+                    if self.stats.first_record_at is None:
+                        self.stats.first_record_at = self._last_activity
                 now = time.monotonic()
                 self.sink.rotate_expired(now)
                 if self._idle(now):
                     break
                 if self.on_progress is not None:
                     self.on_progress(self.stats)
-        finally:
-            self.sink.finish_all(RotationReason.SHUTDOWN)
+        except KafkaConsumerError:
+            # The client failed or was fenced: this member may no longer own its partitions,
+            # so their unpublished files are dropped as on a lost assignment (read again).
+            self.sink.lose(self.sink.partitions)
+            raise
+        except BaseException:
+            self._finish_after_failure()
+            raise
+        self.sink.finish_all(RotationReason.SHUTDOWN)
         self.stats.finished = time.monotonic()
         return self.stats
+
+    def _finish_after_failure(self) -> None:
+        """Publish what can still be published; the failure that stopped the run is the one
+        reported, so a second one (the same full disk, most likely) is only logged."""
+        try:
+            self.sink.finish_all(RotationReason.SHUTDOWN)
+        except WeatherpipeError as exc:
+            log.debug("while stopping after a failure: %s", exc)
 
     def stop_on(self, *signals: int) -> None:
         """Finish the files and return from `run` on any of `signals`; a second one means
@@ -144,19 +185,61 @@ class RawZoneConsumer:
             signal.signal(signum, request_stop)
 
     def _idle(self, now: float) -> bool:
+        """Whether an `until_idle` run is done: idle long enough, its files published, and
+        nothing the topic holds missing from the raw zone. Records that are missing are
+        waited for (another member may still publish them, or the group hands a dead
+        member's partitions to this one), until the lag stops shrinking for
+        LAG_WAIT_SECONDS."""
         idle = self.options.until_idle
         if idle is None:
             return False
-        if not self._assigned_once:
-            limit = max(idle, JOIN_TIMEOUT_SECONDS)
-            if now - self.stats.started > limit:
-                raise TransientError(
-                    f"No partition of {self.options.topic!r} was assigned within {limit:.0f} s."
-                    f" Check that Kafka is running at {self.consumer.bootstrap_servers} "
-                    "(`weatherpipe platform status`) and run again."
-                )
+        if now - self._last_activity < idle:
+            self._waiting_since = None
             return False
-        return now - self._last_activity >= idle
+        if now < self._next_lag_check:
+            return False
+        self._next_lag_check = now + LAG_CHECK_SECONDS
+        # Published first: a member waiting for this one's partitions finds them stored.
+        self.sink.finish_all(RotationReason.SHUTDOWN)
+        missing = self._gaps()
+        if not missing:
+            return True
+        lag = sum(gap.records for gap in missing)
+        if self._waiting_since is None:
+            # A warning: with the default LOG_LEVEL the user sees why an idle run goes on.
+            log.warning(
+                "idle for %g s, but the raw zone lacks %s; waiting for them (a member that "
+                "died hands its partitions on once its session expires, within 45 s)",
+                idle,
+                self._describe(missing),
+            )
+        if self._waiting_since is None or lag < self._lag_seen:
+            self._waiting_since, self._lag_seen = now, lag
+        elif now - self._waiting_since >= LAG_WAIT_SECONDS:
+            raise RawZoneLagError(
+                f"The raw zone still lacks {self._describe(missing)} after waiting "
+                f"{LAG_WAIT_SECONDS:.0f} s without progress; the files of this run are "
+                "published. A member that is still running publishes its open files when it "
+                "rotates them (ROTATE_SECONDS) or stops: run `weatherpipe consume --until-idle "
+                "30` again after that."
+            )
+        return False
+
+    def _gaps(self) -> list[Gap]:
+        topic, timeout = self.options.topic, KAFKA_TIMEOUT_SECONDS
+        watermarks = self.consumer.watermarks(topic, timeout)
+        stored = recovery.highest_offsets(self.options.raw_dir, topic)
+        without_files = [p for p in watermarks if p not in stored]
+        committed = self.consumer.committed(topic, without_files, timeout) if without_files else {}
+        return gaps(watermarks, stored, committed)
+
+    def _describe(self, missing: list[Gap]) -> str:
+        consumer = self.consumer
+        holders = partition_holders(consumer.connection, consumer.group_id, self.options.topic, 5.0)
+        lag = sum(gap.records for gap in missing)
+        return f"{lag:,} records of {self.options.topic}: " + "; ".join(
+            gap.describe(holders.get(gap.partition)) for gap in missing
+        )
 
     def _commit(self, partition: int, next_offset: int, synchronous: bool) -> None:
         try:
@@ -174,7 +257,6 @@ class RawZoneConsumer:
             if tp.topic == topic and tp.partition in resume:
                 tp.offset = resume[tp.partition]
         self.consumer.assign(partitions)
-        self._assigned_once = True
         self._last_activity = time.monotonic()
         if self.stats.assigned_at is None:
             self.stats.assigned_at = self._last_activity
@@ -184,3 +266,26 @@ class RawZoneConsumer:
 
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
         self.sink.lose(tp.partition for tp in partitions if tp.topic == self.options.topic)
+
+
+class RawZoneLagError(TransientError):
+    """An idle run ended with records of the topic still missing from the raw zone."""
+
+
+@contextmanager
+def raw_zone_consumer(
+    connection: KafkaConnection,
+    group_id: str,
+    options: ConsumeOptions,
+    member_name: str | None = None,
+    on_progress: Callable[[ConsumeStats], None] | None = None,
+) -> Iterator[RawZoneConsumer]:
+    """A `RawZoneConsumer` joined to `group_id` as a static member named after this host
+    (`member_name` instead, if given), the raw zone and a free slot (see `membership`), so a
+    consumer restarted after a crash takes its partitions over at once."""
+    with claim_slot(options.raw_dir, options.topic, member_name) as member:
+        log.info("joining group %s as member %s", group_id, member.instance_id)
+        with KafkaConsumer(
+            connection, group_id, extra_config={"group.instance.id": member.instance_id}
+        ) as kafka:
+            yield RawZoneConsumer(kafka, options, on_progress)

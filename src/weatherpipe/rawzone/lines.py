@@ -14,6 +14,7 @@ A key that is not UTF-8 is stored base64-encoded with `"key_encoding":"base64"`.
 from __future__ import annotations
 
 import base64
+import re
 from collections import Counter, deque
 from collections.abc import Sequence
 from itertools import repeat
@@ -36,6 +37,10 @@ _LINE: Final = b'%b%d,"timestamp_ms":%d,%b},"value":%b}\n'
 # double range (1e999), as RFC 8259 does.
 _check_json = msgspec.json.Decoder(msgspec.Raw).decode
 _JSONError = msgspec.DecodeError
+# The start of every line `LineEncoder` builds; topic names need no JSON escapes.
+_COORDINATES: Final = re.compile(
+    rb'\{"kafka":\{"topic":"[A-Za-z0-9._-]+","partition":([0-9]+),"offset":([0-9]+),'
+)
 
 
 def encode_value(value: bytes | None) -> tuple[bytes, str | None]:
@@ -58,6 +63,35 @@ def encode_value(value: bytes | None) -> tuple[bytes, str | None]:
     if b"\n" in value or b"\r" in value:
         return value.translate(None, _NEWLINES), None
     return value, None
+
+
+def coordinates(line: bytes) -> tuple[int, int] | None:
+    """(partition, offset) of one whole line as `LineEncoder` builds it (newline stripped);
+    None when it is not such a line: cut short, or not JSON."""
+    match = _COORDINATES.match(line)
+    if match is None:
+        return _envelope_coordinates(line)
+    try:
+        _check_json(line)
+    except _JSONError:
+        return None
+    return int(match[1]), int(match[2])
+
+
+def _envelope_coordinates(line: bytes) -> tuple[int, int] | None:
+    """(partition, offset) of a whole line in another writer's spelling of the same format:
+    an imported raw zone keeps the original project's text (key order, spacing)."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    kafka = record.get("kafka") if isinstance(record, dict) else None
+    if not isinstance(kafka, dict):
+        return None
+    partition, offset = kafka.get("partition"), kafka.get("offset")
+    if type(partition) is int and type(offset) is int:
+        return partition, offset
+    return None
 
 
 def encode_key(key: bytes | None) -> bytes:

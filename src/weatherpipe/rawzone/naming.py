@@ -2,8 +2,9 @@
 
 A finished file is `RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson`
 with the partition zero-padded to 5 digits and the offsets to 20, so names sort by offset. The
-date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, which
-the batch never reads (it only globs `RAW_DIR/<topic>/date=*/*.ndjson`).
+date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, files
+whose content disagreed with their name in `RAW_DIR/.damaged/`; the batch reads neither (it only
+globs `RAW_DIR/<topic>/date=*/*.ndjson`), and no topic may be called like them (`is_reserved`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 TEMP_DIR_NAME: Final = ".tmp"
+DAMAGED_DIR_NAME: Final = ".damaged"
 SUFFIX: Final = ".ndjson"
 TEMP_SUFFIX: Final = ".ndjson.tmp"
 DAY_MS: Final = 86_400_000
@@ -27,6 +29,9 @@ FILE_NAME_RE: Final = re.compile(
     r"\+(?P<first>[0-9]{20})\+(?P<last>[0-9]{20})\.ndjson$"
 )
 DATE_DIR_RE: Final = re.compile(r"^date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
+TEMP_NAME_RE: Final = re.compile(
+    r"^[A-Za-z0-9._-]+\+[0-9]{5}\+[0-9]{20}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +102,17 @@ def temp_dir(raw_dir: Path) -> Path:
     return raw_dir / TEMP_DIR_NAME
 
 
+def damaged_dir(raw_dir: Path) -> Path:
+    """The folder of files set aside because their content disagreed with their name."""
+    return raw_dir / DAMAGED_DIR_NAME
+
+
+def is_reserved(topic: str) -> bool:
+    """Whether a topic's folder would be one of the raw zone's own (`.tmp`, `.damaged`, `.`,
+    `..`): every name starting with a dot is kept for them."""
+    return topic.startswith(".")
+
+
 def temp_prefix(topic: str, partition: int) -> str:
     """The start of every temp file name of one topic-partition (used to clean them up)."""
     return f"{topic}+{partition:05d}+"
@@ -105,3 +121,9 @@ def temp_prefix(topic: str, partition: int) -> str:
 def temp_name(topic: str, partition: int, first_offset: int, owner: str) -> str:
     """A temp file's name; `owner` keeps two processes from ever sharing one."""
     return f"{temp_prefix(topic, partition)}{first_offset:020d}+{owner}{TEMP_SUFFIX}"
+
+
+def temp_owner(name: str) -> str | None:
+    """The `owner` part of a temp file's name (see `temp_name`), None if `name` is not one."""
+    match = TEMP_NAME_RE.match(name)
+    return match["owner"] if match else None

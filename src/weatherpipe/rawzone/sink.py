@@ -10,6 +10,10 @@ another UTC date finishes it and starts the next: files of one partition therefo
 interleave, and "highest last offset + 1" is always exactly where the partition resumes. (Open
 files per partition *and* date would need all of them renamed atomically together, which a
 file system cannot do.)
+
+A file that cannot be written or published (a full disk) is dropped unpublished and the error
+(`RawZoneWriteError`) is raised once every other file of the call had its turn: the consumer
+stops, and its next start reads the dropped records again from Kafka.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from weatherpipe.rawzone import recovery
 from weatherpipe.rawzone.lines import LineEncoder
 from weatherpipe.rawzone.naming import DAY_MS
 from weatherpipe.rawzone.rotation import RotationCounter, RotationPolicy, RotationReason
-from weatherpipe.rawzone.writer import RawFile, RawZone
+from weatherpipe.rawzone.writer import FileState, RawFile, RawZone, RawZoneWriteError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class SinkStats:
     value_errors: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     stale_temp_files_removed: int = 0
+    damaged_files_set_aside: int = 0
     rotations: RotationCounter = field(default_factory=RotationCounter)
 
 
@@ -105,7 +110,9 @@ class RawZoneSink:
         numbers = list(partitions)
         removed = recovery.remove_stale_temp_files(self.raw_dir, self.topic, numbers)
         self.stats.stale_temp_files_removed += len(removed)
-        resume = recovery.resume_offsets(self.raw_dir, self.topic, numbers)
+        recovered = recovery.resume_offsets(self.raw_dir, self.topic, numbers)
+        self.stats.damaged_files_set_aside += len(recovered.set_aside)
+        resume = recovered.offsets
         for number in numbers:
             self._partitions[number] = _Partition(
                 number, self._encoder.prefix(number), resume.get(number, -1)
@@ -120,11 +127,12 @@ class RawZoneSink:
         return resume
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Give up `partitions` in order: publish their open files and commit them."""
-        for number in partitions:
-            state = self._partitions.pop(number, None)
-            if state is not None:
-                self._finish(state, RotationReason.REVOKE, sync=True)
+        """Give up `partitions` in order: publish their open files and commit them.
+
+        Each is given up even when another's file fails: the group hands them all to other
+        members next."""
+        states = [self._partitions.pop(number, None) for number in partitions]
+        self._finish_each([s for s in states if s is not None], RotationReason.REVOKE)
 
     def lose(self, partitions: Iterable[int]) -> None:
         """`partitions` were taken away (another member may own them already): drop their
@@ -148,6 +156,15 @@ class RawZoneSink:
         records share one UTC date and carry clean JSON values is written column-wise in one
         go, anything else record by record.
         """
+        try:
+            self._write(messages)
+        except RawZoneWriteError:
+            for state in self._partitions.values():
+                if state.file is not None and state.file.state is FileState.POISONED:
+                    state.file = None
+            raise
+
+    def _write(self, messages: list[Message]) -> None:
         partitions: list[int] = list(map(_partition_of, messages))  # type: ignore[arg-type]
         if partitions and partitions.count(partitions[0]) == len(partitions):
             self._write_run(partitions[0], messages)  # the common case: one partition
@@ -247,15 +264,34 @@ class RawZoneSink:
                 self._finish(state, RotationReason.AGE)
 
     def finish_all(self, reason: RotationReason) -> None:
-        """Publish and commit every open file (shutdown)."""
-        for state in self._partitions.values():
-            self._finish(state, reason, sync=True)
+        """Publish and commit every open file (shutdown); a file that fails is dropped, and
+        the first failure raised once the others are done."""
+        self._finish_each(list(self._partitions.values()), reason)
+
+    def _finish_each(self, states: list[_Partition], reason: RotationReason) -> None:
+        failure: RawZoneWriteError | None = None
+        for state in states:
+            try:
+                self._finish(state, reason, sync=True)
+            except RawZoneWriteError as exc:
+                file = state.file
+                if file is not None:  # not published: its records are read again later
+                    file.abort()
+                    state.file = None
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _finish(self, state: _Partition, reason: RotationReason, *, sync: bool = False) -> None:
         file = state.file
         if file is None:
             return
-        file.finish()
+        try:
+            file.finish()
+        except RawZoneWriteError:
+            if file.state is FileState.POISONED:
+                state.file = None
+            raise
         state.file = None
         stats = self.stats
         stats.messages += file.records

@@ -5,7 +5,9 @@ stores per second. Kafka's own answer is the consumer group, so each worker is a
 member: it owns some of the topic's partitions, writes, publishes and commits their files and
 recovers them from the raw zone exactly like a lone `weatherpipe consume`. Nothing is shared
 between workers but the folder, and each partition has one owner at a time, so the
-exactly-once guarantee is the group's, unchanged.
+exactly-once guarantee is the group's, unchanged. Each worker holds a slot of the raw zone and
+the static group identity that goes with it (see `membership`), so workers restarted after a
+crash take their partitions over at once.
 
 The parent only starts the workers, forwards a stop request (SIGTERM / Ctrl-C) to them, adds up
 their figures for the progress line and the summary, and fails if one of them failed.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -26,6 +29,7 @@ from types import FrameType
 from typing import Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 from weatherpipe.rawzone.sink import SinkStats
 
@@ -41,10 +45,11 @@ JOIN_WAIT_SECONDS: Final = 30.0
 class WorkerPlan:
     """What every worker needs to join the group and write the raw zone."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     group_id: str
     options: ConsumeOptions
-    extra_config: Mapping[str, str | int | float | bool]
+    member_name: str | None = None
+    """KAFKA_GROUP_INSTANCE_ID: the host's name in the group (default: its host name)."""
     log_level: str = "INFO"
 
 
@@ -56,21 +61,11 @@ class WorkerReport:
     index: int
     sink: SinkStats
     assigned_at: float | None
+    first_record_at: float | None
     last_record_at: float | None
     peak_rss_bytes: int
     done: bool = False
     error: str | None = None
-
-
-def instance_config(
-    extra: Mapping[str, str | int | float | bool], index: int
-) -> dict[str, str | int | float | bool]:
-    """Worker `index`'s client config: a static member id must be unique, so each worker
-    gets the configured one with its number appended."""
-    config = dict(extra)
-    if "group.instance.id" in config:
-        config["group.instance.id"] = f"{config['group.instance.id']}-{index}"
-    return config
 
 
 def merge(reports: Mapping[int, WorkerReport], started: float) -> ConsumeStats:
@@ -84,15 +79,18 @@ def merge(reports: Mapping[int, WorkerReport], started: float) -> ConsumeStats:
         total.written += sink.written
         total.skipped += sink.skipped
         total.stale_temp_files_removed += sink.stale_temp_files_removed
+        total.damaged_files_set_aside += sink.damaged_files_set_aside
         total.value_errors.update(sink.value_errors)
         total.rotations.counts.update(sink.rotations.counts)
     assigned = [r.assigned_at for r in reports.values() if r.assigned_at is not None]
+    first = [r.first_record_at for r in reports.values() if r.first_record_at is not None]
     last = [r.last_record_at for r in reports.values() if r.last_record_at is not None]
     # CLOCK_MONOTONIC is one clock for every process of the machine, so the times compare.
     return ConsumeStats(
         total,
         started=started,
         assigned_at=min(assigned, default=None),
+        first_record_at=min(first, default=None),
         last_record_at=max(last, default=None),
         peak_rss=sum(r.peak_rss_bytes for r in reports.values()),
     )
@@ -115,7 +113,7 @@ def run_workers(
     workers = [
         context.Process(
             target=_work,
-            args=(plan, index, reports_queue, joined),
+            args=(plan, index, reports_queue, joined, os.getpid()),
             name=f"consume-worker-{index}",
         )
         for index in range(count)
@@ -158,7 +156,9 @@ def run_workers(
                             "the next start"
                         )
                         # Its last report stands: it covers files published until then.
-                        last = reports.get(index) or WorkerReport(index, SinkStats(), None, None, 0)
+                        last = reports.get(index) or WorkerReport(
+                            index, SinkStats(), None, None, None, 0
+                        )
                         reports[index] = replace(last, done=True)
                         stop_workers()
                 continue
@@ -189,11 +189,15 @@ def _work(
     index: int,
     reports: multiprocessing.Queue[WorkerReport],
     joined: threading.Barrier,
+    parent: int,
 ) -> None:
     """One worker process: an ordinary member of the group, reporting to the parent."""
     # Imported in the worker: the parent never needs a Kafka consumer of its own.
-    from weatherpipe.kafka.consumer import KafkaConsumer
-    from weatherpipe.rawzone.consume_loop import RawZoneConsumer, peak_rss_bytes
+    from weatherpipe.rawzone.consume_loop import (
+        RawZoneConsumer,
+        peak_rss_bytes,
+        raw_zone_consumer,
+    )
 
     # Ctrl-C reaches every process of the terminal's group; the parent turns it into one
     # SIGTERM per worker, so the worker ignores the SIGINT itself.
@@ -207,6 +211,7 @@ def _work(
                 index,
                 stats.sink,
                 stats.assigned_at,
+                stats.first_record_at,
                 stats.last_record_at,
                 peak_rss_bytes(),
                 done=done,
@@ -219,20 +224,23 @@ def _work(
         now = time.monotonic()
         if now - last_sent >= REPORT_SECONDS:
             last_sent = now
+            if os.getppid() != parent and consumer is not None:
+                # The parent was killed: nobody would stop this worker or read its reports,
+                # and it would hold its slot; it finishes its files and ends instead.
+                consumer.stop_requested = True
             report(stats)
 
-    with KafkaConsumer(
-        plan.bootstrap_servers,
-        plan.group_id,
-        extra_config=instance_config(plan.extra_config, index),
-    ) as kafka:
-        consumer = RawZoneConsumer(kafka, plan.options, on_progress=progress)
-        consumer.stop_on(signal.SIGTERM)
-        with suppress(threading.BrokenBarrierError):  # a worker that died must not hold us
-            joined.wait(timeout=JOIN_WAIT_SECONDS)
-        try:
+    consumer: RawZoneConsumer | None = None
+    try:
+        with raw_zone_consumer(
+            plan.connection, plan.group_id, plan.options, plan.member_name, progress
+        ) as consumer:
+            consumer.stop_on(signal.SIGTERM)
+            with suppress(threading.BrokenBarrierError):  # a worker that died must not hold us
+                joined.wait(timeout=JOIN_WAIT_SECONDS)
             stats = consumer.run()
-        except WeatherpipeError as exc:
-            report(consumer.stats, done=True, error=str(exc))
-            return
+    except WeatherpipeError as exc:
+        stats = consumer.stats if consumer is not None else ConsumeStats(SinkStats())
+        report(stats, done=True, error=str(exc))
+        return
     report(stats, done=True)

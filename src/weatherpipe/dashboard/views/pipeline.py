@@ -1,0 +1,428 @@
+"""Pipeline: every CSV row followed to PostgreSQL, what the batch did, what arrived in the raw
+zone, how far behind the raw-zone consumer is in Kafka, and what the batch rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from weatherpipe.dashboard import data, reconcile, ui
+from weatherpipe.dashboard.reconcile import Check, Counts
+from weatherpipe.ingest.produce import DLQ_SUFFIX
+from weatherpipe.kafka.inspect import PartitionLag
+from weatherpipe.settings import Settings
+
+RECENT_RUNS = 20
+QUARANTINE_ROWS = 200
+ALL_REASONS = "All reasons"
+UNKNOWN = "unknown"
+STATES = {
+    Check.AGREE: "✓ agree",
+    Check.PENDING: "… catching up",
+    Check.DISAGREE: "✗ disagree",
+    Check.UNKNOWN: "? unknown",
+}
+
+
+@dataclass
+class Sources:
+    """What the page read, once, for all its sections; None where a source did not answer
+    (with the error kept to show in the section that needs it)."""
+
+    settings: Settings
+    url: str
+    timeout: float
+    epoch: int
+    raw: data.RawZone
+    lags: list[PartitionLag] | None = None
+    lag_error: data.ReadError | None = None
+    topic_records: int | None = None
+    dead_letters: int | None = None
+    processed: dict[str, int] | None = None
+    outcome: dict[str, Any] | None = None
+    db_error: data.ReadError | None = None
+
+
+def _try(read: Any) -> tuple[Any, data.ReadError | None]:
+    try:
+        return read(), None
+    except data.ReadError as exc:
+        return None, exc
+
+
+def _sources(settings: Settings) -> Sources:
+    url, timeout, epoch = (
+        data.database_url(settings),
+        settings.dashboard_timeout,
+        data.epoch(settings),
+    )
+    topic = settings.kafka_topic
+    found = Sources(
+        settings, url, timeout, epoch, data.raw_zone(str(settings.raw_dir), topic, epoch)
+    )
+    servers, found.lag_error = _try(lambda: data.kafka(settings))
+    if found.lag_error is None:
+        found.lags, found.lag_error = _try(
+            lambda: data.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
+        )
+    if found.lag_error is None:
+        # Records ever written (end offsets), so records removed by retention still count.
+        found.topic_records = sum(p.end for p in found.lags or [])
+        dlq, _ = _try(lambda: data.partition_offsets(servers, topic + DLQ_SUFFIX, timeout, epoch))
+        found.dead_letters = None if dlq is None else sum(p.end for p in dlq)
+    found.processed, found.db_error = _try(lambda: data.processed_files(url, timeout, epoch, topic))
+    if found.db_error is None:
+        found.outcome, found.db_error = _try(lambda: data.outcome(url, timeout, epoch))
+    return found
+
+
+def _counts(s: Sources) -> Counts:
+    csv_rows, recorded = reconcile.csv_rows(s.topic_records, s.dead_letters)
+    raw_lines = sum(s.raw.lines.values())
+    processed = s.processed
+    unprocessed = (
+        raw_lines
+        if processed is None
+        else sum(n for path, n in s.raw.lines.items() if path not in processed)
+    )
+    outcome = s.outcome or {}
+    return Counts(
+        csv_rows=csv_rows,
+        csv_rows_recorded=recorded,
+        topic_records=s.topic_records,
+        dead_letters=s.dead_letters,
+        consumer_lag=None if s.lags is None else sum(p.lag for p in s.lags),
+        raw_lines=raw_lines,
+        raw_lines_unprocessed=unprocessed,
+        processed_lines=None if processed is None else sum(processed.values()),
+        processed_files_gone=None
+        if processed is None
+        else sum(1 for path in processed if path not in s.raw.lines),
+        lines_all_topics=outcome.get("lines"),
+        quarantined=outcome.get("quarantined"),
+        observations=outcome.get("observations"),
+        duplicates=outcome.get("duplicates"),
+    )
+
+
+def _n(value: int | None) -> str:
+    return UNKNOWN if value is None else f"{value:,}"
+
+
+def _reconciliation(s: Sources) -> None:
+    st.subheader("From CSV to PostgreSQL")
+    c = _counts(s)
+    steps = reconcile.steps(c)
+    # The batch reads every topic's folder of the raw zone; the daily table keeps no topic.
+    others = (
+        f" (of every topic: {c.lines_all_topics:,})"
+        if c.lines_all_topics is not None and c.lines_all_topics != c.processed_lines
+        else ""
+    )
+    line = (
+        f"CSV rows {_n(c.csv_rows)} → topic records {_n(c.topic_records)} + dead letters "
+        f"{_n(c.dead_letters)} → raw-zone lines {_n(c.raw_lines)} → processed "
+        f"{_n(c.processed_lines)}{others} → quarantined {_n(c.quarantined)} + observations "
+        f"{_n(c.observations)} + duplicates {_n(c.duplicates)}"
+    )
+    verdict = reconcile.verdict(steps)
+    notes = " ".join(step.note for step in steps if step.check is not Check.AGREE and step.note)
+    if verdict is Check.AGREE:
+        st.success(f"{line}: every row accounted for.", icon=":material/check_circle:")
+    elif verdict is Check.PENDING:
+        ui.message("info", f"{line}. Still on its way: {notes}")
+    elif verdict is Check.UNKNOWN:
+        ui.message("warning", f"{line}. Not every count could be read: {notes}")
+    else:
+        ui.message("error", f"{line}. The counts disagree: {notes}")
+    st.dataframe(
+        [{"step": step.name, "check": STATES[step.check], "note": step.note} for step in steps],
+        hide_index=True,
+        width="stretch",
+        key="reconciliation",
+        column_config={
+            "step": st.column_config.TextColumn("Step"),
+            "check": st.column_config.TextColumn("Counts"),
+            "note": st.column_config.TextColumn("Why they differ", width="large"),
+        },
+    )
+    if not c.csv_rows_recorded:
+        st.caption(
+            "CSV rows are counted on the topics (records + dead letters): the producer keeps no "
+            "count of its own across runs. Observations are those of the whole processed zone."
+        )
+
+
+def _last_work(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The latest run that did something (read files, failed, or is still running), and how
+    many later runs found nothing new."""
+    for skipped, run in enumerate(runs):
+        if run["files"] or run["status"] != "succeeded" or run["mode"] == "full":
+            return run, skipped
+    return runs[0], 0
+
+
+def _runs(s: Sources) -> bool:
+    """The batch section; False when the database cannot be read (later sections skip it)."""
+    st.subheader("Batch runs")
+    try:
+        runs = data.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
+        totals = data.totals(s.url, s.timeout, s.epoch)
+    except data.ReadError as exc:
+        ui.problem(exc)
+        return False
+    if not runs:
+        ui.message("info", data.NO_DATA)
+        return True
+    last, idle = _last_work(runs)
+    finished = last["finished_at"]
+    took = f", took {last['seconds']:.1f} s" if last["seconds"] is not None else ""
+    when = f"finished {finished:%Y-%m-%d %H:%M:%S} UTC{took}" if finished else "is still running"
+    st.text(
+        f"Last run that did work: #{last['id']} ({last['mode']}, {last['engine']}): "
+        f"{last['status']}, {when}."
+    )
+    if idle:
+        st.caption(f"{idle:,} later run{'' if idle == 1 else 's'} found no new raw files.")
+    tiles = st.columns(5)
+    tiles[0].metric("Last run: files", f"{last['files']:,}")
+    tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
+    tiles[2].metric("Last run: rejected", f"{last['rejected']:,}")
+    tiles[3].metric("Last run: duplicates", f"{last['duplicates']:,}")
+    tiles[4].metric("Last run: daily rows written", f"{last['rows_written']:,}")
+    tiles = st.columns(5)
+    tiles[0].metric("Runs", f"{totals['runs']:,}")
+    tiles[1].metric("Observations stored", f"{totals['observations']:,}")
+    tiles[2].metric("Records rejected", f"{totals['rejected']:,}")
+    tiles[3].metric("Daily rows (city-days)", f"{totals['daily_rows']:,}")
+    tiles[4].metric("Raw files processed", f"{totals['files']:,}")
+    if runs[0]["status"] == "failed":
+        ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
+    count = st.column_config.NumberColumn
+    st.dataframe(
+        runs,
+        hide_index=True,
+        width="stretch",
+        key="runs",
+        column_config={
+            "id": count("Run", pinned=True),
+            "started_at": st.column_config.DatetimeColumn(
+                "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
+            ),
+            "status": st.column_config.TextColumn("Status"),
+            "files": count("Files", format="localized"),
+            "lines": count("Lines", format="localized"),
+            "rejected": count("Rejected", format="localized"),
+            "duplicates": count("Duplicates", format="localized"),
+            "rows_written": count("Daily rows written", format="localized"),
+            "seconds": count("Took (s)", format="%.1f"),
+            "mode": st.column_config.TextColumn("Mode"),
+            "engine": st.column_config.TextColumn("Engine"),
+            "error": st.column_config.TextColumn("Error"),
+            "finished_at": st.column_config.DatetimeColumn(
+                "Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "rows_inserted": count("Rows inserted", format="localized"),
+            "rows_updated": count("Rows updated", format="localized"),
+            "rows_unchanged": count("Rows unchanged", format="localized"),
+            "rows_deleted": count("Rows deleted", format="localized"),
+        },
+    )
+    return True
+
+
+def _unit(largest: int) -> tuple[str, int]:
+    """The binary unit that shows `largest` bytes as a number of at least 1."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if largest >= size:
+            return unit, size
+    return "B", 1
+
+
+def _raw_zone(s: Sources) -> None:
+    st.subheader("Raw zone")
+    settings, days = s.settings, s.raw.days
+    folder = f"{settings.raw_dir}/{settings.kafka_topic}/"
+    if not days:
+        ui.message(
+            "info",
+            "No finished raw files in this folder yet — run `make run`, or "
+            "`weatherpipe produce` then `weatherpipe consume --until-idle 10`:",
+            folder,
+        )
+        return
+    st.caption("Finished files per day (UTC, from the records' Kafka timestamps) in:")
+    st.text(folder)
+    processed: dict[str, int] | None = None
+    if s.processed is not None:
+        processed = {}
+        for path in s.processed:
+            day = path.split("/")[1].removeprefix("date=") if path.count("/") == 2 else ""
+            processed[day] = processed.get(day, 0) + 1
+    unit, size = _unit(max(d.bytes for d in days))
+    rows = [
+        {
+            "day": d.day,
+            "files": d.files,
+            "lines": d.lines,
+            "size": ui.size(d.bytes),
+            "amount": d.bytes / size,
+            "processed": UNKNOWN if processed is None else f"{processed.get(d.day, 0):,}",
+        }
+        for d in days
+    ]
+    tiles = st.columns(4)
+    tiles[0].metric("Days", f"{len(rows):,}")
+    tiles[1].metric("Files", f"{sum(d.files for d in days):,}")
+    tiles[2].metric("Lines", f"{sum(d.lines for d in days):,}")
+    tiles[3].metric("Size", ui.size(sum(d.bytes for d in days)))
+    chart = {
+        # One day or many, bars stay between 3 and 40 pixels wide.
+        "mark": {"type": "bar", "size": max(3, min(40, 700 // len(rows)))},
+        "encoding": {
+            # Days as categories: one day still gets a bar of readable width.
+            "x": {
+                "field": "day",
+                "type": "ordinal",
+                "title": "Day (UTC)",
+                "axis": {"labelAngle": -30},
+            },
+            "y": {"field": "amount", "type": "quantitative", "title": f"Raw data ({unit})"},
+            "tooltip": [
+                {"field": "day", "type": "nominal", "title": "Day (UTC)"},
+                {"field": "files", "type": "quantitative", "title": "Files"},
+                {"field": "lines", "type": "quantitative", "title": "Lines", "format": ","},
+                {"field": "size", "type": "nominal", "title": "Size"},
+            ],
+        },
+    }
+    st.vega_lite_chart(rows, chart, width="stretch", height=200)
+    st.dataframe(
+        [{k: v for k, v in r.items() if k != "amount"} for r in reversed(rows)],
+        hide_index=True,
+        width="stretch",
+        key="raw_days",
+        column_config={
+            "day": st.column_config.TextColumn("Day (UTC)"),
+            "files": st.column_config.NumberColumn("Files", format="localized"),
+            "lines": st.column_config.NumberColumn("Lines", format="localized"),
+            "size": st.column_config.TextColumn("Size"),
+            "processed": st.column_config.TextColumn("Files processed by the batch"),
+        },
+    )
+    if processed is None:
+        st.caption("PostgreSQL did not answer: what the batch processed is unknown.")
+
+
+def _consumer_lag(s: Sources) -> None:
+    settings = s.settings
+    st.subheader("Kafka: consumer lag")
+    st.caption("Records in Kafka the raw zone has not committed yet, of this topic and group:")
+    st.text(f"topic {settings.kafka_topic}, consumer group {settings.kafka_group_id}")
+    if s.lag_error is not None:
+        ui.problem(s.lag_error)
+        return
+    lags = s.lags or []
+    if not lags:
+        ui.message(
+            "info",
+            "This topic does not exist yet — run `make run`, or `weatherpipe produce`: it "
+            "creates the topic.",
+        )
+        return
+    st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
+    st.dataframe(
+        [
+            {
+                "partition": p.partition,
+                "start": p.start,
+                "end": p.end,
+                "committed": p.committed,
+                "lag": p.lag,
+            }
+            for p in lags
+        ],
+        hide_index=True,
+        width="stretch",
+        key="lag",
+        column_config={
+            "partition": st.column_config.NumberColumn("Partition"),
+            "start": st.column_config.NumberColumn("Start offset", format="localized"),
+            "end": st.column_config.NumberColumn("End offset", format="localized"),
+            "committed": st.column_config.NumberColumn("Committed offset", format="localized"),
+            "lag": st.column_config.NumberColumn("Lag (records)", format="localized"),
+        },
+    )
+
+
+def _quarantine(s: Sources) -> None:
+    st.subheader("Quarantine")
+    try:
+        reasons = data.rejected_by_reason(s.url, s.timeout, s.epoch)
+    except data.ReadError as exc:
+        ui.problem(exc)
+        return
+    if not reasons:
+        st.success("No record was rejected.")
+        return
+    st.dataframe(
+        reasons,
+        hide_index=True,
+        width="stretch",
+        key="reasons",
+        column_config={
+            "reason": st.column_config.TextColumn("Reason"),
+            "field": st.column_config.TextColumn("Field"),
+            "records": st.column_config.NumberColumn("Records", format="localized"),
+        },
+    )
+    choices = [ALL_REASONS, *sorted({r["reason"] for r in reasons})]
+    reason = st.selectbox("Show the latest rejected records of", choices, key="reason")
+    try:
+        records = data.rejected_records(
+            s.url, s.timeout, s.epoch, None if reason == ALL_REASONS else reason, QUARANTINE_ROWS
+        )
+    except data.ReadError as exc:
+        ui.problem(exc)
+        return
+    st.caption(f"{len(records)} most recent (at most {QUARANTINE_ROWS}).")
+    st.dataframe(
+        records,
+        hide_index=True,
+        width="stretch",
+        key="rejected",
+        column_config={
+            "id": None,
+            "run_id": st.column_config.NumberColumn("Run"),
+            "run_started_at": st.column_config.DatetimeColumn(
+                "Run started (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "reason": st.column_config.TextColumn("Reason"),
+            "field": st.column_config.TextColumn("Field"),
+            "file": st.column_config.TextColumn("Raw file"),
+            "line": st.column_config.NumberColumn("Line"),
+            "topic": st.column_config.TextColumn("Topic"),
+            "partition": st.column_config.NumberColumn("Partition"),
+            "offset": st.column_config.NumberColumn("Offset"),
+            "raw": st.column_config.TextColumn("Record as stored", width="large"),
+        },
+    )
+
+
+def render() -> None:
+    """Draw the page; each section reports its own failure so the others still show."""
+    settings = data.settings()
+    ui.refresh_button(settings.dashboard_cache_seconds)
+    st.title("Pipeline")
+    sources = _sources(settings)
+    _reconciliation(sources)
+    db_ok = _runs(sources)
+    _raw_zone(sources)
+    _consumer_lag(sources)
+    if db_ok:
+        _quarantine(sources)
+
+
+ui.page(render)

@@ -1,0 +1,32 @@
+"""Fixtures of the integration tests that drive the dashboard's pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import streamlit as st
+
+from weatherpipe.settings import Settings
+
+
+@pytest.fixture
+def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
+    """Make the pages (which read the environment) see `settings`, with nothing cached from
+    an earlier test (Streamlit's caches live as long as the process: a topic list cached by
+    one test would hide the topic the next one creates)."""
+
+    def apply(settings: Settings) -> None:
+        st.cache_data.clear()
+        for name, value in settings.model_dump().items():
+            key = name.upper()
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            elif hasattr(value, "get_secret_value"):
+                monkeypatch.setenv(key, value.get_secret_value())
+            else:
+                monkeypatch.setenv(
+                    key, str(value).lower() if isinstance(value, bool) else str(value)
+                )
+
+    return apply
