@@ -17,7 +17,7 @@ from weatherpipe.errors import TerminalError
 from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.platform.local_postgres import LocalPostgres
-from weatherpipe.rawzone.recovery import highest_offsets
+from weatherpipe.rawzone.lag import missing_records
 from weatherpipe.settings import Settings
 from weatherpipe.ui.console import say
 from weatherpipe.ui.progress import ProduceProgress, activity
@@ -247,9 +247,9 @@ def end_offsets(settings: Settings) -> dict[int, int]:
 
 
 def _missing_offsets(settings: Settings, ends: dict[int, int]) -> int:
-    """How many offsets below `ends` lie beyond the raw zone's highest stored offset."""
-    stored = highest_offsets(settings.raw_dir, settings.kafka_topic)
-    return sum(max(0, end - (stored.get(p, -1) + 1)) for p, end in ends.items())
+    """How many records below `ends` lie beyond the raw zone's highest stored offset."""
+    kafka = kafka_connection(settings, "consumer")
+    return missing_records(kafka, settings.raw_dir, settings.kafka_topic, ends, 30)
 
 
 def _records_in_topic(settings: Settings) -> int:
