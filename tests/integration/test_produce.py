@@ -529,3 +529,41 @@ def test_a_row_larger_than_a_message_is_dead_lettered_and_the_rest_sent_and_resu
     assert Counter(canonical(v) for _, _, v in records) == Counter(
         map(canonical, expected_events(generated))
     )
+
+
+def test_huge_rows_of_every_shape_are_dead_lettered_in_a_message_each(
+    topic_settings: Settings, tmp_path: Path
+) -> None:
+    generated = tmp_path / "generated.csv"
+    datagen.write_csv(generated, 2_000, seed=29)
+    header, *rows = generated.read_text(encoding="utf-8").splitlines()
+    rest = ",2024-01-02 10:00:00,5.0,50.0,1.0,0.1"
+    huge = {
+        # 5 MB: a city, a quoted field over two lines, an unclosed quote.
+        "D" * 5_000_000 + rest: Reason.TOO_LARGE,
+        '"Dal\nlas' + "x" * 5_000_000 + '"' + rest: Reason.TOO_LARGE,
+        '"Dallas' + "x" * 5_000_000 + rest: Reason.UNCLOSED_QUOTE,
+        # Short enough for a message, but its error quotes the field, NUL bytes escaped.
+        "Dallas," + "\x00" * 900_000 + ",5.0,50.0,1.0,0.1": Reason.BAD_TIMESTAMP,
+    }
+    lines, expected = [header], {}
+    for n, text in enumerate(huge):
+        lines += rows[n * 500 : (n + 1) * 500]
+        physical = sum(line.count("\n") + 1 for line in lines)  # a quoted row spans two
+        expected[physical + 1] = (text, huge[text])
+        lines.append(text)
+    path = tmp_path / "huge.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = produce_all(topic_settings, path)
+    assert summary.ok and (summary.sent, summary.quarantined) == (2_000, 4), summary.line()
+    dead = {
+        v["line"]: v for _, _, v in read_topic(topic_settings, topic_settings.kafka_topic + ".dlq")
+    }
+    assert {line: v["reason"] for line, v in dead.items()} == {
+        line: reason for line, (_, reason) in expected.items()
+    }
+    for line, (text, _) in expected.items():
+        kept = dead[line]["raw"]
+        assert dead[line]["truncated"] and 0 < len(kept) <= 4_096
+        assert text.startswith(kept)
+        assert len(dead[line]["detail"]) <= 4_096

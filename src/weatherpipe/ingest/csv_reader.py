@@ -355,6 +355,10 @@ class _QuotedRows:
 def _read_row(text: str) -> list[str] | None:
     """The fields of one row by the CSV rules; None when a quoted field is still open at its
     end. Otherwise lenient, as Python's reader is by default (`"a"b` reads as `ab`)."""
+    if len(text) > csv.field_size_limit():
+        # The reader would raise on a field this long; a row too large for a message is
+        # rejected after it is read (`split_fields`), so let the reader take it.
+        csv.field_size_limit(len(text))
     try:
         return next(csv.reader([text], strict=True), [])
     except csv.Error as exc:

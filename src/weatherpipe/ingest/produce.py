@@ -225,7 +225,11 @@ def row_limit(settings: Settings) -> int:
 
 def dlq_record(source: Path, reject: Reject) -> bytes:
     """The dead-letter record of a rejected row (JSON), its raw text cut to RAW_KEPT
-    characters so that it always fits in a message."""
+    characters so that it always fits in a message; so is the detail, which may quote a
+    field of the row."""
+    detail = reject.detail
+    if len(detail) > RAW_KEPT:
+        detail = detail[: RAW_KEPT - 1] + "…"
     return orjson.dumps(
         {
             "source": str(source),
@@ -234,7 +238,7 @@ def dlq_record(source: Path, reject: Reject) -> bytes:
             "truncated": len(reject.raw) > RAW_KEPT,
             "reason": reject.reason,
             "field": reject.field,
-            "detail": reject.detail,
+            "detail": detail,
         }
     )
 
