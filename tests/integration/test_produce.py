@@ -58,15 +58,15 @@ def read_topic(settings: Settings, topic: str) -> list[Record]:
         for p in sorted(partitions):
             low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             consumer.assign([TopicPartition(topic, p, low)])
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                batch = consumer.consume(10_000, timeout=1)
-                if batch and batch[-1].error() and batch[-1].error().code() == EOF:
-                    records += [_record(p, m) for m in batch[:-1]]
-                    break
-                records += [_record(p, m) for m in batch]
-            else:
-                raise AssertionError(f"{topic} [{p}] not read to its end in 60 s")
+            deadline, at_end = time.monotonic() + 60, False
+            while not at_end:
+                assert time.monotonic() < deadline, f"{topic} [{p}] not read to its end in 60 s"
+                for msg in consumer.consume(10_000, timeout=1):
+                    error = msg.error()
+                    if error is not None and error.code() == EOF:
+                        at_end = True  # (while a transaction is open: its first offset)
+                        break
+                    records.append(_record(p, msg))
         return records
     finally:
         consumer.close()
@@ -281,6 +281,19 @@ def _wait_for_records(settings: Settings, topic: str, more_than: int) -> None:
     raise AssertionError(f"{topic} got no more than {more_than} records in 120 s")
 
 
+def _wait_for_committed(settings: Settings, topic: str, count: int) -> None:
+    """Until `topic` holds `count` committed records."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if count_records(settings, topic) >= count:
+                return
+        except (KeyError, KafkaException):
+            pass  # topic not created yet, or its leader not elected yet
+        time.sleep(0.02)
+    raise AssertionError(f"{topic} did not get {count} committed records in 120 s")
+
+
 class StopOnceSent:
     """A progress sink that asks the run to stop once rows have been handed to Kafka."""
 
@@ -312,7 +325,9 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     topic = topic_settings.kafka_topic
     command = [sys.executable, "-m", "weatherpipe", "produce", "--csv", str(path)]
     proc = subprocess.Popen(command, env=as_env(topic_settings), stderr=subprocess.PIPE, text=True)
-    _wait_for_records(topic_settings, topic, 1000)
+    # The first transaction holds the first block's rows and the three bad rows before them:
+    # once they are committed, so are those rows, and the run is stopped with more to send.
+    _wait_for_committed(topic_settings, topic + ".dlq", 3)
     proc.send_signal(stop_signal)
     _, stderr = proc.communicate(timeout=120)
     delivered = count_records(topic_settings, topic)

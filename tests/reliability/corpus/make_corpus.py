@@ -184,6 +184,16 @@ def _characters_and_lines() -> dict[str, tuple[bytes, Expected]]:
         "unclosed_quote.csv": _row_error(Reason.UNCLOSED_QUOTE, None, row.format('"Austin')),
         "repeated_header.csv": _row_error(Reason.REPEATED_HEADER, None, HEADER),
         "repeated_header_with_bom.csv": _row_error(Reason.REPEATED_HEADER, None, "\ufeff" + HEADER),
+        # 5 MB in one quoted field over two lines: one message cannot hold it.
+        "huge_quoted_field.csv": (
+            _csv(row.format('"Dal\nlas' + "x" * 5_000_000 + '"')),
+            {"exit": 0, "dlq": [[4, Reason.TOO_LARGE, None]], "valid": len(VALID_ROWS)},
+        ),
+        # Small enough for a message, but its error quotes the field: 600,000 NUL bytes,
+        # escaped in the dead-letter record six times as long.
+        "error_quotes_a_long_field.csv": _row_error(
+            Reason.BAD_TIMESTAMP, "timestamp", "Dallas," + "\x00" * 600_000 + ",5.0,50.0,1.0,2.0"
+        ),
     }
 
 
