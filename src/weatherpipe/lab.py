@@ -133,22 +133,22 @@ class LabFlow:
             pending,
             produce_all,
             stop_on_interrupt,
+            what_topic_holds,
         )
 
         def work() -> Stage:
             source = self.settings.csv_path
             held = _records_in_topic(self.settings)
-            skipped = Stage(
-                "produce",
-                0,
-                f"skipped: {self.settings.kafka_topic} already holds records "
-                "(--produce-again sends the CSV once more)",
-            )
+
+            def skipped() -> Stage:
+                note = what_topic_holds(self.settings, source)
+                return Stage("produce", 0, f"skipped: {note} (--produce-again sends it again)")
+
             if held and not self.produce_again and not pending(self.settings, source):
                 # The lab flow sends the data set once: a second `make run` must not send the
                 # same rows again (the batch would then count every observation twice). An
                 # interrupted first send is resumed instead: only its missing rows are sent.
-                return skipped
+                return skipped()
             try:
                 with (
                     stop_on_interrupt() as stop,
@@ -159,7 +159,7 @@ class LabFlow:
                         self.settings, source, progress, stop, again=self.produce_again
                     )
             except AlreadySentError:  # the topic was emptied since, and its ledger kept
-                return skipped
+                return skipped()
             if summary.interrupted:
                 raise KeyboardInterrupt
             if not summary.ok:

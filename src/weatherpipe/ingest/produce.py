@@ -249,6 +249,18 @@ def pending(settings: Settings, source: Path, day: str | None = None) -> bool:
     return noted is not None and noted.same_job(source, file_digest(source), day)
 
 
+def what_topic_holds(settings: Settings, source: Path) -> str:
+    """What the ledger says KAFKA_TOPIC holds of `source`, e.g. "weather_data_raw holds this
+    CSV already: 1,000,000 rows, sent 2024-05-01 10:00:00 UTC"."""
+    earlier = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic).sent_run(
+        file_digest(source)
+    )
+    if earlier is None:
+        return f"{settings.kafka_topic} is not empty"
+    finished = earlier.finished_utc.replace("T", " ").replace("+00:00", " UTC")
+    return f"{settings.kafka_topic} holds this CSV already: {earlier.rows:,} rows, sent {finished}"
+
+
 def produce_all(
     settings: Settings,
     source: Path,
