@@ -57,10 +57,11 @@ test-compose: install ## Run docker-compose.yml end to end under podman (needs r
 			$(COMPOSE_PACKAGES) >/dev/null; }
 	$(RUN) pytest -m compose tests/compose
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy, import contracts (no cycle; see pyproject)
 	$(RUN) ruff check src tests
 	$(RUN) ruff format --check src tests
 	$(RUN) mypy
+	$(RUN) lint-imports --no-cache
 
 format: install ## Format the code with ruff
 	$(RUN) ruff format src tests

@@ -147,7 +147,11 @@ def database(base: Settings, workdir: Path) -> tuple[Settings, Callable[[], None
     with connect(server.url("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     settings = load_settings(**{**settings.model_dump(), "database_url": server.url(name)})
-    return settings, lambda: server.stop()
+
+    def stop() -> None:
+        server.stop()
+
+    return settings, stop
 
 
 def main() -> None:
@@ -168,24 +172,26 @@ def main() -> None:
         settings = load_settings(**{**settings.model_dump(), "raw_dir": raw})
         try:
             run_once(settings, full=True)  # warm-up: schema, roles, page cache
-            bare_times, full_times, inc_times = [], [], []
+            bare_times: list[float] = []
+            full_times: list[float] = []
+            inc_times: list[float] = []
             groups = bare(raw)
             for _ in range(args.repeat):
                 bare_times.append(timed(lambda: bare(raw)))
                 full_times.append(timed(lambda: run_once(settings, full=True)))
             extra = max(1, args.events // 100)
             next_day_times: list[float] = []
-            for i in range(2 * args.repeat):
-                first = args.events + i * extra  # beyond every earlier offset
-                if i < args.repeat:  # new events on random days of the year: most rows change
-                    write_files(raw, extra, 1, first, seed=100 + i)
+            for run in range(2 * args.repeat):
+                first = args.events + run * extra  # beyond every earlier offset
+                if run < args.repeat:  # new events on random days of the year: most rows change
+                    write_files(raw, extra, 1, first, seed=100 + run)
                 else:  # the next day's events, as the daily producer sends them
-                    day = START + timedelta(days=365 + i)
-                    write_files(raw, extra, 1, first, seed=100 + i, start=day, days=1)
+                    day = START + timedelta(days=365 + run)
+                    write_files(raw, extra, 1, first, seed=100 + run, start=day, days=1)
                 start = time.perf_counter()
                 # As `batch --every` runs it: the schema was prepared by the first run.
                 summary = run_once(settings, prepare=False)
-                (inc_times if i < args.repeat else next_day_times).append(
+                (inc_times if run < args.repeat else next_day_times).append(
                     time.perf_counter() - start
                 )
                 assert summary.files == 1 and summary.lines == extra, summary

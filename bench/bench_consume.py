@@ -27,8 +27,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+from tree_memory import TreeMemory
 
 from weatherpipe import platform
 from weatherpipe.datagen import CITY_NAMES as CITIES
@@ -56,23 +57,23 @@ def fill(settings: Settings, topic: str, count: int) -> float:
     )
     rng = random.Random(42)
     # A pool of distinct values, reused: building 3M JSON strings would time the generator.
-    pool = [
-        (
-            city.encode(),
-            json.dumps(
-                {
-                    "location": city,
-                    "timestamp": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
-                    f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
-                    "temperature_c": round(rng.uniform(-20, 40), 2),
-                    "humidity_pct": round(rng.uniform(0, 100), 2),
-                    "precipitation_mm": round(rng.uniform(0, 20), 2),
-                    "wind_speed_kmh": round(rng.uniform(0, 60), 2),
-                }
-            ).encode(),
-        )
+    # Keyed as the producer keys them, `<city>|<day>`.
+    events = [
+        {
+            "location": city,
+            "timestamp": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
+            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
+            "temperature_c": round(rng.uniform(-20, 40), 2),
+            "humidity_pct": round(rng.uniform(0, 100), 2),
+            "precipitation_mm": round(rng.uniform(0, 20), 2),
+            "wind_speed_kmh": round(rng.uniform(0, 60), 2),
+        }
         for city in CITIES
         for _ in range(1000)
+    ]
+    pool = [
+        (f"{e['location']}|{str(e['timestamp'])[:10]}".encode(), json.dumps(e).encode())
+        for e in events
     ]
     start = time.perf_counter()
     for n in range(count):
@@ -88,6 +89,22 @@ def fill(settings: Settings, topic: str, count: int) -> float:
     if producer.flush(120) != 0:
         raise RuntimeError("could not deliver every benchmark message")
     return time.perf_counter() - start
+
+
+def partition_sizes(settings: Settings, topic: str) -> list[int]:
+    """Records in each partition of `topic`."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "-"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            high - low
+            for low, high in (
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                for p in sorted(partitions)
+            )
+        ]
+    finally:
+        consumer.close()
 
 
 def children_cpu_seconds() -> float:
@@ -140,19 +157,25 @@ def ours(settings: Settings, topic: str, raw_dir: Path, workers: int = 1) -> dic
     env = dict(os.environ, RAW_DIR=str(raw_dir), KAFKA_TOPIC=topic, LOG_LEVEL="WARNING")
     env["KAFKA_GROUP_ID"] = f"bench-{uuid.uuid4().hex[:8]}"
     start, cpu = time.perf_counter(), children_cpu_seconds()
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "weatherpipe", "consume", "--until-idle", "2", "--json"),
             *("--workers", str(workers)),
         ],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-        check=True,
-    ).stdout
+    )
+    # Sampled from outside: the child's own peak figure starts at this process's size.
+    with TreeMemory(proc.pid) as memory:
+        out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"weatherpipe consume failed ({proc.returncode})")
     summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     summary["wall_seconds"] = time.perf_counter() - start
     summary["cpu_seconds"] = children_cpu_seconds() - cpu
+    summary["peak_rss_bytes"] = memory.highest
     return summary
 
 
@@ -188,6 +211,7 @@ def main() -> None:
     print(f"  {small / fill_seconds:,.0f} msg/s; filling {topic_large}…", file=sys.stderr)
     fill(settings, topic_large, large)
 
+    sizes = partition_sizes(settings, topic)
     kafka_runs: list[dict[str, float]] = []
     our_runs: list[dict[str, Any]] = []
     worker_runs: list[dict[str, Any]] = []
@@ -224,7 +248,7 @@ def main() -> None:
     report = f"""# Raw-zone consumer benchmark
 
 {small:,} weather-like JSON messages (~{int(run_small["bytes"]) // small} bytes per stored \
-line, {PARTITIONS} partitions, keyed by location) on the local single-node Kafka, 2 shared \
+line, {PARTITIONS} partitions, keyed by city and day) on the local single-node Kafka, 2 shared \
 cores. Command: `uv run python bench/bench_consume.py --messages {small} --repeat \
 {args.repeat}`. Both consumers read the same topic in the same run, alternating, best of \
 {args.repeat} rounds each. msg/s excludes joining the group: Kafka's `fetch.nMsg.sec`; ours \
@@ -254,9 +278,12 @@ start-up included), the figure the machine's other load disturbs least:
 | `weatherpipe consume --workers {w}` | {cpu_w:.1f} | {small / cpu_w:,.0f} | \
 {kafka["cpu_seconds"] / cpu_w:.2f} |
 
+Records per partition: {" / ".join(f"{n:,}" for n in sizes)} (keyed by city and day; \
+largest {(max(sizes) - min(sizes)) / max(min(sizes), 1):.1%} above the smallest).
+
 Load average while it ran: {os.getloadavg()[0]:.1f} on 2 cores (other work shares the machine).
 
-Peak memory of `weatherpipe consume` (RSS, whole process):
+Peak memory of `weatherpipe consume` (RSS of the process, sampled with psutil):
 
 | messages | files | peak RSS (MiB) | msg/s |
 |---:|---:|---:|---:|

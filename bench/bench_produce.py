@@ -27,8 +27,8 @@ from pathlib import Path
 
 from weatherpipe import datagen
 from weatherpipe.ingest.csv_reader import read_blocks, split_fields
+from weatherpipe.ingest.csv_to_topic import produce_all, producer_config
 from weatherpipe.ingest.encode import encode
-from weatherpipe.ingest.produce import produce_all, producer_config
 from weatherpipe.ingest.validate import validate
 from weatherpipe.kafka.admin import TopicSpec, ensure_topics
 from weatherpipe.kafka.security import KafkaConnection

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.batch.spark_engine import SparkEngine
+from weatherpipe.rawzone.listing import list_files
 
 TOPIC = "weather_data_raw"
 PLACES = ["Chicago", "San Diego", "Berlin", "Dallas", "Phoenix", "Houston", "New York", "Tokyo"]

@@ -2,12 +2,13 @@
 
 Starts a benchmark platform (Kafka + PostgreSQL) in bench/.state on free ports, runs each stage
 benchmark (each compares side by side with its reference: Kafka's ProducerPerformance and
-ConsumerPerformance, a bare DuckDB query, a bare `import typer` for the CLI's start-up), then
+ConsumerPerformance, a bare DuckDB query, a bare `import typer` for the CLI's start-up, the lab
+run against all three back to back), then
 `weatherpipe run --no-dashboard` on a fresh 1M-row data set and the dashboard's pages over it
 in chromium (bench_dashboard.py), and writes bench/results.md with the machine and the date.
 
     uv run python bench/run_all.py [--rows 1000000]
-        [--skip produce,consume,batch,spark,cluster,import,startup]
+        [--skip produce,consume,batch,spark,cluster,import,startup,lab]
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ STAGES = {
     "cluster": ("bench_cluster.py", "results-cluster.md", ["--stop"]),
     "import": ("bench_import.py", "results-import.md", []),
     "startup": ("bench_startup.py", "results-startup.md", []),
+    # The lab run against the reference tools back to back, and each process's peak memory.
+    "lab": ("bench_lab.py", "results-lab.md", []),
 }
 
 
@@ -169,6 +172,7 @@ def main() -> None:
             sections += [demote(results.read_text()), ""]
         print("bench: end to end…", file=sys.stderr, flush=True)
         sections.append(end_to_end(env, args.rows))
+        sections += ["", demote((HERE / "results-design.md").read_text()), ""]
     finally:
         weatherpipe(env, "platform", "down")
     out = HERE / "results.md"

@@ -8,8 +8,10 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from psycopg import sql
 
 from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,31 +48,42 @@ def platform_overrides(state_dir: Path) -> dict[str, object]:
     }
 
 
+def settings_variables(settings: Settings) -> dict[str, str | None]:
+    """Each setting's environment variable and the text that makes a process read `settings`
+    (None: the variable must be unset)."""
+    variables: dict[str, str | None] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            text = None
+        elif hasattr(value, "get_secret_value"):
+            text = value.get_secret_value()
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        variables[name.upper()] = text
+    return variables
+
+
 def as_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `weatherpipe` subprocess see the same settings."""
     env = dict(os.environ)
     for alias in ("PG_DSN", "RAW_ROOT"):  # the original project's names for two settings
         env.pop(alias, None)
-    for name, value in settings.model_dump().items():
-        key = name.upper()
-        if value is None:
+    for key, text in settings_variables(settings).items():
+        if text is None:
             env.pop(key, None)
-        elif hasattr(value, "get_secret_value"):
-            env[key] = value.get_secret_value()
         else:
-            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            env[key] = text
     return env
 
 
-@pytest.fixture(scope="session")
-def platform_settings() -> Iterator[Settings]:
-    """Settings of a running local platform, shared by the whole test session.
-
-    Its folder is not under pytest's numbered temp folders: pytest deletes the older ones when
-    a new session starts, which would pull the data out from under a session still running.
-    """
-    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-test-"))
-    settings = load_settings(**platform_overrides(state_dir))
+@contextmanager
+def running_platform(
+    overrides: Callable[[Path], dict[str, object]], prefix: str
+) -> Iterator[Settings]:
+    """Settings of a local platform started in a fresh folder (`overrides(folder)`), stopped
+    and removed afterwards."""
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    settings = load_settings(**overrides(state_dir))
     try:
         platform.up(settings)
         yield settings
@@ -79,8 +93,28 @@ def platform_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
+def platform_settings() -> Iterator[Settings]:
+    """Settings of a running local platform, shared by the whole test session.
+
+    Its folder is not under pytest's numbered temp folders: pytest deletes the older ones when
+    a new session starts, which would pull the data out from under a session still running.
+    """
+    with running_platform(platform_overrides, "weatherpipe-test-") as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
 def pg_url(platform_settings: Settings) -> str:
-    return platform.database_url(platform_settings)
+    return database_url(platform_settings)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import errno
 import io
 import os
 
-from weatherpipe.rawzone.writer import WRITE_BUFFER_BYTES, RawFile
+from weatherpipe.rawzone.writer import WRITE_BUFFER_BYTES, OpenFile
 
 
 class ShortWrites(io.RawIOBase):
@@ -36,7 +36,7 @@ class ShortWrites(io.RawIOBase):
         super().close()
 
 
-def on_full_disk(raw: RawFile, room: int, error: int = errno.ENOSPC) -> None:
+def on_full_disk(raw: OpenFile, room: int, error: int = errno.ENOSPC) -> None:
     """Let `raw`'s further writes see a disk with `room` bytes left."""
     raw._file.flush()
     fd = os.dup(raw._file.fileno())

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from weatherpipe.durable import replacing
 from weatherpipe.events import CSV_COLUMNS
 from weatherpipe.ingest.validate import format_timestamps
 
@@ -129,17 +130,11 @@ def write_csv(
     `on_progress` is called with the number of rows written by each chunk. Returns the size in
     bytes of the file written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     options = pcsv.WriteOptions(include_header=False, quoting_style="none")
-    try:
-        with partial.open("wb") as out:
-            out.write((",".join(CSV_COLUMNS) + "\n").encode())
-            for chunk in generate_chunks(rows, seed):
-                pcsv.write_csv(chunk, out, options)
-                if on_progress is not None:
-                    on_progress(chunk.num_rows)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with replacing(path) as out:
+        out.write((",".join(CSV_COLUMNS) + "\n").encode())
+        for chunk in generate_chunks(rows, seed):
+            pcsv.write_csv(chunk, out, options)
+            if on_progress is not None:
+                on_progress(chunk.num_rows)
     return path.stat().st_size

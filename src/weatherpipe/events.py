@@ -79,7 +79,6 @@ MEASURES: Final = (
     Measure("precipitation_mm", 0.0, 500.0, "mm"),
     Measure("wind_speed_kmh", 0.0, 400.0, "km/h"),
 )
-MEASURE_BY_FIELD: Final = {m.field: m for m in MEASURES}
 
 
 class Reason:

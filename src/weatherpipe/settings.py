@@ -207,8 +207,8 @@ class Settings(BaseSettings):
 
     consume_workers: int = Field(1, ge=1, le=64)
     """Processes `weatherpipe consume` runs as members of one consumer group, each owning some
-    partitions (at most one per partition is used). One Python process stores ~250k records/s
-    on one core; more workers use more cores."""
+    partitions (at most one per partition is used). One Python process stores on one core;
+    more workers use more cores (figures in bench/results.md)."""
 
     consume_until_idle: float | None = Field(None, gt=0)
     """Let `weatherpipe consume` finish its files and exit once no record arrived for this

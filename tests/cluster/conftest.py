@@ -8,19 +8,15 @@ clients built from the same settings."""
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_KAFKA_LIB
-from weatherpipe import platform
+from tests.conftest import SHARED_KAFKA_LIB, running_platform
 from weatherpipe.platform.local_cluster import LocalCluster
 from weatherpipe.platform.processes import port_is_free
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 
 def free_port_run(count: int) -> int:
@@ -58,14 +54,8 @@ def cluster_overrides(state_dir: Path) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def cluster_settings() -> Iterator[Settings]:
     """Settings of the running cluster profile, shared by the whole session."""
-    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-cluster-"))
-    settings = load_settings(**cluster_overrides(state_dir))
-    try:
-        platform.up(settings)
+    with running_platform(cluster_overrides, "weatherpipe-cluster-") as settings:
         yield settings
-    finally:
-        platform.down(settings)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -84,11 +74,3 @@ def job_settings(
     )
     LocalCluster(settings).grant()
     return settings
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

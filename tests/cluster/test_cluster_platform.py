@@ -13,9 +13,9 @@ from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[a
 
 from tests.cluster.pipeline import run
 from tests.conftest import as_env
-from weatherpipe import platform
 from weatherpipe.datagen import write_csv
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.settings import Settings
@@ -68,7 +68,7 @@ def test_topics_have_three_replicas_and_two_must_acknowledge(job_settings: Setti
 
 
 def test_postgres_requires_tls_and_scram(cluster_settings: Settings) -> None:
-    url = platform.database_url(cluster_settings)
+    url = database_url(cluster_settings)
     assert "sslmode=verify-full" in url
     with connect(url) as conn:
         ssl_on, version = conn.execute(

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import wait_for
 from tests.cluster.pipeline import (
     csv_rows,
     end_offsets,
@@ -34,7 +33,7 @@ from tests.cluster.pipeline import (
     topic_offsets,
     topic_rows,
 )
-from tests.conftest import as_env
+from tests.conftest import as_env, wait_for
 from weatherpipe.datagen import write_csv
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.security import kafka_connection

@@ -13,8 +13,9 @@ import pytest
 
 from tests.cluster.pipeline import run, topic_offsets
 from weatherpipe.datagen import write_csv
-from weatherpipe.kafka import browse, inspect
-from weatherpipe.kafka.security import LOGINS, kafka_connection, local_ca
+from weatherpipe.kafka import browse, readback, topic_views
+from weatherpipe.kafka.security import LOGINS, kafka_connection
+from weatherpipe.local_tls import local_ca
 from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -103,9 +104,9 @@ def test_dashboard_login_describes_and_reads(job_settings: Settings) -> None:
     assert code == 0, err
     dashboard = kafka_connection(job_settings, "dashboard")
     assert dashboard.username == LOGINS["dashboard"]
-    offsets = inspect.partition_offsets(dashboard, job_settings.kafka_topic, 10)
-    spans = [inspect.OffsetSpan(o.partition, o.start, o.end) for o in offsets]
-    found = inspect.committed_records(dashboard, job_settings.kafka_topic, spans, 30)
+    offsets = topic_views.partition_offsets(dashboard, job_settings.kafka_topic, 10)
+    spans = [readback.OffsetSpan(o.partition, o.start, o.end) for o in offsets]
+    found = readback.committed_records(dashboard, job_settings.kafka_topic, spans, 30)
     assert sum(f.count for f in found if f is not None) == 100
     partition = max(offsets, key=lambda o: o.records).partition
     messages = browse.newest(dashboard, job_settings.kafka_topic, 5, 10, partition)

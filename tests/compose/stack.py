@@ -21,8 +21,9 @@ from pathlib import Path
 
 from tests.compose.podman import REPO, Podman
 from tests.conftest import free_port
-from weatherpipe.kafka.inspect import OffsetSpan, committed_records, group_lag, partition_offsets
+from weatherpipe.kafka.readback import OffsetSpan, committed_records
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import group_lag, partition_offsets
 from weatherpipe.rawzone.lag import Gap, confirmed
 from weatherpipe.rawzone.naming import FILE_NAME_RE
 

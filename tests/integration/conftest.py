@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import streamlit as st
 
+from tests.conftest import settings_variables
 from weatherpipe.settings import Settings
 
 
@@ -18,15 +19,10 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
 
     def apply(settings: Settings) -> None:
         st.cache_data.clear()
-        for name, value in settings.model_dump().items():
-            key = name.upper()
-            if value is None:
+        for key, text in settings_variables(settings).items():
+            if text is None:
                 monkeypatch.delenv(key, raising=False)
-            elif hasattr(value, "get_secret_value"):
-                monkeypatch.setenv(key, value.get_secret_value())
             else:
-                monkeypatch.setenv(
-                    key, str(value).lower() if isinstance(value, bool) else str(value)
-                )
+                monkeypatch.setenv(key, text)
 
     return apply

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,13 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.conftest import as_env
+from tests.conftest import as_env, wait_for
 from tests.integration.test_batch import snapshot, write_round
 from weatherpipe.batch.runner import APPLICATION_NAME, run_once
 from weatherpipe.db.connection import connect
 from weatherpipe.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def batch_backends(url: str, waiting_on_lock: bool = False) -> int:
@@ -82,6 +73,7 @@ def test_sigkill_inside_the_merge_transaction_then_rerun_equals_a_clean_run(
             wait_for(
                 lambda: batch_backends(fresh_database, waiting_on_lock=True) == 1,
                 "the batch to block inside its transaction",
+                timeout=60,
             )
             with connect(fresh_database) as conn:
                 running = conn.execute(
@@ -102,7 +94,7 @@ def test_sigkill_inside_the_merge_transaction_then_rerun_equals_a_clean_run(
                 child.kill()
                 child.wait()
         blocker.rollback()
-    wait_for(lambda: batch_backends(fresh_database) == 0, "the killed batch's sessions to end")
+    wait_for(lambda: batch_backends(fresh_database) == 0, "the killed batch's sessions to end", 60)
     assert snapshot(fresh_database) == before
 
     rerun = run_once(settings)

@@ -23,9 +23,9 @@ from tests.conftest import as_env
 from weatherpipe.events import Reason
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.consumer import KafkaConsumer
-from weatherpipe.kafka.inspect import partition_offsets
 from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import partition_offsets
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
 from weatherpipe.rawzone.rotation import RotationPolicy

@@ -10,9 +10,9 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from weatherpipe.batch.duckdb_engine import _daily_table
-from weatherpipe.batch.engine import DailyPart, DailyTable, EngineResult
+from weatherpipe.batch.duckdb_session import daily_table
 from weatherpipe.batch.merge import merge
+from weatherpipe.batch.results import DailyPart, DailyTable, EngineResult
 from weatherpipe.db.connection import connect
 from weatherpipe.db.migrate import migrate
 
@@ -38,7 +38,7 @@ def computed() -> tuple[DailyTable, list[DailyPart]]:
               FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS t(location, i)"""
     with duckdb.connect() as db:
         db.execute(f"CREATE TABLE rows AS {rows}", [ODD_PLACES])
-        table = _daily_table(db, "SELECT * FROM rows")
+        table = daily_table(db, "SELECT * FROM rows")
         expected = [
             DailyPart(*row)
             for row in db.execute("SELECT * FROM rows ORDER BY location, day").fetchall()

@@ -245,6 +245,27 @@ def test_weather_colours_stay_with_their_city_and_weeks_add_up(
         assert point["value"] == pytest.approx(expected, rel=1e-12)
 
 
+def test_weather_draws_the_map_when_asked_with_each_citys_figures_and_colour(
+    filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
+) -> None:
+    use(filled[0])
+    at = page("weather.py")
+    assert len(at.get("vega_lite_chart")) == 1, "only the measure's chart on first load"
+    at.toggle(key="map").set_value(True)
+    rerun(at)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    spec = json.loads(charts[1].proto.spec)
+    assert spec["projection"] == {"type": "albersUsa"}
+    points = pa.ipc.open_stream(charts[1].proto.data.data).read_all().to_pylist()
+    comparison = at.dataframe[0].value
+    observations = dict(zip(comparison["location"], comparison["observations"], strict=True))
+    assert {p["city"]: p["observations"] for p in points} == observations
+    assert sorted(observations) == sorted(CITIES)
+    dots = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "circle")
+    assert colour_of({"layer": [dots]}) == colour_of(chart(at))
+
+
 def test_weather_reversed_days_and_no_city_explain_themselves(
     filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
 ) -> None:

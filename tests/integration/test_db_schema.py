@@ -11,12 +11,12 @@ import pytest
 from psycopg import sql
 
 from tests.weather_rawzone import write
-from weatherpipe import platform
 from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
 from weatherpipe.db.migrate import available, current_version, migrate
 from weatherpipe.db.roles import reader_url, writer_url
 from weatherpipe.db.setup import prepare_database
+from weatherpipe.db.url import database_url
 from weatherpipe.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -142,7 +142,7 @@ def test_on_the_local_server_the_logins_reach_neither_postgres_nor_template1(
         for database in ("postgres", "template1"):
             assert "CONNECT privilege" in _refused(_on(url, database))
     count = "SELECT count(*) FROM daily_aggregate"
-    with connect(platform.database_url(platform_settings)) as conn:
+    with connect(database_url(platform_settings)) as conn:
         stored = conn.execute(count).fetchone()
     with connect(reader_url(platform_settings)) as conn:
         assert conn.execute(count).fetchone() == stored

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from tests import kafka_topics
 from tests.conftest import as_env
 from tests.rawzone_files import event
-from weatherpipe.rawzone import recovery
+from weatherpipe.rawzone import listing
 from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ def test_the_consumer_goes_on_after_the_imported_offsets(
     )
     assert done.returncode == 0, done.stderr
     assert f"resumes at {IMPORTED}" in " ".join(done.stderr.split())
-    imported = {path.name for path, _ in recovery.raw_files(tmp_path / "raw", topic)}
+    imported = {raw.path for raw in listing.topic_files(tmp_path / "raw", topic)}
 
     consumed = subprocess.run(
         [*run, "consume", "--until-idle", "3", "--json"],
@@ -108,10 +108,10 @@ def test_the_consumer_goes_on_after_the_imported_offsets(
 
     stored: Counter[tuple[int, int]] = Counter()
     values_by_key = {}
-    for path, name in recovery.raw_files(tmp_path / "raw", topic):
-        if path.name not in imported:
-            assert name.first_offset == IMPORTED  # the consumer began after the import
-        for line in path.read_bytes().splitlines():
+    for raw in listing.topic_files(tmp_path / "raw", topic):
+        if raw.path not in imported:
+            assert raw.first_offset == IMPORTED  # the consumer began after the import
+        for line in raw.location(tmp_path / "raw").read_bytes().splitlines():
             parsed = orjson.loads(line)
             key = (parsed["kafka"]["partition"], parsed["kafka"]["offset"])
             stored[key] += 1

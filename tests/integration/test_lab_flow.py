@@ -11,12 +11,12 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import as_env
+from tests.csv_reference import DAILY, assert_daily_matches
 from weatherpipe import datagen
 from weatherpipe.db.connection import connect
 from weatherpipe.settings import Settings
@@ -32,11 +32,6 @@ BAD_LINES = [
     "Phoenix,2024-03-01 10:00:00,NaN,50.0,0.0,5.0",  # not finite
     "San Jose,2024-03-01 10:00:00,1.0,50.0",  # missing fields
 ]
-DAILY = (
-    "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
-    " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
-    " FROM daily_weather ORDER BY location, day"
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,35 +41,6 @@ def weather_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with path.open("a") as fh:
         fh.write("\n".join(BAD_LINES) + "\n")
     return path
-
-
-def expected_daily(path: Path) -> dict[tuple[str, str], dict[str, Decimal | int]]:
-    days: dict[tuple[str, str], dict[str, Decimal | int]] = {}
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for row in reader:
-            if ",".join(row) in BAD_LINES:
-                continue
-            location, stamp, temp, hum, prec, wind = row
-            d = days.setdefault(
-                (location, stamp[:10]),
-                {
-                    "n": 0,
-                    "t": Decimal(0),
-                    "h": Decimal(0),
-                    "p": Decimal(0),
-                    "w": Decimal(0),
-                    "tmin": Decimal("Infinity"),
-                    "tmax": Decimal("-Infinity"),
-                },
-            )
-            d["n"] = int(d["n"]) + 1
-            for key, text in (("t", temp), ("h", hum), ("p", prec), ("w", wind)):
-                d[key] = Decimal(d[key]) + Decimal(text)
-            d["tmin"] = min(Decimal(d["tmin"]), Decimal(temp))
-            d["tmax"] = max(Decimal(d["tmax"]), Decimal(temp))
-    return days
 
 
 def test_lab_flow_end_to_end(
@@ -94,7 +60,7 @@ def test_lab_flow_end_to_end(
         DATABASE_URL=fresh_database,
     )
     result = subprocess.run(
-        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard", "--idle", "3"],
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard"],
         env=env,
         capture_output=True,
         text=True,
@@ -121,21 +87,13 @@ def test_lab_flow_end_to_end(
     assert values == Counter((r[0], r[1]) for r in rows)
 
     # daily_weather equals the independent computation.
-    expected = expected_daily(weather_csv)
     with connect(fresh_database) as conn:
         got = conn.execute(DAILY).fetchall()
-    assert len(got) == len(expected)
-    for location, day, n, t, h, w, p, tmin, tmax in got:
-        e = expected[(location, day)]
-        assert n == e["n"]
-        for value, total in ((t, e["t"]), (h, e["h"]), (w, e["w"])):
-            assert value == pytest.approx(float(Decimal(total) / int(e["n"])), rel=1e-12)
-        assert p == pytest.approx(float(e["p"]), rel=1e-12)
-        assert (tmin, tmax) == (float(e["tmin"]), float(e["tmax"]))
+    assert_daily_matches(got, weather_csv, skip=BAD_LINES)
 
     # A second lab run sends nothing again, so nothing is counted twice.
     again = subprocess.run(
-        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard", "--idle", "3"],
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard"],
         env=env,
         capture_output=True,
         text=True,

@@ -81,9 +81,38 @@ def test_postgres_listens_on_loopback_tcp(platform_settings: Settings, pg_url: s
 
 def test_up_twice_is_a_noop(platform_settings: Settings) -> None:
     pids = (LocalKafka(platform_settings).pid(), LocalPostgres(platform_settings).pid())
-    waited = platform.up(platform_settings)
+    started = platform.up(platform_settings)
     assert (LocalKafka(platform_settings).pid(), LocalPostgres(platform_settings).pid()) == pids
-    assert all(seconds < 5 for seconds in waited.values()), waited
+    assert started.services == ()
+    assert set(started.waited) == {"kafka", "postgres"}
+    assert all(seconds < 5 for seconds in started.waited.values()), started.waited
+
+
+def test_down_of_what_up_started_leaves_the_rest_running(
+    platform_settings: Settings, tmp_path: Path
+) -> None:
+    overrides = platform_overrides(tmp_path)
+    # The session's broker, as an existing one; only PostgreSQL is local to this platform.
+    overrides["kafka_bootstrap_servers"] = platform_settings.kafka_bootstrap_servers
+    overrides["local_kafka"] = False
+    settings = load_settings(**overrides)
+    local = LocalPostgres(settings)
+    try:
+        started = platform.up(settings)
+        assert started.services == ("postgres",)
+        pid = local.pid()
+        assert pid is not None
+
+        again = platform.up(settings)
+        assert again.services == ()
+        assert platform.down(settings, again) == {"kafka": False, "postgres": False}
+        assert local.pid() == pid
+
+        assert platform.down(settings, started) == {"kafka": False, "postgres": True}
+        assert local.pid() is None
+        assert LocalKafka(platform_settings).pid() is not None
+    finally:
+        local.stop()
 
 
 def test_status_json_for_scripts(platform_settings: Settings) -> None:

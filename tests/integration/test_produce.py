@@ -21,7 +21,7 @@ from tests.conftest import as_env
 from weatherpipe import datagen
 from weatherpipe.events import CSV_TO_EVENT, MEASURES, Reason
 from weatherpipe.ingest import daily_state
-from weatherpipe.ingest.produce import (
+from weatherpipe.ingest.csv_to_topic import (
     daily_state_path,
     pending,
     prepare_topics,
@@ -156,17 +156,28 @@ def test_cli_produces_100k_generated_rows_exactly_once(
     assert len(records) == 100_000
     expected = expected_events(path)
     assert Counter(canonical(v) for _, _, v in records) == Counter(map(canonical, expected))
-    assert all(key == value["location"] for _, key, value in records)
+    assert all(
+        key == f"{value['location']}|{str(value['timestamp'])[:10]}" for _, key, value in records
+    )
     assert {type(value["temperature_c"]) for _, _, value in records} == {float}
-    # Each city lives in one partition, and its events keep the file's order there.
+    # Each (city, day) lives in one partition, and its events keep the file's order there.
     partitions_of = defaultdict(set)
     for partition, key, _ in records:
         partitions_of[key].add(partition)
-    assert all(len(p) == 1 for p in partitions_of.values()) and len(partitions_of) == 10
-    assert len({p for p, _, _ in records}) > 1
-    for city in partitions_of:
-        sent = [canonical(v) for _, k, v in records if k == city]
-        assert sent == [canonical(e) for e in expected if e["location"] == city]
+    assert all(len(p) == 1 for p in partitions_of.values())
+    assert len(partitions_of) == len({(e["location"], str(e["timestamp"])[:10]) for e in expected})
+    for key in partitions_of:
+        sent = [canonical(v) for _, k, v in records if k == key]
+        city, day = key.split("|")
+        assert sent == [
+            canonical(e)
+            for e in expected
+            if e["location"] == city and str(e["timestamp"]).startswith(day)
+        ]
+    # The (city, day) keys spread the records evenly over every partition.
+    sizes = Counter(p for p, _, _ in records)
+    assert sorted(sizes) == list(range(3))
+    assert max(sizes.values()) <= 1.1 * min(sizes.values()), sizes
 
 
 INJECTED = [

@@ -27,6 +27,7 @@ from psycopg import sql
 from tests.conftest import as_env, free_port
 from tests.rawzone_files import Record, Undecodable, event, line_for, write_file
 from tests.unit.test_batch_rules import VALUE_CASES
+from tests.unit.test_rules_order import TWO_RULE_VALUES
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.runner import run_once
 from weatherpipe.batch.spark_engine import SparkEngine
@@ -85,7 +86,10 @@ def write_round(raw: Path, rng: random.Random, round_no: int) -> None:
     records re-delivered from round 1 (same offsets, must not count again)."""
     base = 1000 * round_no
     good = [Record(0, base + i, good_event(rng)) for i in range(60)]
-    odd = [Record(0, base + 100 + i, v) for i, v in enumerate(VALUE_CASES + EXTRA_VALUES)]
+    odd = [
+        Record(0, base + 100 + i, v)
+        for i, v in enumerate(VALUE_CASES + EXTRA_VALUES + TWO_RULE_VALUES)
+    ]
     odd += [
         Record(0, base + 200, Undecodable("{x")),
         Record(0, base + 201, Undecodable("gA==", "not_utf8")),

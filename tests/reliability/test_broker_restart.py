@@ -5,47 +5,31 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from tests.conftest import as_env, platform_overrides
+from tests.conftest import as_env, wait_for
 from weatherpipe.datagen import write_csv
 from weatherpipe.events import CSV_COLUMNS, EVENT_FIELDS
 from weatherpipe.kafka.admin import cluster_metadata
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.platform.local_kafka import LocalKafka
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 ROWS = 60_000
 PARTITIONS = 3
 Row = tuple[str, str, float, float, float, float]
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Settings]:
-    """A broker of its own: this module stops and kills it, which the shared one must not see."""
-    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-broker-"))
-    settings = load_settings(**platform_overrides(state_dir))
-    kafka = LocalKafka(settings)
-    try:
-        kafka.start(settings.startup_timeout)
-        yield settings
-    finally:
-        kafka.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -118,20 +102,12 @@ def read_topic(settings: Settings, topic: str) -> Counter[Row]:
     return found
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("how", ["stop", "sigkill"])
 def test_broker_down_during_produce_every_row_exactly_once(
-    broker: Settings, weather_csv: Path, unique_name: Callable[[str], str], how: str
+    own_broker: Settings, weather_csv: Path, unique_name: Callable[[str], str], how: str
 ) -> None:
     topic = unique_name(f"broker_{how}")
-    env = as_env(broker)
+    env = as_env(own_broker)
     # Small batches: the send takes long enough for the broker to go down in the middle of it.
     env.update(
         CSV_PATH=str(weather_csv),
@@ -147,11 +123,13 @@ def test_broker_down_during_produce_every_row_exactly_once(
         stderr=subprocess.PIPE,
         text=True,
     )
-    kafka = LocalKafka(broker)
+    kafka = LocalKafka(own_broker)
     try:
         # Mid-way: some rows are on the topic, most are not yet.
-        wait_for(lambda: end_offsets(broker, topic) >= ROWS // 10, "the first rows on the topic")
-        sent_before = end_offsets(broker, topic)
+        wait_for(
+            lambda: end_offsets(own_broker, topic) >= ROWS // 10, "the first rows on the topic"
+        )
+        sent_before = end_offsets(own_broker, topic)
         assert producer.poll() is None, "the producer finished before the broker went down"
         assert sent_before < ROWS
         if how == "stop":
@@ -161,10 +139,10 @@ def test_broker_down_during_produce_every_row_exactly_once(
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: kafka.pid() is None, "the killed broker to be gone", 30)
-        assert cluster_metadata(KafkaConnection(broker.kafka_bootstrap_servers), 1) is None
+        assert cluster_metadata(KafkaConnection(own_broker.kafka_bootstrap_servers), 1) is None
         # The producer keeps running (retrying) while the broker is away.
         assert producer.poll() is None
-        kafka.start(broker.startup_timeout)
+        kafka.start(own_broker.startup_timeout)
         _, err = producer.communicate(timeout=300)
     finally:
         if producer.poll() is None:
@@ -174,6 +152,6 @@ def test_broker_down_during_produce_every_row_exactly_once(
     summary = " ".join(err.split())  # the console wraps long lines
     assert f"sent {ROWS:,} to {topic}, quarantined 0" in summary, err
     expected = csv_rows(weather_csv)
-    found = read_topic(broker, topic)
+    found = read_topic(own_broker, topic)
     assert sum(found.values()) == ROWS
     assert found == expected

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests import original_rawzone
-from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone import listing, naming
 
 pytestmark = pytest.mark.reliability
 
@@ -42,7 +42,7 @@ def start(source: Path, raw_dir: Path, cwd: Path) -> subprocess.Popen[str]:
 
 
 def published(raw_dir: Path) -> list[Path]:
-    return [path for path, _ in recovery.raw_files(raw_dir, TOPIC)]
+    return [raw.location(raw_dir) for raw in listing.topic_files(raw_dir, TOPIC)]
 
 
 def wait_for_files(process: subprocess.Popen[str], raw_dir: Path, count: int) -> None:

@@ -8,13 +8,10 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +20,11 @@ import pytest
 from psycopg import sql
 
 from tests.batch_reference import compute
-from tests.conftest import as_env, platform_overrides
+from tests.conftest import as_env
 from tests.integration.test_batch import assert_matches_reference, daily_weather
 from tests.rawzone_files import Record, event, write_file
-from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.settings import Settings, load_settings
 
@@ -39,20 +36,6 @@ PARTITIONS = 3
 RECORDS_PER_FILE = 1_000
 CITIES = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
 DONE = re.compile(r"batch run (\d+) \(incremental, duckdb\) done in")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Settings]:
-    """A PostgreSQL server of its own: this module kills it over and over."""
-    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-pgkill-"))
-    settings = load_settings(**platform_overrides(state_dir))
-    postgres = LocalPostgres(settings)
-    try:
-        postgres.start(settings.startup_timeout)
-        yield settings
-    finally:
-        postgres.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def write_round(raw: Path, rng: random.Random, number: int) -> None:
@@ -162,11 +145,11 @@ def kill_postgres(postgres: LocalPostgres, whole_server: bool) -> None:
 
 
 def test_postgres_killed_around_the_commit_never_loses_a_run_that_said_done(
-    server: Settings, tmp_path: Path
+    own_postgres: Settings, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw"
-    settings = load_settings(**{**server.model_dump(), "raw_dir": raw})
-    admin = platform.database_url(settings)
+    settings = load_settings(**{**own_postgres.model_dump(), "raw_dir": raw})
+    admin = database_url(settings)
     name = f"pgkill_{os.getpid()}"
     with connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -246,12 +229,12 @@ def test_postgres_killed_around_the_commit_never_loses_a_run_that_said_done(
     print(f"\nkills around the batch commit: {tally}")  # the figures, with -s
 
 
-def test_a_killed_server_leaves_no_lock_that_stops_the_next_start(server: Settings) -> None:
-    postgres = LocalPostgres(server)
-    url = platform.database_url(server)
+def test_a_killed_server_leaves_no_lock_that_stops_the_next_start(own_postgres: Settings) -> None:
+    postgres = LocalPostgres(own_postgres)
+    url = database_url(own_postgres)
     for whole_server in (False, True, False):
         kill_postgres(postgres, whole_server)
         assert (postgres.pgdata / "postmaster.pid").exists()
-        postgres.start(server.startup_timeout)  # right after the kill
+        postgres.start(own_postgres.startup_timeout)  # right after the kill
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -4,22 +4,19 @@ leaves nothing behind; the next run succeeds and equals a clean run on a fresh d
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from psycopg import sql
 
-from tests.conftest import as_env, platform_overrides
+from tests.conftest import as_env, wait_for
 from tests.rawzone_files import Record, event, write_file
-from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
 from weatherpipe.settings import Settings, load_settings
 
@@ -27,20 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 LINES_PER_FILE = 50_000
 CITIES = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Settings]:
-    """A PostgreSQL server of its own: this module restarts it under a running batch."""
-    state_dir = Path(tempfile.mkdtemp(prefix="weatherpipe-pg-"))
-    settings = load_settings(**platform_overrides(state_dir))
-    postgres = LocalPostgres(settings)
-    try:
-        postgres.start(settings.startup_timeout)
-        yield settings
-    finally:
-        postgres.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -81,14 +64,6 @@ def batch(settings: Settings, url: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def running(url: str) -> bool:
     try:
         with connect(url) as conn:
@@ -104,12 +79,12 @@ def table(url: str, query: str) -> list[tuple[Any, ...]]:
 
 
 def test_postgres_restart_during_a_batch_fails_cleanly_and_the_rerun_equals_a_clean_run(
-    server: Settings, tmp_path: Path, unique_name: Callable[[str], str]
+    own_postgres: Settings, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
     raw = tmp_path / "raw"
     write_raw_zone(raw)
-    settings = load_settings(**{**server.model_dump(), "raw_dir": raw})
-    admin = platform.database_url(settings)
+    settings = load_settings(**{**own_postgres.model_dump(), "raw_dir": raw})
+    admin = database_url(settings)
     url = create_database(admin, unique_name("restart"))
     postgres = LocalPostgres(settings)
 

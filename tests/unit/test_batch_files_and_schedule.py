@@ -1,50 +1,15 @@
-"""Raw file names read back, offset ranges joined, and the schedule's interval arithmetic."""
+"""Offset ranges joined, and the schedule's interval arithmetic."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
-from tests.rawzone_files import Record, event, write_file
 from weatherpipe.batch.merge import MergeCounts
-from weatherpipe.batch.rawfiles import OffsetRange, list_files, merged_ranges, parse
+from weatherpipe.batch.offset_ranges import OffsetRange, merged_ranges
 from weatherpipe.batch.runner import RunSummary
-from weatherpipe.batch.schedule import IntervalError, next_tick, parse_interval, run_every
-
-NAME = "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson"
-
-
-def test_a_finished_file_name_is_read_back() -> None:
-    raw = parse(NAME, 7)
-    assert raw is not None
-    assert (raw.topic, raw.partition, raw.first_offset, raw.last_offset) == ("t", 2, 10, 19)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        ".tmp/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
-        "u/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
-        "t/day=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
-        "t/date=2024-03-01/t+2+10+19.ndjson",
-        "t/date=2024-03-01/t+00002+00000000000000000019+00000000000000000010.ndjson",
-        "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson.part",
-    ],
-)
-def test_anything_else_is_not_a_raw_file(name: str) -> None:
-    assert parse(name) is None
-
-
-def test_listing_skips_temp_files_and_strangers(tmp_path: Path) -> None:
-    path = write_file(tmp_path, "t", [Record(0, 5, event("A", "2024-03-01 00:00:00", 1, 1, 1, 1))])
-    (tmp_path / ".tmp" / "date=2024-03-01").mkdir(parents=True)
-    (tmp_path / ".tmp" / "date=2024-03-01" / path.name).write_text("{}\n")
-    (path.parent / "notes.ndjson").write_text("{}\n")
-    files = list_files(tmp_path)
-    assert [f.path for f in files] == [path.relative_to(tmp_path).as_posix()]
-    assert files[0].size_bytes == path.stat().st_size
+from weatherpipe.flows.schedule import IntervalError, next_tick, parse_interval, run_every
 
 
 def test_adjacent_and_overlapping_ranges_are_joined() -> None:
@@ -100,7 +65,7 @@ def test_a_failed_run_does_not_stop_the_schedule() -> None:
 
 def test_summary_line_says_how_many_files_took_the_typed_read() -> None:
     counts = MergeCounts(inserted=4, updated=1, unchanged=0, deleted=0)
-    summary = RunSummary(7, "full", "duckdb", 3, 90, 2, 1, counts, 1.25, fast_files=2)
+    summary = RunSummary(7, "full", "duckdb", 3, 90, 2, 1, counts, 1.25, typed_files=2)
     assert summary.line() == (
         "batch run 7 (full, duckdb) done in 1.2 s: 3 files (2 by the typed read), 90 lines "
         "(2 duplicates, 1 rejected) -> daily rows: 4 inserted, 1 updated, 0 unchanged, 0 deleted"

@@ -11,19 +11,13 @@ from typing import Any
 import pytest
 
 from tests.batch_reference import check, parse_line
-from weatherpipe.batch import rules as r
+from tests.samples import EVENT
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import CSV_ONLY_REASONS, LOCATION_MAX_LENGTH, MEASURES, YEARS, Reason
+from weatherpipe.rawzone.listing import list_files
 
-GOOD = {
-    "location": "Chicago",
-    "timestamp": "2024-03-01 14:05:09",
-    "temperature_c": 3.1,
-    "humidity_pct": 71.2,
-    "precipitation_mm": 0.4,
-    "wind_speed_kmh": 18.9,
-}
+GOOD = EVENT
 KAFKA = {"topic": "t", "partition": 0, "offset": 5, "timestamp_ms": 1, "key": None}
 
 

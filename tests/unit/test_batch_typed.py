@@ -1,6 +1,6 @@
 """The DuckDB engine's typed read must give exactly what checking every rule gives: the same
 sums, rejections, line counts and duplicates, whatever odd line a file holds. Files it cannot
-vouch for go the exact path; clean ones must really take the typed read."""
+vouch for go to the exact read; clean ones must really take the typed read."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pytest
 from tests.rawzone_files import Record, Undecodable, event, write_file
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.duckdb_typed import TypedRenderer
-from weatherpipe.batch.engine import EngineResult
-from weatherpipe.batch.rawfiles import OffsetRange, list_files
-from weatherpipe.batch.rules import RULES
+from weatherpipe.batch.offset_ranges import OffsetRange
+from weatherpipe.batch.results import EngineResult
+from weatherpipe.rawzone.listing import list_files
+from weatherpipe.rules import RULES
 
 TOPIC = "weather_data_raw"
 
@@ -151,17 +152,17 @@ def comparable(result: EngineResult) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("counted", [False, True])
-def test_typed_read_gives_exactly_the_exact_paths_result(tmp_path: Path, counted: bool) -> None:
+def test_typed_read_gives_exactly_the_exact_reads_result(tmp_path: Path, counted: bool) -> None:
     ranges = write_zone(tmp_path)
     files = list_files(tmp_path)
     old = ranges if counted else []
-    fast = DuckDBEngine().aggregate(tmp_path, files, old)
+    typed = DuckDBEngine().aggregate(tmp_path, files, old)
     exact = DuckDBEngine(typed=False).aggregate(tmp_path, files, old)
-    assert exact.fast_files == 0
-    assert comparable(fast) == comparable(exact)
-    assert fast.rejected and fast.duplicates > 0  # the zone does hold defects and copies
+    assert exact.typed_files == 0
+    assert comparable(typed) == comparable(exact)
+    assert typed.rejected and typed.duplicates > 0  # the zone does hold defects and copies
     # The clean files and those with a valid but unusual value take the typed read.
-    assert fast.fast_files >= 3 + 3
+    assert typed.typed_files >= 3 + 3
 
 
 def test_clean_files_take_the_typed_read_and_copies_do_not(tmp_path: Path) -> None:
@@ -170,10 +171,10 @@ def test_clean_files_take_the_typed_read_and_copies_do_not(tmp_path: Path) -> No
     write_file(tmp_path, TOPIC, [Record(0, i, good(rng)) for i in range(30, 60)])
     write_file(tmp_path, TOPIC, [Record(1, i, good(rng)) for i in range(30)])
     result = DuckDBEngine().aggregate(tmp_path, list_files(tmp_path), [])
-    assert (result.fast_files, result.lines, result.duplicates) == (3, 90, 0)
-    # A counted range over partition 1 sends its file the exact way, which skips it.
+    assert (result.typed_files, result.lines, result.duplicates) == (3, 90, 0)
+    # A counted range over partition 1 sends its file to the exact read, which skips it.
     again = DuckDBEngine().aggregate(tmp_path, list_files(tmp_path), [OffsetRange(TOPIC, 1, 0, 29)])
-    assert again.fast_files == 2
+    assert again.typed_files == 2
     assert sum(d.observations for d in again.daily) == 60
 
 
@@ -185,8 +186,8 @@ def test_every_rule_has_a_typed_rendering() -> None:
 
 def test_a_record_copied_into_another_file_is_counted_once(tmp_path: Path) -> None:
     """A hand-edited file holding a copy of a record from a clean file's range: the clean file
-    would take the typed read and the copy the exact path, so the engine redoes the run the
-    exact way and the copy counts once."""
+    would take the typed read and the copy the exact read, so the engine redoes the run with
+    the exact read and the copy counts once."""
     rng = random.Random(5)
     clean = [Record(0, i, good(rng)) for i in range(20)]
     write_file(tmp_path, TOPIC, clean)
@@ -197,5 +198,5 @@ def test_a_record_copied_into_another_file_is_counted_once(tmp_path: Path) -> No
     assert comparable(result) == comparable(
         DuckDBEngine(typed=False).aggregate(tmp_path, files, [])
     )
-    assert (result.lines, result.duplicates, result.fast_files) == (31, 1, 0)
+    assert (result.lines, result.duplicates, result.typed_files) == (31, 1, 0)
     assert sum(d.observations for d in result.daily) == 30

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.samples import CSV_ROW, EVENT
 from weatherpipe.events import CSV_COLUMNS, Reason
 from weatherpipe.ingest.csv_reader import CsvError, read_blocks, split_fields
 from weatherpipe.ingest.encode import encode
@@ -14,7 +15,7 @@ from weatherpipe.ingest.reject import Reject
 from weatherpipe.ingest.validate import validate
 
 HEADER = ",".join(CSV_COLUMNS)
-GOOD = "Chicago,2024-03-01 14:05:09,3.1,71.2,0.4,18.9"
+GOOD = CSV_ROW
 
 
 def run(
@@ -29,7 +30,7 @@ def run(
         records = encode(valid)
         for line, value, key in zip(valid.line, records.values, records.keys, strict=True):
             event = json.loads(value)
-            assert event["location"] == key
+            assert key == f"{event['location']}|{str(event['timestamp'])[:10]}"
             events.append((int(line), event))
         rejects += sorted(wrong + invalid, key=lambda r: r.line)
     return events, rejects
@@ -44,19 +45,7 @@ def write(tmp_path: Path, text: str | bytes, name: str = "w.csv") -> Path:
 def test_valid_row_becomes_the_contract_event(tmp_path: Path) -> None:
     events, rejects = run(write(tmp_path, f"{HEADER}\n{GOOD}\n"))
     assert rejects == []
-    assert events == [
-        (
-            2,
-            {
-                "location": "Chicago",
-                "timestamp": "2024-03-01 14:05:09",
-                "temperature_c": 3.1,
-                "humidity_pct": 71.2,
-                "precipitation_mm": 0.4,
-                "wind_speed_kmh": 18.9,
-            },
-        )
-    ]
+    assert events == [(2, EVENT)]
 
 
 def test_numbers_always_decode_as_floats(tmp_path: Path) -> None:

@@ -27,10 +27,10 @@ def test_an_unexpected_error_becomes_a_message_without_traceback() -> None:
 
 def test_a_read_error_shows_our_advice_and_the_detail_as_text() -> None:
     def script() -> None:
-        from weatherpipe.dashboard import data, ui
+        from weatherpipe.dashboard import loaders, ui
 
         def render() -> None:
-            raise data.DatabaseUnavailableError("Cannot read PostgreSQL.", "**host**: refused")
+            raise loaders.DatabaseUnavailableError("Cannot read PostgreSQL.", "**host**: refused")
 
         ui.page(render)
 

@@ -15,9 +15,9 @@ from weatherpipe.kafka.security import (
     KafkaLoginError,
     denied,
     kafka_connection,
-    local_ca,
     refusal,
 )
+from weatherpipe.local_tls import local_ca
 from weatherpipe.settings import load_settings
 
 SECURITY_VARIABLES = (

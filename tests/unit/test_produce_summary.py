@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from weatherpipe.events import Reason
-from weatherpipe.ingest.produce import RAW_KEPT, ProduceSummary, dlq_record
+from weatherpipe.ingest.csv_to_topic import RAW_KEPT, ProduceSummary, dlq_record
 from weatherpipe.ingest.reject import Reject
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from weatherpipe.batch import rules as r
+from tests.samples import EVENT
+from weatherpipe import rules as r
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.events import Reason
 from weatherpipe.rawzone.envelope import (
     BAD_TOPIC_NAME,
@@ -22,15 +22,9 @@ from weatherpipe.rawzone.envelope import (
     judge,
     judge_block,
 )
+from weatherpipe.rawzone.listing import list_files
 
-VALUE = {
-    "location": "Chicago",
-    "timestamp": "2024-03-01 14:05:09",
-    "temperature_c": 3.1,
-    "humidity_pct": 71.2,
-    "precipitation_mm": 0.4,
-    "wind_speed_kmh": 18.9,
-}
+VALUE = EVENT
 STAMP = 1_709_301_909_000  # 2024-03-01 14:05:09 UTC
 DAY = STAMP // 86_400_000
 

@@ -15,7 +15,7 @@ import pytest
 from tests import original_rawzone
 from tests.rawzone_files import Record, event, write_file
 from weatherpipe.events import Reason
-from weatherpipe.rawzone import import_log, naming, recovery
+from weatherpipe.rawzone import import_log, listing, naming, recovery
 from weatherpipe.rawzone.import_log import ImportBusyError
 from weatherpipe.rawzone.import_scan import TRUNCATED_LINE
 from weatherpipe.rawzone.importer import (
@@ -42,7 +42,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 def imported_lines(raw_dir: Path) -> list[tuple[Path, dict[str, object], bytes]]:
     """Every line of every finished raw file: (file, parsed line, bytes)."""
     out = []
-    for path, _name in recovery.raw_files(raw_dir, TOPIC):
+    for file in listing.topic_files(raw_dir, TOPIC):
+        path = file.location(raw_dir)
         for raw in path.read_bytes().splitlines():
             out.append((path, orjson.loads(raw), raw))
     return out
@@ -64,7 +65,8 @@ def test_each_record_once_in_files_like_the_consumers(tmp_path: Path) -> None:
     assert summary.lines == source.lines
     # Lines are copied as the original wrote them.
     assert {raw for *_, raw in found} == {r.line().encode() for r in source.records.values()}
-    for path, name in recovery.raw_files(raw_dir, TOPIC):
+    for name in listing.topic_files(raw_dir, TOPIC):
+        path = name.location(raw_dir)
         lines = [orjson.loads(x) for x in path.read_bytes().splitlines()]
         offsets = [x["kafka"]["offset"] for x in lines]
         # A file holds one partition's consecutive offsets, as its name says ...
@@ -150,9 +152,9 @@ def test_files_are_finished_at_rotate_mb_like_the_consumers(tmp_path: Path) -> N
     limit = 8_000
     import_raw(source.root, raw_dir, limit)
     by_partition: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    for path, name in recovery.raw_files(raw_dir, TOPIC):
-        by_partition.setdefault((name.partition, path.parent.name), []).append(
-            (name.first_offset, path.stat().st_size)
+    for raw in listing.topic_files(raw_dir, TOPIC):
+        by_partition.setdefault((raw.partition, raw.date), []).append(
+            (raw.first_offset, raw.size_bytes)
         )
     assert sum(len(v) for v in by_partition.values()) > 20
     for files in by_partition.values():
@@ -178,9 +180,10 @@ def test_an_offset_missing_from_the_source_stays_free_for_a_later_import(tmp_pat
     summary = import_raw(first, raw_dir, MIB)
     (report,) = summary.partitions
     assert (report.lowest, report.highest, report.missing, report.files) == (0, 9, 2, 2)
-    assert sorted(
-        (n.first_offset, n.last_offset) for _, n in recovery.raw_files(raw_dir, TOPIC)
-    ) == [(0, 3), (6, 9)]
+    assert sorted((n.first_offset, n.last_offset) for n in listing.topic_files(raw_dir, TOPIC)) == [
+        (0, 3),
+        (6, 9),
+    ]
 
     (later / TOPIC / "2024-03-01").mkdir(parents=True)
     (later / TOPIC / "2024-03-01" / "chunk-0001.ndjson").write_text(
@@ -313,9 +316,9 @@ def test_a_line_goes_to_the_topic_it_names(tmp_path: Path) -> None:
         ("other_topic", 1, 1),
         (TOPIC, 1, 3),
     ]
-    ((path, name),) = list(recovery.raw_files(raw_dir, "other_topic"))
+    (name,) = listing.topic_files(raw_dir, "other_topic")
     assert (name.first_offset, name.last_offset) == (0, 0)
-    assert path.read_text() == other.line() + "\n"
+    assert name.location(raw_dir).read_text() == other.line() + "\n"
 
 
 def test_an_import_into_the_originals_own_folder_leaves_its_files_alone(tmp_path: Path) -> None:

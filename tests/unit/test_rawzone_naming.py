@@ -1,4 +1,5 @@
-"""Raw file names: built from a record's place, parsed back by the one regular expression."""
+"""Raw file names: built from a record's place, parsed back by the one regular expression;
+paths relative to RAW_DIR read back with their date folder."""
 
 from __future__ import annotations
 
@@ -75,3 +76,60 @@ def test_final_path_and_temp_folder_layout(tmp_path: Path) -> None:
     assert naming.parse_file_name(temp.name) is None
     assert temp.name.startswith(naming.temp_prefix("weather_data_raw", 1))
     assert not temp.name.startswith(naming.temp_prefix("weather_data_raw", 10))
+
+
+def test_kafkas_longest_topic_name_parses_and_a_longer_one_does_not() -> None:
+    longest = "t" * 249
+    assert naming.parse_file_name(naming.file_name(longest, 0, 0, 1)) == naming.RawFileName(
+        longest, 0, 0, 1
+    )
+    assert naming.parse_file_name(naming.file_name(longest + "t", 0, 0, 1)) is None
+
+
+RELATIVE = "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson"
+
+
+def test_a_relative_path_is_read_back_with_its_date_folder() -> None:
+    parsed = naming.parse_relative_path(RELATIVE)
+    assert parsed == naming.RawFilePath("2024-03-01", naming.RawFileName("t", 2, 10, 19))
+    assert parsed is not None and parsed.relative == RELATIVE
+
+
+def test_a_built_path_parses_back(tmp_path: Path) -> None:
+    path = naming.final_path(tmp_path, "weather_data_raw", "2024-03-01", 1, 10, 20)
+    relative = path.relative_to(tmp_path).as_posix()
+    parsed = naming.parse_relative_path(relative)
+    assert parsed == naming.RawFilePath(
+        "2024-03-01", naming.RawFileName("weather_data_raw", 1, 10, 20)
+    )
+    assert parsed is not None and parsed.relative == relative
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        ".tmp/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "u/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t/day=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t/date=2024-3-1/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t/date=2024-03-01/t+2+10+19.ndjson",
+        "t/date=2024-03-01/t+00002+00000000000000000019+00000000000000000010.ndjson",
+        "t/date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson.part",
+        "t/date=2024-03-01/x/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "date=2024-03-01/t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "t+00002+00000000000000000010+00000000000000000019.ndjson",
+        "",
+    ],
+)
+def test_a_path_outside_the_layout_is_not_a_finished_file(relative: str) -> None:
+    assert naming.parse_relative_path(relative) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "date"),
+    [("date=2024-03-01", "2024-03-01"), ("day=2024-03-01", None), ("date=2024-03-01x", None)],
+)
+def test_date_folders(name: str, date: str | None) -> None:
+    assert naming.parse_date_dir(name) == date
+    if date is not None:
+        assert naming.date_dir_name(date) == name

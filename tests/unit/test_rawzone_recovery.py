@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone import listing, naming, recovery
 from weatherpipe.rawzone.lines import LineEncoder
 
 TOPIC = "weather_data_raw"
@@ -64,8 +64,8 @@ def test_other_topics_and_foreign_files_are_ignored(tmp_path: Path) -> None:
     (tmp_path / TOPIC / "notes").mkdir()
     (tmp_path / TOPIC / "notes" / naming.file_name(TOPIC, 0, 0, 999)).write_bytes(b"")
     assert recovery.highest_offsets(tmp_path, TOPIC) == {0: 5}
-    assert [p.name for p, _ in recovery.raw_files(tmp_path, TOPIC)] == [
-        naming.file_name(TOPIC, 0, 0, 5)
+    assert [raw.name for raw in listing.topic_files(tmp_path, TOPIC)] == [
+        naming.RawFileName(TOPIC, 0, 0, 5)
     ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
 from tests.short_writes import on_full_disk
-from weatherpipe.rawzone import naming, recovery
+from weatherpipe.rawzone import listing, naming, recovery
 from weatherpipe.rawzone.lines import LineEncoder
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink
@@ -60,14 +60,15 @@ def make(
 def stored(raw_dir: Path) -> list[tuple[int, int]]:
     """Every (partition, offset) in the finished files, checked against each file's name."""
     found = []
-    for path, name in recovery.raw_files(raw_dir, TOPIC):
+    for raw in listing.topic_files(raw_dir, TOPIC):
+        path = raw.location(raw_dir)
         lines = [json.loads(line) for line in path.read_bytes().splitlines()]
         offsets = [line["kafka"]["offset"] for line in lines]
-        assert (offsets[0], offsets[-1]) == (name.first_offset, name.last_offset)
+        assert (offsets[0], offsets[-1]) == (raw.first_offset, raw.last_offset)
         for line in lines:
-            assert line["kafka"]["partition"] == name.partition
+            assert line["kafka"]["partition"] == raw.partition
             assert path.parent.name == f"date={naming.date_of(line['kafka']['timestamp_ms'])}"
-            found.append((name.partition, line["kafka"]["offset"]))
+            found.append((raw.partition, line["kafka"]["offset"]))
     return sorted(found)
 
 
@@ -78,9 +79,7 @@ def test_date_change_finishes_the_file(tmp_path: Path) -> None:
     sink.write([record(0, 0), record(0, 1), record(0, 2, day2), record(0, 3, MARCH_1 + 5)])
     assert sink.stats.rotations.as_dict()["date"] == 2
     sink.finish_all(RotationReason.SHUTDOWN)
-    names = sorted(
-        p.relative_to(tmp_path).as_posix() for p, _ in recovery.raw_files(tmp_path, TOPIC)
-    )
+    names = sorted(raw.path for raw in listing.topic_files(tmp_path, TOPIC))
     assert names == [
         f"{TOPIC}/date=2024-03-01/{naming.file_name(TOPIC, 0, 0, 1)}",
         f"{TOPIC}/date=2024-03-01/{naming.file_name(TOPIC, 0, 3, 3)}",
@@ -95,11 +94,12 @@ def test_size_finishes_the_file_once_it_passes_the_limit(tmp_path: Path) -> None
     sink.assign([0])
     sink.write([record(0, n) for n in range(100)])
     sink.finish_all(RotationReason.SHUTDOWN)
-    sizes = [(p.stat().st_size, n) for p, n in recovery.raw_files(tmp_path, TOPIC)]
-    full = [size for size, n in sizes if n.last_offset != 99]
+    files = listing.topic_files(tmp_path, TOPIC)
+    sizes = [(raw.location(tmp_path).stat().st_size, raw) for raw in files]
+    full = [size for size, raw in sizes if raw.last_offset != 99]
     assert full and all(size >= 1000 for size in full)
     # Each file is just past the limit: one line less would have been under it.
-    line = len(next(iter(recovery.raw_files(tmp_path, TOPIC)))[0].read_bytes().splitlines()[0])
+    line = len(files[0].location(tmp_path).read_bytes().splitlines()[0])
     assert all(size < 1000 + line + 1 for size in full)
     counts = sink.stats.rotations.as_dict()
     assert counts["size"] == len(full) and counts["shutdown"] == len(sizes) - len(full)
@@ -170,8 +170,8 @@ def test_missing_or_absurd_timestamps_go_by_arrival_date(tmp_path: Path) -> None
     no_time = Message(topic=TOPIC, partition=0, offset=0, value=b"{}", timestamp=(0, -1))
     sink.write([no_time, record(0, 1, ts=2**62)])
     sink.finish_all(RotationReason.SHUTDOWN)
-    ((path, _),) = recovery.raw_files(tmp_path, TOPIC)
-    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
+    (raw,) = listing.topic_files(tmp_path, TOPIC)
+    lines = [json.loads(line) for line in raw.location(tmp_path).read_bytes().splitlines()]
     assert [line["kafka"]["timestamp_ms"] for line in lines] == [None, None]
 
 
@@ -229,7 +229,10 @@ def test_column_path_writes_the_same_files_as_the_record_path(tmp_path: Path) ->
             sink.write(batch)
         sink.finish_all(RotationReason.SHUTDOWN)
         return (
-            {p.name: p.read_bytes() for p, _ in recovery.raw_files(raw_dir, TOPIC)},
+            {
+                raw.name.name: raw.location(raw_dir).read_bytes()
+                for raw in listing.topic_files(raw_dir, TOPIC)
+            },
             sink.stats.rotations.as_dict(),
         )
 
@@ -285,8 +288,9 @@ def test_a_newest_file_published_half_written_is_set_aside_and_its_records_store
     first.assign([0])
     first.write([record(0, n) for n in range(20)])
     first.finish_all(RotationReason.SHUTDOWN)
-    files = sorted(recovery.raw_files(tmp_path, TOPIC), key=lambda item: item[1].last_offset)
-    (newest, name), before = files[-1], files[-2][1]
+    files = sorted(listing.topic_files(tmp_path, TOPIC), key=lambda raw: raw.last_offset)
+    name, before = files[-1], files[-2]
+    newest = name.location(tmp_path)
     extra = b"".join(
         LineEncoder(TOPIC).line(
             LineEncoder(TOPIC).prefix(0), n, MARCH_1 + 1000, b"Chicago", b"{}", Counter()

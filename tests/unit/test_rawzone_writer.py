@@ -13,7 +13,7 @@ import pytest
 from tests.short_writes import on_full_disk
 from weatherpipe.rawzone import naming
 from weatherpipe.rawzone.lines import LineEncoder
-from weatherpipe.rawzone.writer import FileState, RawFile, RawZone, RawZoneWriteError
+from weatherpipe.rawzone.writer import FileState, OpenFile, RawZone, RawZoneWriteError
 
 DAY = 19_783  # 2024-03-01
 _ENCODER = LineEncoder("t")
@@ -91,7 +91,7 @@ def test_two_writers_never_share_a_temp_file(tmp_path: Path) -> None:
         RawZone(tmp_path, "t", "1-a").open(0, DAY, 0)
 
 
-def assert_never_published(raw: RawFile, tmp_path: Path) -> None:
+def assert_never_published(raw: OpenFile, tmp_path: Path) -> None:
     assert raw.state is FileState.POISONED
     assert not raw.temp_path.exists()
     assert list(tmp_path.rglob("*.ndjson*")) == []

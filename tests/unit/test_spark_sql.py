@@ -9,7 +9,7 @@ import re
 import duckdb
 import pytest
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
 from weatherpipe.batch.spark_engine import raw_uri
 from weatherpipe.batch.spark_sql import (
     NUMERIC_TEXT,

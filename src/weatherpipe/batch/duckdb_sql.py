@@ -1,21 +1,22 @@
-"""Renders the shared rule list (`weatherpipe.batch.rules`) into DuckDB SQL.
+"""Renders the shared rule list (`weatherpipe.rules`) into DuckDB SQL.
 
 Each JSON path the rules read becomes columns computed once per line: the JSON fragment
 (`f<i>`), its JSON type (`t<i>`) and its text (`s<i>`); numbers also get `n<i>` (DOUBLE) and
 timestamps the parsed TIMESTAMP. The rules then become one CASE expression giving the number of
 the first rule that fails, which indexes the lists of reasons and fields.
 
-Fragments come from one of two paths: the fast one reads whole files with `read_json` into
-JSON leaves (one vectorised parse), the slow one splits files into numbered lines and extracts
-from each (any line, even corrupt, becomes a row with its line number).
+This is the SQL of the exact read (`duckdb_exact_read`). Its fragments come from whole files
+read as JSON objects with `read_json` (one vectorised parse), or from files split into numbered
+lines, each extracted on its own (any line, even corrupt, becomes a row with its line number).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
+from weatherpipe.batch.column_plan import ColumnPlan
 from weatherpipe.events import character_class
 
 BLANKS = " \t\r\n"
@@ -31,7 +32,7 @@ def json_path(path: r.Path) -> str:
     return "$" + "".join(f'."{key}"' for key in path)
 
 
-def struct_columns(plan: r.ColumnPlan, leaf: Callable[[r.Path], str]) -> dict[str, str]:
+def struct_columns(plan: ColumnPlan, leaf: Callable[[r.Path], str]) -> dict[str, str]:
     """The `columns` argument of DuckDB's `read_json` for every path of `plan`: objects on
     the way as STRUCTs, each path itself as the type `leaf` gives it."""
     tree: dict[str, Any] = {}
@@ -56,7 +57,7 @@ def columns_literal(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in columns.items()) + "}"
 
 
-class Renderer(r.ColumnPlan):
+class Renderer(ColumnPlan):
     """DuckDB SQL for a rule list over a line column `j` (JSON, NULL when not parseable)."""
 
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
@@ -71,13 +72,13 @@ class Renderer(r.ColumnPlan):
 
     # --- the projections, innermost first ---------------------------------------------------
     def fragments(self) -> str:
-        """Slow path, from a line column `j` of any shape: the list column `frags` (one
+        """Numbered lines: from a line column `j` of any shape, the list column `frags` (one
         json_extract call parses each line once)."""
         listed = ", ".join(literal(json_path(p)) for p in self.paths)
         return f"CASE WHEN jt = 'OBJECT' THEN json_extract(j, [{listed}]) END AS frags"
 
     def unpacked(self) -> str:
-        """Slow path: `f<i>` from the list column `frags`."""
+        """Numbered lines: `f<i>` from the list column `frags`."""
         return ", ".join(
             f"frags[{i + 1}] ->> '$' AS s{i}"
             if p in self.text_paths
@@ -86,13 +87,14 @@ class Renderer(r.ColumnPlan):
         )
 
     def read_json_columns(self) -> dict[str, str]:
-        """Fast path: `read_json` columns giving every path as a JSON leaf (objects on the way
-        as STRUCTs; a line of another shape makes read_json fail, and goes the slow path)."""
+        """Whole JSON objects: `read_json` columns giving every path as a JSON leaf (objects on
+        the way as STRUCTs; a line of another shape makes read_json fail, and its file is read
+        as numbered lines)."""
         return struct_columns(self, lambda p: "VARCHAR" if p in self.text_paths else "JSON")
 
     def read_json_fragments(self, alias: str) -> str:
-        """Fast path: `f<i>` from the columns of `read_json_columns` (an object on the way is
-        rendered as '{}': only its being an object matters)."""
+        """Whole JSON objects: `f<i>` from the columns of `read_json_columns` (an object on the
+        way is rendered as '{}': only its being an object matters)."""
         out = []
         for i, path in enumerate(self.paths):
             ref = alias + "".join(f'."{k}"' for k in path)
@@ -169,49 +171,51 @@ class Renderer(r.ColumnPlan):
         """SQL that is true exactly when `p` holds (never NULL)."""
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number
-        if p.path in self.text_paths and isinstance(p, r.Absent):
-            return f"({s} IS NULL OR {s} = '')"
-        if isinstance(p, r.Absent):
-            return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
-        if isinstance(p, r.NotInteger):
-            return (
-                f"NOT coalesce({t} = 'NUMBER' AND regexp_full_match({s}, '[0-9]{{1,19}}') "
-                f"AND TRY_CAST({s} AS BIGINT) IS NOT NULL, false)"
-            )
-        if isinstance(p, r.NotString):
-            return f"coalesce({t} <> 'VARCHAR', true)"
-        if isinstance(p, r.Equals):
-            return f"coalesce({t} = 'VARCHAR' AND {s} = {literal(p.text)}, false)"
-        if isinstance(p, r.Present):
-            return f"coalesce({t} <> 'NULL', false)"
-        if isinstance(p, r.NotObject):
-            return f"coalesce({t} <> 'OBJECT', true)"
-        if isinstance(p, r.Blank):
-            return f"coalesce({t} = 'VARCHAR' AND trim({s}, {literal(BLANKS)}) = '', false)"
-        if isinstance(p, r.LongerThan):
-            return (
-                f"coalesce({t} = 'VARCHAR' AND length(trim({s}, {literal(BLANKS)})) > "
-                f"{p.length}, false)"
-            )
-        if isinstance(p, r.HasCharacter):
-            pattern = literal(character_class(p.ranges))
-            return f"coalesce({t} = 'VARCHAR' AND regexp_matches({s}, {pattern}), false)"
-        if isinstance(p, r.YearOutside):
-            # The shape first: only then are the four characters digits.
-            year = f"TRY_CAST(substr({s}, {p.start + 1}, 4) AS INTEGER)"
-            return (
-                f"coalesce(regexp_full_match({s}, {literal(p.pattern)}) "
-                f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
-            )
-        if isinstance(p, r.NotTimestamp):
-            return f"({c.number} IS NULL)"
-        if isinstance(p, r.NotNumber):
-            return f"({n} IS NULL)"
-        if isinstance(p, r.NotFinite):
-            return f"coalesce(NOT isfinite({n}), false)"
-        if isinstance(p, r.OutOfRange):
-            return f"coalesce({n} < {p.low!r} OR {n} > {p.high!r}, false)"
-        raise TypeError(f"no DuckDB rendering for {p!r}")
+        match p:
+            case r.Absent() if p.path in self.text_paths:
+                return f"({s} IS NULL OR {s} = '')"
+            case r.Absent():
+                return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
+            case r.NotInteger():
+                return (
+                    f"NOT coalesce({t} = 'NUMBER' AND regexp_full_match({s}, '[0-9]{{1,19}}') "
+                    f"AND TRY_CAST({s} AS BIGINT) IS NOT NULL, false)"
+                )
+            case r.NotString():
+                return f"coalesce({t} <> 'VARCHAR', true)"
+            case r.Equals():
+                return f"coalesce({t} = 'VARCHAR' AND {s} = {literal(p.text)}, false)"
+            case r.Present():
+                return f"coalesce({t} <> 'NULL', false)"
+            case r.NotObject():
+                return f"coalesce({t} <> 'OBJECT', true)"
+            case r.Blank():
+                return f"coalesce({t} = 'VARCHAR' AND trim({s}, {literal(BLANKS)}) = '', false)"
+            case r.LongerThan():
+                return (
+                    f"coalesce({t} = 'VARCHAR' AND length(trim({s}, {literal(BLANKS)})) > "
+                    f"{p.length}, false)"
+                )
+            case r.HasCharacter():
+                pattern = literal(character_class(p.ranges))
+                return f"coalesce({t} = 'VARCHAR' AND regexp_matches({s}, {pattern}), false)"
+            case r.YearOutside():
+                # The shape first: only then are the four characters digits.
+                year = f"TRY_CAST(substr({s}, {p.start + 1}, 4) AS INTEGER)"
+                return (
+                    f"coalesce(regexp_full_match({s}, {literal(p.pattern)}) "
+                    f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
+                )
+            case r.NotTimestamp():
+                return f"({c.number} IS NULL)"
+            case r.NotNumber():
+                return f"({n} IS NULL)"
+            case r.NotFinite():
+                return f"coalesce(NOT isfinite({n}), false)"
+            case r.OutOfRange():
+                return f"coalesce({n} < {p.low!r} OR {n} > {p.high!r}, false)"
+            case _:
+                assert_never(p)
 
     def location(self) -> str:
         """The valid record's location, trimmed (so 'Chicago ' and 'Chicago' are one place)."""

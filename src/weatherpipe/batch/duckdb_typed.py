@@ -1,19 +1,19 @@
 """The typed read of the DuckDB engine: clean raw files validated and aggregated at close to the
 speed of a bare `read_json ... GROUP BY`.
 
-The exact path (`duckdb_sql.Renderer`) reads each field as JSON text and evaluates every rule,
+The exact read (`duckdb_sql.Renderer`) reads each field as JSON text and evaluates every rule,
 so it can say which rule a line breaks. Most files break none, and for them that work is
 wasted. This path reads the measures straight into DOUBLE and computes, per line, a condition
 that implies "no rule fails" (`surely_valid`, rendered from the same rule list). A file is
 taken from here only when every line of it passed and its offsets are unique and inside its
-name's range; any other file goes the exact path, which finds out why. A condition that is
-sufficient rather than exact only ever sends a clean file the slow way, never a bad record into
+name's range; any other file goes to the exact read, which finds out why. A condition that is
+sufficient rather than exact only ever sends a clean file to the exact read, never a bad record into
 the sums.
 
 Where DuckDB's typed reading is more lenient than the rules, the condition or the caller closes
 the gap: a number read as VARCHAR looks like text, so a string field must not look like a
 number, object, array or boolean; a JSON boolean read as DOUBLE becomes 1 or 0, so files that
-contain the words true/false anywhere go the exact path (`BOOLEAN_WORDS`); Kafka coordinates
+contain the words true/false anywhere go to the exact read (`BOOLEAN_WORDS`); Kafka coordinates
 are read as JSON so a string "5" is not taken for the integer 5.
 
 Two kinds of rule are checked more cheaply than line by line (the per-line condition is most
@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import assert_never
 
-from weatherpipe.batch import rules as r
+from weatherpipe import rules as r
+from weatherpipe.batch.column_plan import ColumnPlan
 from weatherpipe.batch.duckdb_sql import BLANKS, columns_literal, literal, struct_columns
 from weatherpipe.events import character_class
 
@@ -42,7 +44,7 @@ KEYED = (r.LOCATION,)
 _NOT_STRING_STARTS = "-0123456789{["
 
 
-class TypedRenderer(r.ColumnPlan):
+class TypedRenderer(ColumnPlan):
     """SQL for the typed read of a rule list."""
 
     def __init__(self, rule_list: tuple[r.Rule, ...] = r.RULES) -> None:
@@ -100,7 +102,7 @@ class TypedRenderer(r.ColumnPlan):
     def surely_valid(self, *extra: str, lines_only: bool = False) -> str:
         """True only for a line no rule rejects and all `extra` conditions hold (never NULL).
         Sufficient, not exact: a clean line it cannot vouch for (a location with surrounding
-        blanks, say) is false, and its file goes the exact path. `lines_only`: without the
+        blanks, say) is false, and its file goes to the exact read. `lines_only`: without the
         rules of `NAMED` and `KEYED` paths, which the caller checks its cheaper way."""
         skip = (*NAMED, *KEYED) if lines_only else ()
         conditions = dict.fromkeys(
@@ -151,45 +153,60 @@ class TypedRenderer(r.ColumnPlan):
             raise TypeError(f"no typed rendering for {p!r}")
         c = column or self.ref(p.path)
         typ = self.sql_type(p.path)
-        if isinstance(p, r.NotObject):
-            return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
-        if isinstance(p, r.Present | r.Equals):
-            return [f"{c} IS NULL"]  # JSON null reads as NULL too
-        if isinstance(p, r.NotInteger):
-            # The JSON text of an integer >= 0 is exactly its decimal digits: 5.0, 1e3, -0 and
-            # "5" (a string) do not survive the round trip.
-            return [f"left({c}, 1) <> '-'", f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}"]
-        if typ == "DOUBLE" and isinstance(p, r.Absent | r.NotNumber | r.NotFinite):
-            if self._bounded(p.path):
-                return []
-            return [f"isfinite({c})"]  # NULL when absent: coalesced to false
-        if typ == "DOUBLE" and isinstance(p, r.OutOfRange):
-            return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
-        if typ == "VARCHAR" and isinstance(p, r.Absent):
-            return [f"{c} <> ''"]
-        if typ == "VARCHAR" and isinstance(p, r.NotString):
-            starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
-            words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
-            return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
-        if typ == "VARCHAR" and isinstance(p, r.Blank | r.LongerThan):
-            # No blank at either end: trimming changes nothing, so the text is not blank and
-            # its length is the trimmed length.
-            blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
-            ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
-            return [*ends, f"length({c}) <= {p.length}"] if isinstance(p, r.LongerThan) else ends
-        if typ == "VARCHAR" and isinstance(p, r.HasCharacter):
-            return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
-        if typ == "VARCHAR" and isinstance(p, r.YearOutside) and self._parsed(p.path):
-            # With the timestamp rule's conditions (the text is its parsed time printed back),
-            # the parsed time's year is the text's.
-            low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
-            return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
-        if typ == "VARCHAR" and isinstance(p, r.NotTimestamp):
-            # Formatting the parsed time gives back the very text only if the text has the
-            # format's exact shape (a regular expression costs more); the length rules out a
-            # year of other than four digits, which the rule's pattern would reject.
-            shape = len(datetime(2000, 1, 1).strftime(p.format))
-            return [f"length({c}) = {shape}", f"strftime(ts_{c}, {literal(p.format)}) = {c}"]
+        double, text = typ == "DOUBLE", typ == "VARCHAR"
+        match p:
+            case r.NotObject():
+                return [c]  # the STRUCT column is not NULL (another JSON type fails the read)
+            case r.Present() | r.Equals():
+                return [f"{c} IS NULL"]  # JSON null reads as NULL too
+            case r.NotInteger():
+                # The JSON text of an integer >= 0 is exactly its decimal digits: 5.0, 1e3, -0
+                # and "5" (a string) do not survive the round trip.
+                return [
+                    f"left({c}, 1) <> '-'",
+                    f"CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}",
+                ]
+            case r.Absent() | r.NotNumber() | r.NotFinite():
+                if double:  # NULL when absent: coalesced to false
+                    return [] if self._bounded(p.path) else [f"isfinite({c})"]
+                if text and isinstance(p, r.Absent):
+                    return [f"{c} <> ''"]
+            case r.OutOfRange():
+                if double:
+                    return [f"{c} BETWEEN {p.low!r} AND {p.high!r}"]
+            case r.NotString():
+                if text:
+                    starts = "(" + ", ".join(literal(ch) for ch in _NOT_STRING_STARTS) + ")"
+                    words = "(" + ", ".join(literal(w) for w in BOOLEAN_WORDS) + ")"
+                    return [f"NOT (left({c}, 1) IN {starts} OR {c} IN {words})"]
+            case r.Blank() | r.LongerThan():
+                if text:
+                    # No blank at either end: trimming changes nothing, so the text is not
+                    # blank and its length is the trimmed length.
+                    blanks = "(" + ", ".join(literal(ch) for ch in BLANKS) + ")"
+                    ends = [f"left({c}, 1) NOT IN {blanks}", f"right({c}, 1) NOT IN {blanks}"]
+                    if isinstance(p, r.LongerThan):
+                        return [*ends, f"length({c}) <= {p.length}"]
+                    return ends
+            case r.HasCharacter():
+                if text:
+                    return [f"NOT regexp_matches({c}, {literal(character_class(p.ranges))})"]
+            case r.YearOutside():
+                if text and self._parsed(p.path):
+                    # With the timestamp rule's conditions (the text is its parsed time printed
+                    # back), the parsed time's year is the text's.
+                    low, high = f"{p.low:04d}-01-01 00:00:00", f"{p.high:04d}-12-31 23:59:59"
+                    return [f"ts_{c} BETWEEN TIMESTAMP '{low}' AND TIMESTAMP '{high}'"]
+            case r.NotTimestamp():
+                if text:
+                    # Formatting the parsed time gives back the very text only if the text has
+                    # the format's exact shape (a regular expression costs more); the length
+                    # rules out a year of other than four digits, which the pattern rejects.
+                    shape = len(datetime(2000, 1, 1).strftime(p.format))
+                    printed = f"strftime(ts_{c}, {literal(p.format)}) = {c}"
+                    return [f"length({c}) = {shape}", printed]
+            case _:
+                assert_never(p)
         raise TypeError(f"no typed rendering for {p!r} read as {typ}")
 
     def lines_sql(self) -> str:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from weatherpipe.batch.engine import DailyTable, EngineResult
-from weatherpipe.batch.rawfiles import OffsetRange, RawFile
+from weatherpipe.batch.offset_ranges import OffsetRange
+from weatherpipe.batch.results import DailyTable, EngineResult
+from weatherpipe.rawzone.listing import RawFile
 
 VALUES = (
     "observations",

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from weatherpipe.batch.merge import ProcessedFile
-from weatherpipe.batch.rawfiles import LAYOUT, RawFile
+from weatherpipe.rawzone.listing import RawFile
+from weatherpipe.rawzone.naming import LAYOUT
 
 # How many paths a warning names; the count says how many there are.
 EXAMPLES: Final = 3

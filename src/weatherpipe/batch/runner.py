@@ -27,15 +27,16 @@ from pathlib import Path
 import psycopg
 
 from weatherpipe.batch.duckdb_engine import DuckDBEngine
-from weatherpipe.batch.engine import Engine, EngineResult
+from weatherpipe.batch.engine import Engine
 from weatherpipe.batch.merge import MergeCounts, merge, processed_files
 from weatherpipe.batch.raw_changes import changed_files, unrecognised_files
-from weatherpipe.batch.rawfiles import RawFile, survey
-from weatherpipe.batch.rules import build_rules
+from weatherpipe.batch.results import EngineResult
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import writer_url
 from weatherpipe.db.setup import prepare_database
 from weatherpipe.errors import TerminalError, TransientError, WeatherpipeError
+from weatherpipe.rawzone.listing import RawFile, survey
+from weatherpipe.rules import build_rules
 from weatherpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,16 +69,16 @@ class RunSummary:
     rejected: int
     rows: MergeCounts
     seconds: float
-    fast_files: int = 0
+    typed_files: int = 0
     warnings: tuple[str, ...] = ()
 
     def line(self) -> str:
         """The one-line summary printed after a run."""
         r = self.rows
-        fast = f" ({self.fast_files:,} by the typed read)" if self.fast_files else ""
+        typed = f" ({self.typed_files:,} by the typed read)" if self.typed_files else ""
         return (
             f"batch run {self.run_id} ({self.mode}, {self.engine}) done in {self.seconds:.1f} s: "
-            f"{self.files:,} files{fast}, {self.lines:,} lines ({self.duplicates:,} duplicates, "
+            f"{self.files:,} files{typed}, {self.lines:,} lines ({self.duplicates:,} duplicates, "
             f"{self.rejected:,} rejected) -> daily rows: {r.inserted:,} inserted, "
             f"{r.updated:,} updated, {r.unchanged:,} unchanged, {r.deleted:,} deleted"
             + (f"; {len(self.warnings)} warning(s), see above" if self.warnings else "")
@@ -238,7 +239,7 @@ def _work(
         rejected=len(result.rejected),
         rows=rows,
         seconds=time.monotonic() - started,
-        fast_files=result.fast_files,
+        typed_files=result.typed_files,
         warnings=tuple(warnings),
     )
 

@@ -19,11 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from weatherpipe.batch import rules as r
-from weatherpipe.batch.engine import DailyPart, EngineResult, Rejected
-from weatherpipe.batch.rawfiles import OffsetRange, RawFile, merged_ranges
+from weatherpipe import rules as r
+from weatherpipe.batch.offset_ranges import OffsetRange, merged_ranges
+from weatherpipe.batch.results import SUMMED, DailyPart, EngineError, EngineResult, Rejected
 from weatherpipe.batch.spark_sql import Renderer
 from weatherpipe.errors import TerminalError
+from weatherpipe.rawzone.listing import RawFile
 from weatherpipe.settings import Settings
 
 APP_NAME = "weatherpipe-batch"
@@ -32,11 +33,6 @@ APP_NAME = "weatherpipe-batch"
 # text instead (they differ for values with more than 12 decimals), so the Spark engine sums
 # the same scaled integers and scales the exact sums back on the driver: identical to the digit.
 SCALE = 12
-SUMMED = ("temperature_c", "humidity_pct", "wind_speed_kmh", "precipitation_mm")
-
-
-class EngineError(TerminalError):
-    """The engine could not read the raw files."""
 
 
 class SparkMissingError(TerminalError):

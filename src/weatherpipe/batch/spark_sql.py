@@ -1,4 +1,4 @@
-"""Renders the shared rule list (`weatherpipe.batch.rules`) into Spark SQL.
+"""Renders the shared rule list (`weatherpipe.rules`) into Spark SQL.
 
 The Spark twin of `duckdb_sql`: each line is parsed once into a VARIANT (`j`, NULL when not
 parseable), and each JSON path the rules read becomes columns computed once per line: the
@@ -10,7 +10,10 @@ verdict, which the parity test checks.
 
 from __future__ import annotations
 
-from weatherpipe.batch import rules as r
+from typing import assert_never
+
+from weatherpipe import rules as r
+from weatherpipe.batch.column_plan import ColumnPlan
 from weatherpipe.events import character_class
 
 BLANKS = " \t\r\n"
@@ -73,7 +76,7 @@ def kind(schema: str) -> str:
     )
 
 
-class Renderer(r.ColumnPlan):
+class Renderer(ColumnPlan):
     """Spark SQL for a rule list over a line column `j` (VARIANT, NULL when not parseable)."""
 
     # --- the projections, innermost first ---------------------------------------------------
@@ -146,49 +149,51 @@ class Renderer(r.ColumnPlan):
         c = self.columns(p.path)
         t, s, n = c.type, c.text, c.number
         blanks = literal(BLANKS)
-        if isinstance(p, r.Absent):
-            return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
-        if isinstance(p, r.NotInteger):
-            return f"NOT coalesce({t} = 'BIGINT' AND try_cast({s} AS BIGINT) >= 0, false)"
-        if isinstance(p, r.NotString):
-            return f"coalesce({t} <> 'VARCHAR', true)"
-        if isinstance(p, r.Equals):
-            return f"coalesce({t} = 'VARCHAR' AND {s} = {literal(p.text)}, false)"
-        if isinstance(p, r.Present):
-            return f"coalesce({t} <> 'NULL', false)"
-        if isinstance(p, r.NotObject):
-            return f"coalesce({t} <> 'OBJECT', true)"
-        if isinstance(p, r.Blank):
-            return f"coalesce({t} = 'VARCHAR' AND TRIM(BOTH {blanks} FROM {s}) = '', false)"
-        if isinstance(p, r.LongerThan):
-            return (
-                f"coalesce({t} = 'VARCHAR' AND char_length(TRIM(BOTH {blanks} FROM {s})) > "
-                f"{p.length}, false)"
-            )
-        if isinstance(p, r.HasCharacter):
-            pattern = literal(character_class(p.ranges))
-            return f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {pattern}, false)"
-        if isinstance(p, r.YearOutside):
-            shape = literal("^" + p.pattern + END)
-            year = f"try_cast(substring({s}, {p.start + 1}, 4) AS INT)"
-            return (
-                f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {shape} "
-                f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
-            )
-        if isinstance(p, r.NotTimestamp):
-            shape = literal("^" + p.pattern + END)
-            return (
-                f"NOT coalesce({t} = 'VARCHAR' AND {s} RLIKE {shape} "
-                f"AND try_to_timestamp({s}, {literal(java_pattern(p.format))}) IS NOT NULL, "
-                "false)"
-            )
-        if isinstance(p, r.NotNumber):
-            return f"({n} IS NULL)"
-        if isinstance(p, r.NotFinite):
-            return f"coalesce(isnan({n}) OR abs({n}) = double('Infinity'), false)"
-        if isinstance(p, r.OutOfRange):
-            return f"coalesce({n} < {p.low!r}D OR {n} > {p.high!r}D, false)"
-        raise TypeError(f"no Spark rendering for {p!r}")
+        match p:
+            case r.Absent():
+                return f"({t} IS NULL OR {t} = 'NULL' OR ({t} = 'VARCHAR' AND {s} = ''))"
+            case r.NotInteger():
+                return f"NOT coalesce({t} = 'BIGINT' AND try_cast({s} AS BIGINT) >= 0, false)"
+            case r.NotString():
+                return f"coalesce({t} <> 'VARCHAR', true)"
+            case r.Equals():
+                return f"coalesce({t} = 'VARCHAR' AND {s} = {literal(p.text)}, false)"
+            case r.Present():
+                return f"coalesce({t} <> 'NULL', false)"
+            case r.NotObject():
+                return f"coalesce({t} <> 'OBJECT', true)"
+            case r.Blank():
+                return f"coalesce({t} = 'VARCHAR' AND TRIM(BOTH {blanks} FROM {s}) = '', false)"
+            case r.LongerThan():
+                return (
+                    f"coalesce({t} = 'VARCHAR' AND char_length(TRIM(BOTH {blanks} FROM {s})) > "
+                    f"{p.length}, false)"
+                )
+            case r.HasCharacter():
+                pattern = literal(character_class(p.ranges))
+                return f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {pattern}, false)"
+            case r.YearOutside():
+                shape = literal("^" + p.pattern + END)
+                year = f"try_cast(substring({s}, {p.start + 1}, 4) AS INT)"
+                return (
+                    f"coalesce({t} = 'VARCHAR' AND {s} RLIKE {shape} "
+                    f"AND {year} NOT BETWEEN {p.low} AND {p.high}, false)"
+                )
+            case r.NotTimestamp():
+                shape = literal("^" + p.pattern + END)
+                return (
+                    f"NOT coalesce({t} = 'VARCHAR' AND {s} RLIKE {shape} "
+                    f"AND try_to_timestamp({s}, {literal(java_pattern(p.format))}) IS NOT NULL, "
+                    "false)"
+                )
+            case r.NotNumber():
+                return f"({n} IS NULL)"
+            case r.NotFinite():
+                return f"coalesce(isnan({n}) OR abs({n}) = double('Infinity'), false)"
+            case r.OutOfRange():
+                return f"coalesce({n} < {p.low!r}D OR {n} > {p.high!r}D, false)"
+            case _:
+                assert_never(p)
 
     def location(self) -> str:
         """The valid record's location, trimmed (so 'Chicago ' and 'Chicago' are one place)."""

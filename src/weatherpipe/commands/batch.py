@@ -59,7 +59,7 @@ def run(
     read. Exits 1 when RAW_DIR holds .ndjson files but none in that layout."""
     # Imported here: DuckDB and psycopg are heavy, and every command's start pays for imports.
     from weatherpipe.batch.runner import run_once
-    from weatherpipe.batch.schedule import parse_interval, run_every
+    from weatherpipe.flows.schedule import parse_interval, run_every
 
     settings = configure(batch_engine=engine, spark_master=master)
     if every is None:

@@ -113,17 +113,16 @@ def run(
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
     from weatherpipe.kafka.security import kafka_connection
     from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
-    from weatherpipe.rawzone.rotation import RotationPolicy
 
     settings = configure()
-    options = ConsumeOptions(
-        raw_dir=raw_dir or settings.raw_dir,
-        topic=topic or settings.kafka_topic,
-        policy=RotationPolicy.from_limits(
-            rotate_mb or settings.rotate_mb, rotate_seconds or settings.rotate_seconds
-        ),
-        batch_size=batch_size or settings.consume_batch_size,
-        until_idle=until_idle or settings.consume_until_idle,
+    options = ConsumeOptions.from_settings(
+        settings,
+        raw_dir=raw_dir,
+        topic=topic,
+        rotate_mb=rotate_mb,
+        rotate_seconds=rotate_seconds,
+        batch_size=batch_size,
+        until_idle=until_idle,
     )
     group_id = group or settings.kafka_group_id
     connection = kafka_connection(settings, "consumer")

@@ -63,6 +63,11 @@ def run(
         "light",
         "--client.toolbarMode",
         "viewer",
+        # A served dashboard's code does not change while it runs; Streamlit's watcher would
+        # walk every loaded module for each new browser session (about half the server's work
+        # of a page load) to rerun on edits no one makes.
+        "--server.fileWatcherType",
+        "none",
         # An error no page handled shows as a generic message; its traceback (server paths
         # included) goes only to this terminal.
         "--client.showErrorDetails",

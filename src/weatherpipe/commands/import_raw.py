@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from weatherpipe.commands.startup import configure
-from weatherpipe.ui.console import err, say
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
-
     from weatherpipe.rawzone.importer import ImportSummary
+    from weatherpipe.ui.progress import Activity
 
 # Lines set aside that the summary shows (all of them are in the quarantine file).
 _SHOWN = 5
@@ -51,41 +50,30 @@ def run(
     are left out, so an interrupted import is finished, and a repeated one adds nothing, by
     running the same command again. Run `weatherpipe batch` afterwards."""
     # Imported here: numpy and the raw-zone modules are heavy, and every command pays for them.
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from weatherpipe.rawzone.importer import import_raw
     from weatherpipe.rawzone.rotation import RotationPolicy
+    from weatherpipe.ui.progress import live_lines
 
-    console = err()
     settings = configure()
     target = raw_dir or settings.raw_dir
     policy = RotationPolicy.from_limits(settings.rotate_mb, settings.rotate_seconds)
-    with Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
+    try:
+        with live_lines() as lines:
+            shown: dict[str, Activity] = {}
 
-        def progress(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=total)
-            bar.update(tasks[step], completed=done, total=total)
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in shown:
+                    shown[step] = lines.add(step, total)
+                shown[step].reach(done, total)
 
-        try:
             summary = import_raw(source, target, policy.max_bytes, progress)
-        except KeyboardInterrupt:
-            bar.stop()
-            say(
-                ("interrupted:", "yellow"),
-                " the files written so far are complete; run the same command again to add "
-                "the rest (nothing is added twice).",
-            )
-            raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        say(
+            ("interrupted:", "yellow"),
+            " the files written so far are complete; run the same command again to add "
+            "the rest (nothing is added twice).",
+        )
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     _print_summary(summary)

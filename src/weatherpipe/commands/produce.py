@@ -66,7 +66,8 @@ def run(
     was committed (on the topic or the dead-letter topic), 1 when some were not or the run was
     refused, 130 after Ctrl-C (which first commits and reports what was handed over)."""
     # Imported here: Arrow and the Kafka client are heavy, other commands don't need them.
-    from weatherpipe.ingest.produce import produce_all, produce_daily, stop_on_interrupt
+    from weatherpipe.ingest.csv_to_topic import produce_all, produce_daily
+    from weatherpipe.signals import stop_requested
     from weatherpipe.ui.progress import ProduceProgress, activity
 
     if again and daily:
@@ -78,7 +79,7 @@ def run(
     settings = configure()
     source = csv or settings.csv_path
     size = source.stat().st_size if source.is_file() else None
-    with stop_on_interrupt() as stop, activity("producing", total=size, unit="bytes") as shown:
+    with stop_requested() as stop, activity("producing", total=size, unit="bytes") as shown:
         sink = ProduceProgress(shown)
         if daily:
             summary = produce_daily(settings, source, sink, stop, abandon=abandon)

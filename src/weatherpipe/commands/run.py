@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from weatherpipe.commands.startup import configure
-from weatherpipe.ui.console import err, say
+from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
+    from weatherpipe.platform import Started
     from weatherpipe.settings import Settings
 
 
@@ -56,53 +57,46 @@ def run(
         bool,
         typer.Option("--json", help="Also print the stage summary as one JSON object on stdout."),
     ] = False,
-    idle: Annotated[
-        float,
-        typer.Option(
-            "--idle",
-            metavar="SECONDS",
-            min=0.5,
-            help="Seconds without a new record after which consuming stops.",
-        ),
-    ] = 5.0,
 ) -> None:
     """The whole lab flow, then the dashboard.
 
     The seed's lab flow: start the platform, generate the data set if CSV_PATH does not exist,
-    produce every row, consume until idle into the raw zone, run the batch, print a summary
-    (records and seconds per stage), then serve the dashboard. Ctrl-C stops what this command
-    started; after --no-dashboard the platform is left running for you to look."""
-    from weatherpipe.lab import LabFlow  # heavy; imported when the command runs
+    produce every row while a consumer process stores them in the raw zone (it stops as soon as
+    the raw zone holds every record the producer delivered), run the batch, print a summary
+    (records and seconds per stage), then serve the dashboard. Interrupted at any moment, the
+    next run finishes the work: nothing is sent, stored or counted twice. Ctrl-C stops what
+    this command started; after --no-dashboard the platform is left running for you to look."""
+    from weatherpipe.flows.lab import LabFlow  # heavy; imported when the command runs
+    from weatherpipe.signals import interrupt_on
 
     settings = configure()
     # A service manager or `kill` stops us with SIGTERM: take the same path as Ctrl-C, so the
     # dashboard and the services this command started are stopped too.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    flow = LabFlow(settings, rows=rows, seed=seed, idle_seconds=idle, produce_again=produce_again)
+    interrupt_on((signal.SIGTERM,))
+    flow = LabFlow(settings, rows=rows, seed=seed, produce_again=produce_again)
     try:
         result = flow.run()
-        err().print(result.table())
+        result.show()
         if as_json:
             typer.echo(json.dumps(result.as_dict()))
         if dashboard:
             serve_dashboard(settings, port or settings.dashboard_port)
     except KeyboardInterrupt:
         say(("interrupted", "yellow"))
-        _stop_started(settings, flow.result.started_services)
+        _stop_started(settings, flow.started)
         raise typer.Exit(130) from None
     if dashboard:
-        _stop_started(settings, flow.result.started_services)
+        _stop_started(settings, flow.started)
     else:
         say("The platform keeps running; `weatherpipe platform down` stops it.")
 
 
-def _stop_started(settings: Settings, started: list[str]) -> None:
+def _stop_started(settings: Settings, started: Started) -> None:
     """Stop the local services this command started (and only those)."""
-    from weatherpipe.platform import local_kafka
-    from weatherpipe.platform.local_postgres import LocalPostgres
+    from weatherpipe import platform
 
-    for name in started:
-        if (local_kafka if name == "kafka" else LocalPostgres)(settings).stop():
+    for name, stopped in platform.down(settings, started).items():
+        if stopped:
             say(f"stopped {name}")
 
 

@@ -43,8 +43,8 @@ def run(
     the new raw files on its own. A job that fails is logged; the consumer is restarted,
     scheduled jobs run again at their next tick. SIGTERM or Ctrl-C stops every job cleanly (the
     consumer finishes and commits its files) and exits 0."""
-    from weatherpipe.batch.schedule import parse_interval
-    from weatherpipe.serve import Job, Supervisor
+    from weatherpipe.flows.schedule import parse_interval
+    from weatherpipe.flows.supervisor import Job, Supervisor
     from weatherpipe.signals import stop_on_signals
 
     configure()  # invalid settings stop here, before any child starts

@@ -14,7 +14,7 @@ from typing import Literal
 
 import streamlit as st
 
-from weatherpipe.dashboard.data import NoDataError, ReadError, first_line
+from weatherpipe.dashboard.loaders import NoDataError, ReadError, first_line
 from weatherpipe.errors import WeatherpipeError
 
 NO_VALUE = "—"

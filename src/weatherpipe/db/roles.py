@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from weatherpipe import platform
 from weatherpipe.db.connection import connect
+from weatherpipe.db.url import database_url
 from weatherpipe.passwords import kept_password
 from weatherpipe.settings import Settings
 
@@ -65,20 +65,20 @@ def _with_user(url: str, user: str, password: str) -> str:
 
 def writer_url(settings: Settings) -> str:
     """URL the batch writes with: DATABASE_URL's server and database, the writer's login."""
-    return _with_user(platform.database_url(settings), *writer_credentials(settings))
+    return _with_user(database_url(settings), *writer_credentials(settings))
 
 
 def reader_url(settings: Settings) -> str:
     """URL the dashboard reads with: DATABASE_URL's server and database, the reader's login."""
-    return _with_user(platform.database_url(settings), *reader_credentials(settings))
+    return _with_user(database_url(settings), *reader_credentials(settings))
 
 
 def ensure_roles(settings: Settings, admin_url: str | None = None) -> None:
     """Create or update the two login roles (password included) and their group membership.
 
-    Needs an administrator's URL (default: `platform.database_url(settings)`) and the
+    Needs an administrator's URL (default: `database_url(settings)`) and the
     migrations applied (they create the groups). Idempotent."""
-    url = admin_url or platform.database_url(settings)
+    url = admin_url or database_url(settings)
     logins = (
         (*writer_credentials(settings), WRITER_GROUP),
         (*reader_credentials(settings), READER_GROUP),
@@ -120,12 +120,3 @@ def close_server_databases(admin_url: str) -> None:
                     sql.Identifier(name)
                 )
             )
-
-
-def can_connect(url: str) -> bool:
-    """True when `url`'s credentials are accepted."""
-    try:
-        with connect(url, timeout=5):
-            return True
-    except psycopg.OperationalError:
-        return False

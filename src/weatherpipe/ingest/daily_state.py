@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from weatherpipe.durable import write_atomically
 from weatherpipe.errors import TerminalError
-from weatherpipe.ingest.statefile import write_atomically
 
 
 @dataclass(frozen=True)

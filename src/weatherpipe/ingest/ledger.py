@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.inspect import KafkaUnavailableError, records_since
+from weatherpipe.kafka.readback import records_since
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import KafkaUnavailableError
 
 LEDGER_SUFFIX: Final = ".ledger"
 ATTEMPT_KEY: Final = "attempt"

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from weatherpipe.errors import TerminalError
 from weatherpipe.ingest.ledger import Attempt, new_attempt
-from weatherpipe.kafka.inspect import KafkaUnavailableError, partition_offsets, values_since
+from weatherpipe.kafka.readback import values_since
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import KafkaUnavailableError, partition_offsets
 
 # Offsets and read-back wait at most this long for the broker.
 TIMEOUT_S = 30.0

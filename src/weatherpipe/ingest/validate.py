@@ -1,11 +1,10 @@
-"""Column-wise validation of CSV rows against the event contract in `weatherpipe.events`.
+"""Column-wise validation of CSV rows against the shared rule list (`weatherpipe.rules`).
 
-Every rule is derived from that module (field names, timestamp format, MEASURES bounds,
-LOCATION_MAX_LENGTH, CONTROL_CHARACTERS, YEARS, Reason codes), in the order the batch's rule
-list (`weatherpipe.batch.rules`) checks a raw line. A row gets the first reason that applies,
-checking the fields in event order. Checks run on whole columns with Arrow compute; only
-rejected rows are looked at one by one, to write their detail. The location's checks run on
-its few distinct values.
+A row is checked against the same ordered rules as a raw line in the batch, and gets the reason
+of the first rule that holds, so the producer and the batch reject a row for the same reason.
+Before them, one check only a CSV file needs: the header repeated in the middle of the file.
+Checks run on whole columns with Arrow compute; only rejected rows are looked at one by one, to
+write their detail. The location's checks run on its few distinct values.
 
 The location is sent trimmed and in Unicode normal form NFC, so a name typed with a combining
 accent ("Zu\u0308rich") and the same name with a precomposed letter ("Z\u00fcrich") are one
@@ -14,14 +13,16 @@ city, one key and one partition.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from weatherpipe import rules
 from weatherpipe.events import (
     CSV_COLUMNS,
     CSV_TO_EVENT,
@@ -42,15 +43,6 @@ _NOT_FINITE: Final = r"(?i)^[+-]?(nan|inf|infinity)$"
 # A JSON number, so the original text can be sent as it is.
 _JSON_NUMBER: Final = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _TIMESTAMP_HUMAN: Final = "YYYY-MM-DD HH:MM:SS"
-_CONTROL: Final = character_class()
-# Where the year stands in a timestamp of TIMESTAMP_FORMAT's shape, and that shape.
-_YEAR_AT: Final = TIMESTAMP_FORMAT.index("%Y")
-_TIMESTAMP_SHAPE: Final = re.compile(
-    "".join(
-        {"%Y": "[0-9]{4}"}.get(part, "[0-9]{2}" if part.startswith("%") else re.escape(part))
-        for part in re.split(r"(%[A-Za-z])", TIMESTAMP_FORMAT)
-    )
-)
 
 
 def format_timestamps(timestamps: pa.Array) -> pa.Array:
@@ -108,97 +100,170 @@ class _Check:
 def validate(rows: SplitRows, years: tuple[int, int] = YEARS) -> tuple[ValidRows, list[Reject]]:
     """Split `rows` into valid rows and rejects with reasons (rejects in line order); an
     event's year must lie in `years` (inclusive)."""
-    field_of = dict(zip(EVENT_FIELDS, rows.fields, strict=True))
-    location, checks = _location(rows)
-
-    timestamp = pc.utf8_trim_whitespace(field_of["timestamp"])
-    parsed = pc.strptime(timestamp, format=TIMESTAMP_FORMAT, unit="s", error_is_null=True)
-    # strptime rolls 2024-02-30 over to 2024-03-01; printing it back exposes that.
-    canonical = format_timestamps(parsed)
-    checks.append(_Check(Reason.MISSING_FIELD, "timestamp", _np(pc.equal(timestamp, ""))))
-    bad_time = pc.fill_null(pc.not_equal(canonical, timestamp), True)
-    checks.append(
-        _Check(Reason.OUT_OF_RANGE, "timestamp", _year_outside(timestamp, parsed, bad_time, years))
-    )
-    checks.append(_Check(Reason.BAD_TIMESTAMP, "timestamp", _np(bad_time)))
-
-    measures: list[pa.Array] = []
-    values: list[pa.Array] = []
-    for measure in MEASURES:
-        text = pc.utf8_trim_whitespace(field_of[measure.field])
-        empty = _np(pc.equal(text, ""))
-        numeric = _np(pc.match_substring_regex(text, _NUMBER))
-        not_finite = np.zeros_like(numeric)
-        if not numeric.all():
-            not_finite = _np(pc.match_substring_regex(text, _NOT_FINITE))
-        ok_text = pc.if_else(pa.array(numeric), text, "0")
-        value = pc.cast(ok_text, pa.float64())
-        overflow = numeric & ~_np(pc.is_finite(value))  # 1e999 parses as infinity
-        outside = (
-            numeric
-            & ~overflow
-            & ~_np(
-                pc.and_(pc.greater_equal(value, measure.low), pc.less_equal(value, measure.high))
-            )
-        )
-        checks += [
-            _Check(Reason.MISSING_FIELD, measure.field, empty),
-            _Check(Reason.NOT_FINITE, measure.field, not_finite | overflow),
-            _Check(Reason.NOT_NUMERIC, measure.field, ~numeric),
-            _Check(Reason.OUT_OF_RANGE, measure.field, outside),
-        ]
-        measures.append(_json_number(text, value))
-        values.append(value)
+    cells = _Cells(rows)
+    checks = [_Check(Reason.REPEATED_HEADER, None, cells.repeated_header)]
+    for rule in _rules(years):
+        failed = cells.holds(rule.predicate)
+        if failed is not cells.never:
+            checks.append(_Check(rule.reason, rule.field, failed))
 
     first_failure = np.full(len(rows.line), -1, dtype=np.int64)
     for index, check in enumerate(checks):
         first_failure[(first_failure < 0) & check.failed] = index
     valid = first_failure < 0
     keep = pa.array(valid)
+    values = [number.value for number in cells.numbers.values()]
     rejects = [
-        _reject(rows, int(i), checks[first_failure[i]], values, parsed, years)
+        _reject(rows, int(i), checks[first_failure[i]], values, cells.parsed, years)
         for i in np.flatnonzero(~valid)
     ]
     return (
         ValidRows(
             line=rows.line[valid],
-            location=location.filter(keep),
-            timestamp=timestamp.filter(keep),
-            day=pc.cast(parsed.filter(keep), pa.date32()),
-            measures=tuple(m.filter(keep) for m in measures),
+            location=cells.location.take(cells.location_index).filter(keep),
+            timestamp=cells.timestamp.filter(keep),
+            day=pc.cast(cells.parsed.filter(keep), pa.date32()),
+            measures=tuple(
+                _json_number(n.text, n.value).filter(keep) for n in cells.numbers.values()
+            ),
         ),
         rejects,
     )
 
 
-def _location(rows: SplitRows) -> tuple[pa.Array, list[_Check]]:
-    """The location to send (trimmed, NFC) and the checks of a row's first fields: the header
-    repeated, then the location's own (computed on its distinct values)."""
-    encoded = pc.dictionary_encode(rows.fields[0])
-    names = encoded.dictionary
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    trimmed = pc.utf8_trim_whitespace(names)
-    location = pc.utf8_normalize(trimmed, form="NFC")
+@functools.cache
+def _rules(years: tuple[int, int]) -> tuple[rules.Rule, ...]:
+    return rules.build_rules(years)
 
-    def per_row(per_name: pa.Array) -> np.ndarray:
+
+@dataclass(frozen=True)
+class _Number:
+    """A measure's cells: trimmed text, which are numbers, which say NaN or infinity, and the
+    value (0 where not a number)."""
+
+    text: pa.Array
+    numeric: np.ndarray
+    special: np.ndarray
+    value: pa.Array
+    overflow: np.ndarray
+    """Numbers too large for a float (1e999), which parse as infinity."""
+
+    @classmethod
+    def read(cls, cells: pa.Array) -> _Number:
+        text = pc.utf8_trim_whitespace(cells)
+        numeric = _np(pc.match_substring_regex(text, _NUMBER))
+        special = np.zeros_like(numeric)
+        if not numeric.all():
+            special = _np(pc.match_substring_regex(text, _NOT_FINITE))
+        value = pc.cast(pc.if_else(pa.array(numeric), text, "0"), pa.float64())
+        overflow = numeric & ~_np(pc.is_finite(value))
+        return cls(text, numeric, special, value, overflow)
+
+
+class _Cells:
+    """A block's CSV cells, read once, and which of them a rule's predicate holds for.
+
+    A CSV row has no envelope (the producer writes it) and every cell is text, so the envelope's
+    predicates and "not a string" never hold. An empty location cell is a blank text, which the
+    location's Blank rule names (an empty location, not a missing field); an empty timestamp or
+    measure is absent. The location's checks run on its few distinct values."""
+
+    def __init__(self, rows: SplitRows) -> None:
+        self.never = np.zeros(len(rows.line), dtype=bool)
+        field_of = dict(zip(EVENT_FIELDS, rows.fields, strict=True))
+        encoded = pc.dictionary_encode(field_of["location"])
+        self.names = encoded.dictionary
+        self.location_index = encoded.indices
+        self.name_of_row = encoded.indices.to_numpy(zero_copy_only=False)
+        self.location = pc.utf8_normalize(pc.utf8_trim_whitespace(self.names), form="NFC")
+        header_like = self._per_row(
+            pc.is_in(pc.utf8_trim_whitespace(self.names), pa.array(_HEADER_STARTS))
+        )
+        self.repeated_header = _repeated_header(rows, header_like)
+
+        self.timestamp = pc.utf8_trim_whitespace(field_of["timestamp"])
+        self.parsed = pc.strptime(
+            self.timestamp, format=TIMESTAMP_FORMAT, unit="s", error_is_null=True
+        )
+        # strptime rolls 2024-02-30 over to 2024-03-01; printing it back exposes that.
+        canonical = format_timestamps(self.parsed)
+        self.bad_time = pc.fill_null(pc.not_equal(canonical, self.timestamp), True)
+        self.numbers = {m.field: _Number.read(field_of[m.field]) for m in MEASURES}
+
+    def _per_row(self, per_name: pa.Array) -> np.ndarray:
         failed = _np(per_name)
-        return failed[indices] if failed.any() else np.zeros(len(indices), dtype=bool)
+        return failed[self.name_of_row] if failed.any() else self.never
 
-    header_like = per_row(pc.is_in(trimmed, pa.array(_HEADER_STARTS)))
-    checks = [
-        _Check(Reason.REPEATED_HEADER, None, _repeated_header(rows, header_like)),
-        _Check(Reason.EMPTY_LOCATION, "location", per_row(pc.equal(location, ""))),
-        _Check(
-            Reason.LOCATION_TOO_LONG,
-            "location",
-            per_row(pc.greater(pc.utf8_length(location), LOCATION_MAX_LENGTH)),
-        ),
+    def holds(self, p: rules.Predicate) -> np.ndarray:
+        """The rows for which predicate `p` holds (`never` when it cannot hold for a CSV row)."""
+        field = p.path[1] if len(p.path) == 2 and p.path[0] == rules.VALUE[0] else None
+        match p:
+            case (
+                rules.NotObject()
+                | rules.NotString()
+                | rules.NotInteger()
+                | rules.Equals()
+                | rules.Present()
+            ):
+                return self.never
+            case rules.Absent():
+                if field == "location":
+                    return self.never
+                if field == "timestamp":
+                    return _np(pc.equal(self.timestamp, ""))
+                if field in self.numbers:
+                    return _np(pc.equal(self.numbers[field].text, ""))
+            case rules.Blank() | rules.LongerThan() | rules.HasCharacter():
+                if field == "location":
+                    return self._location_holds(p)
+            case rules.YearOutside():
+                if field == "timestamp":
+                    return self._year_outside(p)
+            case rules.NotTimestamp():
+                if field == "timestamp":
+                    return _np(self.bad_time)
+            case rules.NotNumber() | rules.NotFinite() | rules.OutOfRange():
+                if field in self.numbers:
+                    return self._number_holds(p, self.numbers[field])
+            case _:
+                assert_never(p)
+        raise TypeError(f"no CSV check for {p!r}: the CSV has no such column")
+
+    def _location_holds(self, p: rules.Blank | rules.LongerThan | rules.HasCharacter) -> np.ndarray:
+        if isinstance(p, rules.Blank):
+            return self._per_row(pc.equal(self.location, ""))
+        if isinstance(p, rules.LongerThan):
+            return self._per_row(pc.greater(pc.utf8_length(self.location), p.length))
         # On the field as written: a tab or NUL at its end is no blank to trim away.
-        _Check(
-            Reason.CONTROL_CHARACTER, "location", per_row(pc.match_substring_regex(names, _CONTROL))
-        ),
-    ]
-    return location.take(encoded.indices), checks
+        return self._per_row(pc.match_substring_regex(self.names, character_class(p.ranges)))
+
+    @staticmethod
+    def _number_holds(
+        p: rules.NotNumber | rules.NotFinite | rules.OutOfRange, number: _Number
+    ) -> np.ndarray:
+        holds: np.ndarray
+        if isinstance(p, rules.NotNumber):
+            holds = ~number.numeric & ~number.special
+        elif isinstance(p, rules.NotFinite):
+            holds = number.special | number.overflow
+        else:
+            inside = pc.and_(
+                pc.greater_equal(number.value, p.low), pc.less_equal(number.value, p.high)
+            )
+            holds = number.numeric & ~number.overflow & ~_np(inside)
+        return holds
+
+    def _year_outside(self, p: rules.YearOutside) -> np.ndarray:
+        """Rows whose timestamp has the format's exact shape and a year outside [low, high]
+        (judged on the text, so a year 0000 that no parser takes is out of range too)."""
+        year = pc.year(self.parsed)
+        outside = _np(pc.or_(pc.less(year, p.low), pc.greater(year, p.high)))
+        shape = re.compile(p.pattern)
+        for i in np.flatnonzero(_np(self.bad_time)):  # few: only rows whose time did not read back
+            text = str(self.timestamp[i].as_py())
+            if shape.fullmatch(text):
+                outside[i] = not p.low <= int(text[p.start : p.start + 4]) <= p.high
+        return outside
 
 
 def _repeated_header(rows: SplitRows, header_like: np.ndarray) -> np.ndarray:
@@ -212,21 +277,6 @@ def _repeated_header(rows: SplitRows, header_like: np.ndarray) -> np.ndarray:
 
 
 _HEADER_STARTS: Final = [CSV_COLUMNS[0], "\ufeff" + CSV_COLUMNS[0]]
-
-
-def _year_outside(
-    timestamp: pa.Array, parsed: pa.Array, bad_time: pa.Array, years: tuple[int, int]
-) -> np.ndarray:
-    """Rows whose timestamp has the format's exact shape and a year outside `years` (judged
-    on the text, so a year 0000 that no parser takes is out of range too)."""
-    low, high = years
-    year = pc.year(parsed)
-    outside = _np(pc.or_(pc.less(year, low), pc.greater(year, high)))
-    for i in np.flatnonzero(_np(bad_time)):  # few: only rows whose time did not read back
-        text = str(timestamp[i].as_py())
-        if _TIMESTAMP_SHAPE.fullmatch(text):
-            outside[i] = not low <= int(text[_YEAR_AT : _YEAR_AT + 4]) <= high
-    return outside
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from weatherpipe.kafka.inspect import PartitionOffsets, _consumer, _unavailable, partition_offsets
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import (
+    PartitionOffsets,
+    partition_offsets,
+    readonly_consumer,
+    unavailable,
+)
 
 # Most records one call reads from Kafka, whatever the caller asks for.
 MAX_READ = 200_000
@@ -71,7 +76,9 @@ def read_ranges(
         return []
     # A group id is required by the client; a fresh one is never joined (assign, not
     # subscribe) and nothing is committed, so no group appears on the broker.
-    consumer: Consumer = _consumer(kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
+    consumer: Consumer = readonly_consumer(
+        kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout
+    )
     found: list[Record] = []
     try:
         consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in todo.items()])
@@ -99,7 +106,7 @@ def read_ranges(
                 else:
                     todo[partition] = (record.offset + 1, end)
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     return sorted(found, key=lambda r: (r.partition, r.offset))
@@ -158,13 +165,15 @@ def from_time(
     offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
     if not offsets:
         return []
-    consumer: Consumer = _consumer(kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout)
+    consumer: Consumer = readonly_consumer(
+        kafka, f"weatherpipe-dashboard-{uuid.uuid4().hex}", timeout
+    )
     try:
         answer = consumer.offsets_for_times(
             [TopicPartition(topic, o.partition, timestamp_ms) for o in offsets], timeout=timeout
         )
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     # No record at or after the moment: the broker answers -1 (read from the end: nothing).

@@ -54,9 +54,14 @@ _FIXED_CONFIG: Final[dict[str, str | int | bool]] = {
 # Defaults a caller's config may override. librdkafka stops fetching a partition once its local
 # queue holds queued.min.messages and then waits fetch.queue.backoff.ms (1 s by default) before
 # it looks again; a consumer that drains its queue fast sits idle most of that second. 10 ms
-# keeps the fetcher busy (measured: bare consume 164k -> 600k msg/s on the local broker).
+# keeps the fetcher busy (the measurement is in bench/results.md).
+#
+# The records fetched ahead wait in a local queue of up to 64 MiB by default; a consumer that
+# falls behind (a busy machine) fills it and grows with it. 16 MiB is still some 100,000
+# records ahead of the writer.
 _DEFAULT_CONFIG: Final[dict[str, str | int | bool]] = {
     "fetch.queue.backoff.ms": 10,
+    "queued.max.messages.kbytes": 16_384,
 }
 
 
@@ -189,6 +194,18 @@ class KafkaConsumer:
             )
         except KafkaException as exc:
             raise KafkaUnavailableError(self._unanswered(exc.args[0])) from exc
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+
+    def positions(self, topic: str) -> dict[int, int]:
+        """`{partition: next offset to read}` of the assigned partitions of `topic` this
+        consumer has read from (a transaction's commit marker is read past as well)."""
+        assigned = [tp for tp in self._consumer.assignment() if tp.topic == topic]
+        if not assigned:
+            return {}
+        try:
+            found = self._consumer.position(assigned)
+        except KafkaException as exc:
+            raise KafkaConsumerError(self._explain(exc.args[0])) from exc
         return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
     def watermarks(self, topic: str, timeout: float) -> dict[int, tuple[int, int]]:

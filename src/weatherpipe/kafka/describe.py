@@ -21,8 +21,13 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from weatherpipe.kafka.inspect import _admin, _consumer, _unavailable, partition_offsets
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import (
+    partition_offsets,
+    readonly_consumer,
+    shared_admin,
+    unavailable,
+)
 
 # Broker settings that say what a node does in the KRaft quorum.
 QUORUM_SETTINGS = (
@@ -112,9 +117,11 @@ class GroupLag:
 def cluster(kafka: KafkaConnection, timeout: float) -> Cluster:
     """The cluster's id, controller and brokers, by broker id."""
     try:
-        described = _admin(kafka, timeout).describe_cluster(request_timeout=timeout).result(timeout)
+        described = (
+            shared_admin(kafka, timeout).describe_cluster(request_timeout=timeout).result(timeout)
+        )
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     controller = described.controller.id if described.controller is not None else None
     brokers = sorted(
         (Broker(n.id, n.host, n.port, n.rack) for n in described.nodes), key=lambda b: b.id
@@ -131,12 +138,12 @@ def _source(code: int) -> str:
 
 
 def _settings(kafka: KafkaConnection, resource: ConfigResource, timeout: float) -> list[Setting]:
-    admin = _admin(kafka, timeout)
+    admin = shared_admin(kafka, timeout)
     try:
         futures = admin.describe_configs([resource], request_timeout=timeout)
         entries = next(iter(futures.values())).result(timeout)
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     return sorted(
         (
             Setting(
@@ -205,7 +212,7 @@ def topic_sizes(folders: list[Path], topic: str) -> dict[int, int]:
 
 def groups(kafka: KafkaConnection, timeout: float) -> list[GroupInfo]:
     """The cluster's consumer groups, by id, with their state and members."""
-    admin = _admin(kafka, timeout)
+    admin = shared_admin(kafka, timeout)
     try:
         listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
         ids = sorted(g.group_id for g in listed.valid)
@@ -214,7 +221,7 @@ def groups(kafka: KafkaConnection, timeout: float) -> list[GroupInfo]:
         futures = admin.describe_consumer_groups(ids, request_timeout=timeout)
         described = {gid: f.result(timeout) for gid, f in futures.items()}
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     found = []
     for gid in ids:
         d = described[gid]
@@ -239,11 +246,11 @@ def group_lag(
     wanted = [TopicPartition(t, o.partition) for t, parts in offsets.items() for o in parts]
     if not wanted:
         return []
-    consumer = _consumer(kafka, group_id, timeout)
+    consumer = readonly_consumer(kafka, group_id, timeout)
     try:
         answer = consumer.committed(wanted, timeout=timeout)
     except KafkaException as exc:
-        raise _unavailable(kafka, exc) from exc
+        raise unavailable(kafka, exc) from exc
     finally:
         consumer.close()
     committed = {

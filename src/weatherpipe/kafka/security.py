@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from pydantic import SecretStr
 
 from weatherpipe.errors import SettingsError, TerminalError
+from weatherpipe.local_tls import local_ca
 from weatherpipe.passwords import kept_password
 from weatherpipe.settings import Settings
 
@@ -44,16 +45,6 @@ class KafkaLoginError(TerminalError):
 
 class KafkaAuthorizationError(TerminalError):
     """The login is accepted but its ACLs do not allow what was asked."""
-
-
-def tls_folder(settings: Settings) -> Path:
-    """Where the local CA and the local servers' certificates live."""
-    return settings.state_dir.resolve() / "tls"
-
-
-def local_ca(settings: Settings) -> Path:
-    """The local CA's certificate: what every client of the cluster profile trusts."""
-    return tls_folder(settings) / "ca.crt"
 
 
 def local_password(settings: Settings, user: str) -> str:

@@ -9,10 +9,11 @@ PLATFORM_PROFILE picks the local Kafka: one node (`lab`) or a secured cluster (`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from weatherpipe.db.connection import LoginRefusedError, masked, ping
+from weatherpipe.db.url import database_url
 from weatherpipe.kafka.admin import cluster_metadata
 from weatherpipe.kafka.security import KafkaLoginError, kafka_connection
 from weatherpipe.platform.local_kafka import KafkaStatus, LocalKafka
@@ -23,7 +24,18 @@ from weatherpipe.settings import Settings
 if TYPE_CHECKING:
     from weatherpipe.platform.local_cluster import LocalCluster
 
-SERVICES = ("kafka", "postgres")
+
+Service = Literal["kafka", "postgres"]
+
+
+@dataclass(frozen=True)
+class Started:
+    """What one `up` call did: the local services it started (not those that ran before it),
+    so its caller can stop just those with `down(settings, started)`, and the seconds it waited
+    for each service to answer."""
+
+    services: tuple[Service, ...] = ()
+    waited: dict[Service, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,11 +45,6 @@ class PlatformStatus:
 
     def as_dict(self) -> dict[str, dict[str, object]]:
         return {"kafka": asdict(self.kafka), "postgres": asdict(self.postgres)}
-
-
-def database_url(settings: Settings) -> str:
-    """The URL every component connects with: DATABASE_URL, else the local server's."""
-    return settings.database_url or LocalPostgres(settings).url()
 
 
 def local_kafka(settings: Settings) -> LocalKafka | LocalCluster:
@@ -50,15 +57,19 @@ def local_kafka(settings: Settings) -> LocalKafka | LocalCluster:
     return LocalKafka(settings)
 
 
-def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
+def up(settings: Settings, timeout: float | None = None) -> Started:
     """Start what is local and not yet running, wait until every service answers.
 
-    Idempotent: services already up are only probed. Returns seconds waited per service.
-    """
+    Idempotent: services already up are only probed. A service that fails to start is stopped
+    again only if this call started it."""
     limit = timeout if timeout is not None else settings.startup_timeout
-    waited: dict[str, float] = {}
+    started: list[Service] = []
+    waited: dict[Service, float] = {}
     if settings.manages_kafka:
-        waited["kafka"] = local_kafka(settings).start(limit)
+        kafka = local_kafka(settings)
+        if kafka.pid() is None:
+            started.append("kafka")
+        waited["kafka"] = kafka.start(limit)
     else:
         connection = kafka_connection(settings, "admin")
         waited["kafka"] = _wait_external(
@@ -67,20 +78,32 @@ def up(settings: Settings, timeout: float | None = None) -> dict[str, float]:
             limit,
         )
     if settings.manages_postgres:
-        waited["postgres"] = LocalPostgres(settings).start(limit)
+        postgres = LocalPostgres(settings)
+        if postgres.pid() is None:
+            started.append("postgres")
+        waited["postgres"] = postgres.start(limit)
     else:
         url = database_url(settings)
         waited["postgres"] = _wait_external(
             f"PostgreSQL at {masked(url)}", lambda: ping(url), limit
         )
-    return waited
+    return Started(tuple(started), waited)
 
 
-def down(settings: Settings) -> dict[str, bool]:
-    """Stop the local services we started (by their pid files); never touch anything else."""
+def down(settings: Settings, started: Started | None = None) -> dict[Service, bool]:
+    """Stop the local services we started (by their pid files); never touch anything else.
+
+    With `started` (what an `up` call returned), only the services that call started; each
+    service's value says whether it was running and is stopped now."""
+
+    def wanted(service: Service) -> bool:
+        return started is None or service in started.services
+
     return {
-        "kafka": settings.manages_kafka and local_kafka(settings).stop(),
-        "postgres": settings.manages_postgres and LocalPostgres(settings).stop(),
+        "kafka": settings.manages_kafka and wanted("kafka") and local_kafka(settings).stop(),
+        "postgres": settings.manages_postgres
+        and wanted("postgres")
+        and LocalPostgres(settings).stop(),
     }
 
 

@@ -50,10 +50,9 @@ from weatherpipe.kafka.security import (
     KafkaLoginError,
     Role,
     kafka_connection,
-    local_ca,
     local_password,
-    tls_folder,
 )
+from weatherpipe.local_tls import local_ca, tls_folder
 from weatherpipe.platform import processes
 from weatherpipe.platform.certificates import KeyPair, LocalCA
 from weatherpipe.platform.local_kafka import (
@@ -506,8 +505,8 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
       read recent messages (with group ids it never commits to).
     """
     # Heavy modules; only their names.
+    from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX, transactional_id
     from weatherpipe.ingest.ledger import ledger_topic
-    from weatherpipe.ingest.produce import DLQ_SUFFIX, transactional_id
 
     topics = (settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX)
     producer, consumer, dashboard = (

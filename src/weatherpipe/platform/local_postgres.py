@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import pwd
-import secrets
 import shutil
 import subprocess
 import warnings
@@ -25,11 +24,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import quote, urlencode
 
 from weatherpipe.db.connection import LoginRefusedError, connect, masked, ping
+from weatherpipe.db.url import (
+    local_server_home,
+    local_server_url,
+    superuser_password,
+    superuser_password_file,
+)
 from weatherpipe.errors import TerminalError
-from weatherpipe.kafka.security import local_ca, tls_folder
+from weatherpipe.local_tls import tls_folder
 from weatherpipe.platform import processes
 from weatherpipe.platform.postgres_binaries import tls_binaries
 from weatherpipe.settings import Settings
@@ -74,37 +78,19 @@ class LocalPostgres:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tls = settings.platform_profile == "cluster"
-        self.home = settings.state_dir.resolve() / ("postgres-cluster" if self.tls else "postgres")
+        self.home = local_server_home(settings)
         self.pgdata = self.home / "data"
         # Inside PGDATA, so the server user (not root) owns it.
         self.log = self.pgdata / "postgres.log"
-        self.password_file = self.home / "superuser.password"
+        self.password_file = superuser_password_file(settings)
 
     # --- identity ---------------------------------------------------------------------------
     def password(self) -> str:
         """The superuser's password: POSTGRES_PASSWORD, else the one generated on first start."""
-        if self.settings.postgres_password is not None:
-            return self.settings.postgres_password.get_secret_value()
-        if self.password_file.exists():
-            return self.password_file.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
-        generated = secrets.token_urlsafe(24)
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(generated + "\n")
-        return generated
+        return superuser_password(self.settings)
 
     def url(self, database: str | None = None) -> str:
-        s = self.settings
-        url = (
-            f"postgresql://{s.postgres_user}:{quote(self.password(), safe='')}"
-            f"@127.0.0.1:{s.postgres_port}/{database or s.postgres_db}"
-        )
-        if self.tls:
-            url += "?" + urlencode(
-                {"sslmode": "verify-full", "sslrootcert": str(local_ca(self.settings))}
-            )
-        return url
+        return local_server_url(self.settings, database)
 
     # --- lifecycle --------------------------------------------------------------------------
     def pid(self) -> int | None:

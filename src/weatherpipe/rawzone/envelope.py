@@ -2,7 +2,7 @@
 
 Placing a line in the raw zone needs only its envelope: the file is named by topic, partition
 and offsets, and dated by the timestamp. Whether the line can be placed is decided by the
-envelope's rules in `weatherpipe.batch.rules` (the line is a JSON object; topic a string;
+envelope's rules in `weatherpipe.rules` (the line is a JSON object; topic a string;
 partition and offset integers >= 0), rendered here for one line at a time in Python. The
 rules about the value stay with the batch, which judges every line of the raw zone anyway.
 
@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from weatherpipe.batch import rules
+from weatherpipe import rules
 from weatherpipe.events import Reason
 from weatherpipe.rawzone import naming
 

@@ -18,9 +18,9 @@ from typing import Final
 
 import orjson
 
+from weatherpipe.durable import fsync_folder
 from weatherpipe.errors import TransientError
 from weatherpipe.rawzone.import_scan import SetAside
-from weatherpipe.rawzone.writer import fsync_dir
 
 FOLDER: Final = ".import"
 QUARANTINE: Final = "quarantine.jsonl"
@@ -108,7 +108,7 @@ def append(raw_dir: Path, lines: list[SetAside]) -> list[SetAside]:
         fh.flush()
         os.fsync(fh.fileno())
     if not existed:
-        fsync_dir(path.parent)
+        fsync_folder(path.parent)
     return new
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 
 from weatherpipe.errors import TerminalError
-from weatherpipe.rawzone import import_log, naming, recovery
+from weatherpipe.rawzone import import_log, listing, naming, recovery
 from weatherpipe.rawzone.envelope import Envelope, judge
 from weatherpipe.rawzone.import_plan import PartitionPlan, PlannedFile, plan_partition
 from weatherpipe.rawzone.import_scan import Scan, SetAside, Spots, scan
@@ -231,9 +231,9 @@ def _plan(scanned: Scan, raw_dir: Path, max_bytes: int, cache: _Chunks) -> list[
     for topic, partition in sorted(scanned.spots):
         if topic not in stored:
             stored[topic] = {}
-            for path, name in recovery.raw_files(raw_dir, topic):
-                stored[topic].setdefault(name.partition, []).append(
-                    (path, name.first_offset, name.last_offset)
+            for raw in listing.topic_files(raw_dir, topic):
+                stored[topic].setdefault(raw.partition, []).append(
+                    (raw.location(raw_dir), raw.first_offset, raw.last_offset)
                 )
         files = stored[topic].get(partition, [])
         spots = scanned.spots[(topic, partition)]

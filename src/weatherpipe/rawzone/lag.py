@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from weatherpipe.kafka.inspect import OffsetSpan, committed_records
+from weatherpipe.kafka.readback import OffsetSpan, committed_records
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.recovery import highest_offsets
 

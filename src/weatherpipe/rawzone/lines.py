@@ -29,7 +29,7 @@ _NEWLINES: Final = b"\r\n"
 _INVALID_JSON: Final = b',"value_error":"' + Reason.INVALID_JSON.encode() + b'"'
 _NOT_UTF8: Final = b',"value_error":"' + Reason.NOT_UTF8.encode() + b'"'
 _NULL_KEY: Final = b'"key":null'
-# Keys repeat (the producer keys by location), so their JSON is cached up to this many.
+# Keys repeat (the producer keys by city and day), so their JSON is cached up to this many.
 _KEY_CACHE_SIZE: Final = 4096
 _LINE: Final = b'%b%d,"timestamp_ms":%d,%b},"value":%b}\n'
 # Decoding into `Raw` runs the full JSON grammar check but keeps the bytes as they are. It

@@ -1,10 +1,12 @@
-"""Where a record's file lives, and the one regular expression that parses a file name back.
+"""Where a record's file lives: every raw-zone name is built here and parsed back here alone.
 
 A finished file is `RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson`
 with the partition zero-padded to 5 digits and the offsets to 20, so names sort by offset. The
-date is the UTC date of the Kafka timestamp. Files being written live in `RAW_DIR/.tmp/`, files
-whose content disagreed with their name in `RAW_DIR/.damaged/`; the batch reads neither (it only
-globs `RAW_DIR/<topic>/date=*/*.ndjson`), and no topic may be called like them (`is_reserved`).
+date is the UTC date of the Kafka timestamp. `parse_file_name` reads a name back,
+`parse_relative_path` a path relative to RAW_DIR (date folder included); `listing` finds the
+files. Files being written live in `RAW_DIR/.tmp/`, files whose content disagreed with their
+name in `RAW_DIR/.damaged/`; no listing looks into folders starting with a dot, and no topic may
+be called like them (`is_reserved`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,20 @@ DAY_MS: Final = 86_400_000
 PARTITION_DIGITS: Final = 5
 OFFSET_DIGITS: Final = 20
 
-# Kafka topic names are [A-Za-z0-9._-]+, so "+" can never be part of one.
+LAYOUT: Final = (
+    "RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first offset>+<last offset>.ndjson "
+    "(partition zero-padded to 5 digits, offsets to 20), as `weatherpipe consume` writes them"
+)
+
+# A Kafka topic name is 1 to 249 of [A-Za-z0-9._-], so "+" can never be part of one.
+_TOPIC: Final = r"[A-Za-z0-9._-]{1,249}"
 FILE_NAME_RE: Final = re.compile(
-    r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>[0-9]{5})"
+    rf"^(?P<topic>{_TOPIC})\+(?P<partition>[0-9]{{5}})"
     r"\+(?P<first>[0-9]{20})\+(?P<last>[0-9]{20})\.ndjson$"
 )
 DATE_DIR_RE: Final = re.compile(r"^date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
 TEMP_NAME_RE: Final = re.compile(
-    r"^[A-Za-z0-9._-]+\+[0-9]{5}\+[0-9]{20}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
+    rf"^{_TOPIC}\+[0-9]{{5}}\+[0-9]{{20}}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
 )
 
 
@@ -65,6 +73,39 @@ def parse_file_name(name: str) -> RawFileName | None:
     return RawFileName(match["topic"], int(match["partition"]), first, last)
 
 
+@dataclass(frozen=True, order=True)
+class RawFilePath:
+    """Where a finished file sits under RAW_DIR, read back: its date folder and its name."""
+
+    date: str
+    name: RawFileName
+
+    @property
+    def relative(self) -> str:
+        """`<topic>/date=YYYY-MM-DD/<name>`, relative to RAW_DIR (as the batch records it)."""
+        return f"{self.name.topic}/{date_dir_name(self.date)}/{self.name.name}"
+
+
+def parse_date_dir(name: str) -> str | None:
+    """The `YYYY-MM-DD` of a date folder's name (`date=YYYY-MM-DD`), or None if it is not one."""
+    match = DATE_DIR_RE.match(name)
+    return match["date"] if match else None
+
+
+def parse_relative_path(relative: str) -> RawFilePath | None:
+    """A finished file's date folder and name from its path relative to RAW_DIR
+    (`<topic>/date=YYYY-MM-DD/<topic>+...ndjson`, `/`-separated), or None if the path is not
+    one: the topic folder must be the topic of the name."""
+    parts = relative.split("/")
+    if len(parts) != 3:
+        return None
+    date = parse_date_dir(parts[1])
+    name = parse_file_name(parts[2])
+    if date is None or name is None or name.topic != parts[0]:
+        return None
+    return RawFilePath(date, name)
+
+
 def day_of(timestamp_ms: int) -> int:
     """Days since 1970-01-01 (UTC) of a Kafka timestamp; cheap enough for every record."""
     return timestamp_ms // DAY_MS
@@ -87,7 +128,12 @@ def topic_dir(raw_dir: Path, topic: str) -> Path:
 
 def date_dir(raw_dir: Path, topic: str, date: str) -> Path:
     """`RAW_DIR/<topic>/date=YYYY-MM-DD`."""
-    return raw_dir / topic / f"date={date}"
+    return raw_dir / topic / date_dir_name(date)
+
+
+def date_dir_name(date: str) -> str:
+    """The name of a date folder: `date=YYYY-MM-DD`."""
+    return f"date={date}"
 
 
 def final_path(

@@ -16,39 +16,22 @@ records are read again from Kafka.
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weatherpipe.rawzone import agreement, naming
+from weatherpipe.rawzone import agreement, listing, naming
 
 log = logging.getLogger(__name__)
-
-
-def raw_files(raw_dir: Path, topic: str) -> Iterator[tuple[Path, naming.RawFileName]]:
-    """Every finished file of `topic` (path and parsed name), in no particular order."""
-    root = naming.topic_dir(raw_dir, topic)
-    if not root.is_dir():
-        return
-    with os.scandir(root) as dates:
-        for date_entry in dates:
-            if not date_entry.is_dir() or naming.DATE_DIR_RE.match(date_entry.name) is None:
-                continue
-            with os.scandir(date_entry.path) as files:
-                for entry in files:
-                    parsed = naming.parse_file_name(entry.name)
-                    if parsed is not None and parsed.topic == topic:
-                        yield Path(entry.path), parsed
 
 
 def highest_offsets(raw_dir: Path, topic: str) -> dict[int, int]:
     """The highest last offset stored for each partition of `topic` that has a file."""
     highest: dict[int, int] = {}
-    for _, parsed in raw_files(raw_dir, topic):
-        if parsed.last_offset > highest.get(parsed.partition, -1):
-            highest[parsed.partition] = parsed.last_offset
+    for raw in listing.topic_files(raw_dir, topic):
+        if raw.last_offset > highest.get(raw.partition, -1):
+            highest[raw.partition] = raw.last_offset
     return highest
 
 
@@ -76,9 +59,9 @@ def resume_offsets(raw_dir: Path, topic: str, partitions: Iterable[int]) -> Resu
     (see the module docstring)."""
     wanted = set(partitions)
     files: dict[int, list[tuple[int, Path]]] = defaultdict(list)
-    for path, parsed in raw_files(raw_dir, topic):
-        if parsed.partition in wanted:
-            files[parsed.partition].append((parsed.last_offset, path))
+    for raw in listing.topic_files(raw_dir, topic):
+        if raw.partition in wanted:
+            files[raw.partition].append((raw.last_offset, raw.location(raw_dir)))
     resume = Resume()
     for partition, found in files.items():
         found.sort()

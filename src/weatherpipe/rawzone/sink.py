@@ -37,7 +37,7 @@ from weatherpipe.rawzone import recovery
 from weatherpipe.rawzone.lines import LineEncoder
 from weatherpipe.rawzone.naming import DAY_MS
 from weatherpipe.rawzone.rotation import RotationCounter, RotationPolicy, RotationReason
-from weatherpipe.rawzone.writer import FileState, RawFile, RawZone, RawZoneWriteError
+from weatherpipe.rawzone.writer import FileState, OpenFile, RawZone, RawZoneWriteError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _Partition:
         self.number = number
         self.prefix = prefix
         self.next_offset = next_offset  # lowest offset not stored yet; -1: unknown
-        self.file: RawFile | None = None
+        self.file: OpenFile | None = None
         self.errors: Counter[str] = Counter()
 
 

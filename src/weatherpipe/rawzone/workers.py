@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from types import FrameType
 from typing import Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, ConsumeStats
 from weatherpipe.rawzone.sink import SinkStats
+from weatherpipe.signals import ignore_signals, on_signals
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def run_workers(
 
     stopping = False
 
-    def stop_workers(signum: int | None = None, _frame: FrameType | None = None) -> None:
+    def stop_workers(signum: int | None = None) -> None:
         """Forward a stop: every signal the user sends (a second one means "now" to a worker),
         but our own request only once, so a worker still finishing its files is not killed."""
         nonlocal stopping
@@ -134,7 +134,7 @@ def run_workers(
             if worker.is_alive() and worker.pid is not None:
                 worker.terminate()  # SIGTERM: the worker finishes its files and exits
 
-    previous = {sig: signal.signal(sig, stop_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
+    restore_signals = on_signals(stop_workers, repeat="again")
     reports: dict[int, WorkerReport] = {}
     problems: list[str] = []
 
@@ -171,8 +171,7 @@ def run_workers(
         for worker in workers:
             worker.join()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()
     stats = merge(reports, started)
     stats.finished = time.monotonic()
     if problems:
@@ -201,7 +200,7 @@ def _work(
 
     # Ctrl-C reaches every process of the terminal's group; the parent turns it into one
     # SIGTERM per worker, so the worker ignores the SIGINT itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_signals((signal.SIGINT,))
     logging.basicConfig(level=plan.log_level, format=f"worker {index}: %(levelname)s %(message)s")
     last_sent = 0.0
 

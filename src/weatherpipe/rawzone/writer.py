@@ -1,7 +1,7 @@
 """Writing one raw file and committing it: temp file -> flush -> fsync -> check -> rename ->
 fsync dir.
 
-A file moves through `FileState`s in one direction. `RawFile.finish` advances from whatever
+A file moves through `FileState`s in one direction. `OpenFile.finish` advances from whatever
 state the file is in, so after a failure to publish (the date folder cannot be created, a
 transient I/O error) a retry resumes at the step that failed rather than redoing or skipping
 one. Only once a file is PUBLISHED may the consumer group's offset move past its last offset;
@@ -25,6 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import BinaryIO, Final, NoReturn
 
+from weatherpipe.durable import fsync_folder
 from weatherpipe.errors import TerminalError
 from weatherpipe.rawzone import agreement, naming
 
@@ -81,17 +82,9 @@ def write_error(
     )
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in folder `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class RawFile:
-    """One raw file of one topic-partition and one UTC date, from first to last offset."""
+class OpenFile:
+    """One raw file being written, of one topic-partition and one UTC date, from first to last
+    offset (a finished one on disk is a `listing.RawFile`)."""
 
     def __init__(
         self,
@@ -206,7 +199,7 @@ class RawFile:
             )
             self.temp_path.replace(target)  # atomic: same file system
             self.final_path = target
-        fsync_dir(self.final_path.parent)
+        fsync_folder(self.final_path.parent)
 
     def _poison(self, action: str, cause: OSError | str) -> NoReturn:
         """Give the file up for good (its content is unknown) and raise the error."""
@@ -252,9 +245,9 @@ class RawZone:
         self.temp_dir = naming.temp_dir(raw_dir)
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
-    def open(self, partition: int, day: int, first_offset: int) -> RawFile:
+    def open(self, partition: int, day: int, first_offset: int) -> OpenFile:
         """A new temp file for `partition` and UTC day number `day`, starting at `first_offset`."""
-        return RawFile(self, partition, day, first_offset)
+        return OpenFile(self, partition, day, first_offset)
 
     def ensure_date_dir(self, date: str) -> Path:
         """The date folder, created (durably) on first use."""
@@ -262,7 +255,7 @@ class RawZone:
         if date not in self._known_dirs:
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
-                fsync_dir(folder.parent)
-                fsync_dir(folder.parent.parent)
+                fsync_folder(folder.parent)
+                fsync_folder(folder.parent.parent)
             self._known_dirs.add(date)
         return folder

@@ -33,8 +33,23 @@ class Activity:
     def advance(self, amount: float) -> None:
         self._progress.advance(self._task, amount)
 
-    def reach(self, completed: float) -> None:
-        self._progress.update(self._task, completed=completed)
+    def reach(self, completed: float, total: float | None = None) -> None:
+        """Set how far it got (and its total, when that changed)."""
+        if total is None:
+            self._progress.update(self._task, completed=completed)
+        else:
+            self._progress.update(self._task, completed=completed, total=total)
+
+
+class Lines:
+    """Several live lines at once: one per step running side by side."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def add(self, description: str, total: float | None = None) -> Activity:
+        """A new line below the others; a bar with a percentage when `total` is known."""
+        return Activity(self._progress, self._progress.add_task(description, total=total))
 
 
 @contextmanager
@@ -70,6 +85,26 @@ def activity(
         *columns, console=console, transient=True, disable=not console.is_terminal
     ) as progress:
         yield Activity(progress, progress.add_task(description, total=total))
+
+
+@contextmanager
+def live_lines() -> Iterator[Lines]:
+    """Live lines while the block runs, each with its description, a bar, its percentage (when
+    its total is known) and the time elapsed; gone when the block ends."""
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    console = err()
+    with RichProgress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        yield Lines(progress)
 
 
 class ProduceProgress:

@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from weatherpipe.dashboard import data, ui
-from weatherpipe.ingest.produce import DLQ_SUFFIX
+from weatherpipe.dashboard import loaders, ui
+from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX
 from weatherpipe.kafka.browse import Record
 from weatherpipe.kafka.describe import (
     MAIN_TOPIC_SETTINGS,
@@ -22,7 +22,7 @@ from weatherpipe.kafka.describe import (
     log_dirs,
     quorum_state,
 )
-from weatherpipe.kafka.inspect import PartitionOffsets
+from weatherpipe.kafka.topic_views import PartitionOffsets
 from weatherpipe.settings import Settings
 
 VIEWS = ("Messages", "Consumer groups", "Topic", "Cluster", "Dead letters")
@@ -131,7 +131,7 @@ def _partition_choice(offsets: list[PartitionOffsets], key: str) -> int | None:
 
 
 def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
     left, middle, right = st.columns([2, 3, 2])
     with left:
         partition = _partition_choice(offsets, "partition")
@@ -139,7 +139,7 @@ def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], e
     count = right.number_input("Records", min_value=1, max_value=500, value=50, key="count")
     text = st.text_input("Search keys and values for this text", key="search").strip()
     if text:
-        found = data.search(servers, topic, partition, text, SEARCH_SCAN, count, timeout, epoch)
+        found = loaders.search(servers, topic, partition, text, SEARCH_SCAN, count, timeout, epoch)
         ranges = ", ".join(
             f"partition {p}: offsets {first:,} to {end - 1:,}"
             for p, (first, end) in sorted(found.scanned.items())
@@ -159,7 +159,7 @@ def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], e
             return
         bounds = next(o for o in offsets if o.partition == partition)
         offset = st.number_input("Offset", min_value=0, value=bounds.start, step=1, key="offset")
-        records = data.from_offset(servers, topic, partition, offset, count, timeout, epoch)
+        records = loaders.from_offset(servers, topic, partition, offset, count, timeout, epoch)
         _records(
             topic,
             records,
@@ -174,19 +174,19 @@ def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], e
         if not isinstance(day, date):
             return
         when = datetime.combine(day, moment, UTC)
-        records = data.from_time(
+        records = loaders.from_time(
             servers, topic, partition, int(when.timestamp() * 1000), count, timeout, epoch
         )
         _records(topic, records, f"Written at or after {when:%Y-%m-%d %H:%M} UTC, oldest first.")
         return
-    records = data.newest(servers, topic, partition, count, timeout, epoch)
+    records = loaders.newest(servers, topic, partition, count, timeout, epoch)
     scope = "all partitions" if partition is None else f"partition {partition}"
     _records(topic, records, f"The newest records of {scope}, newest first.")
 
 
 def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
-    groups = data.groups(servers, timeout, epoch)
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
+    groups = loaders.groups(servers, timeout, epoch)
     if not groups:
         st.info("No consumer group has committed offsets or joined yet.")
         return
@@ -215,7 +215,7 @@ def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
     names = [g.id for g in groups]
     default = names.index(settings.kafka_group_id) if settings.kafka_group_id in names else 0
     group = st.selectbox("Lag of group", names, index=default, key="group")
-    lags = data.lag_of_group(servers, group, tuple(topics), timeout, epoch)
+    lags = loaders.lag_of_group(servers, group, tuple(topics), timeout, epoch)
     if not lags:
         st.info("This group has committed no offset on any topic.")
         return
@@ -277,18 +277,18 @@ def _settings_table(rows: list[Setting], key: str) -> None:
 
 def _broker_dirs(settings: Settings, epoch: int) -> tuple[str, ...]:
     """Log folders of the cluster's brokers that lie on this machine (none for a remote one)."""
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
     folders: list[str] = []
-    for broker in data.cluster(servers, timeout, epoch).brokers:
-        found = log_dirs(data.broker_settings(servers, broker.id, timeout, epoch))
+    for broker in loaders.cluster(servers, timeout, epoch).brokers:
+        found = log_dirs(loaders.broker_settings(servers, broker.id, timeout, epoch))
         folders += [str(f) for f in found]
     return tuple(folders)
 
 
 def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
     folders = _broker_dirs(settings, epoch)
-    sizes = data.disk_sizes(folders, topic, epoch) if folders else {}
+    sizes = loaders.disk_sizes(folders, topic, epoch) if folders else {}
     tiles = st.columns(3)
     tiles[0].metric("Partitions", f"{len(offsets):,}")
     tiles[1].metric("Records kept", f"{sum(o.records for o in offsets):,}")
@@ -320,7 +320,7 @@ def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoc
             "size": st.column_config.TextColumn("Size on disk"),
         },
     )
-    every = data.topic_settings(servers, topic, timeout, epoch)
+    every = loaders.topic_settings(servers, topic, timeout, epoch)
     st.caption("Retention and storage settings:")
     _settings_table([s for s in every if s.name in MAIN_TOPIC_SETTINGS], "topic_settings")
     with st.expander("Every setting of this topic"):
@@ -328,8 +328,8 @@ def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoc
 
 
 def _cluster(settings: Settings, epoch: int) -> None:
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
-    cluster = data.cluster(servers, timeout, epoch)
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
+    cluster = loaders.cluster(servers, timeout, epoch)
     tiles = st.columns(3)
     tiles[0].metric("Brokers", f"{len(cluster.brokers):,}")
     tiles[1].metric(
@@ -351,7 +351,7 @@ def _cluster(settings: Settings, epoch: int) -> None:
     )
     st.subheader("KRaft controller quorum")
     for broker in cluster.brokers:
-        every = data.broker_settings(servers, broker.id, timeout, epoch)
+        every = loaders.broker_settings(servers, broker.id, timeout, epoch)
         st.caption(f"Node {broker.id}: its quorum settings")
         _settings_table([s for s in every if s.name in QUORUM_SETTINGS], f"quorum_{broker.id}")
         state = quorum_state(every)
@@ -370,16 +370,16 @@ def _cluster(settings: Settings, epoch: int) -> None:
 
 
 def _dead_letters(settings: Settings, topic: str, names: list[str], epoch: int) -> None:
-    servers, timeout = data.kafka(settings), settings.dashboard_timeout
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
     dlq = topic if topic.endswith(DLQ_SUFFIX) else topic + DLQ_SUFFIX
     st.caption("Rows the producer could not send as events, with why, from the topic:")
     st.text(dlq)
     if dlq not in names:
         st.info("This topic has no dead-letter topic (the producer creates it with its topic).")
         return
-    offsets = data.partition_offsets(servers, dlq, timeout, epoch)
+    offsets = loaders.partition_offsets(servers, dlq, timeout, epoch)
     total = sum(o.records for o in offsets)
-    records = data.newest(servers, dlq, None, DEAD_LETTERS, timeout, epoch)
+    records = loaders.newest(servers, dlq, None, DEAD_LETTERS, timeout, epoch)
     st.metric("Dead letters kept", f"{total:,}")
     if not records:
         st.success("No row was sent to the dead-letter topic.")
@@ -433,20 +433,20 @@ def _dead_letters(settings: Settings, topic: str, names: list[str], epoch: int) 
 
 def render() -> None:
     """Draw the page."""
-    settings = data.settings()
+    settings = loaders.settings()
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Kafka")
-    timeout, epoch = settings.dashboard_timeout, data.epoch(settings)
+    timeout, epoch = settings.dashboard_timeout, loaders.epoch(settings)
     st.text(f"Brokers: {settings.kafka_bootstrap_servers}")
-    servers = data.kafka(settings)
-    topics = data.topics(servers, timeout, epoch)
+    servers = loaders.kafka(settings)
+    topics = loaders.topics(servers, timeout, epoch)
     if not topics:
         ui.message(
             "info",
             "No topics yet — run `make run`, or `weatherpipe produce`: it creates its topic.",
         )
         return
-    offsets = {t.name: data.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
+    offsets = {t.name: loaders.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
     st.dataframe(
         [
             {

@@ -8,12 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from weatherpipe.batch.rawfiles import RawFile, parse
-from weatherpipe.dashboard import data, reconcile, ui
+from weatherpipe.dashboard import loaders, reconcile, ui
 from weatherpipe.dashboard.reconcile import Check, Counts
-from weatherpipe.ingest.produce import DLQ_SUFFIX
-from weatherpipe.kafka.inspect import PartitionLag
+from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import PartitionLag
+from weatherpipe.rawzone import naming
 from weatherpipe.settings import Settings
 
 RECENT_RUNS = 20
@@ -39,37 +39,37 @@ class Sources:
     url: str
     timeout: float
     epoch: int
-    raw: data.RawZone
+    raw: loaders.RawZone
     lags: list[PartitionLag] | None = None
-    lag_error: data.ReadError | None = None
+    lag_error: loaders.ReadError | None = None
     topic_records: int | None = None
     dead_letters: int | None = None
     processed: dict[str, int] | None = None
     outcome: dict[str, Any] | None = None
-    db_error: data.ReadError | None = None
+    db_error: loaders.ReadError | None = None
 
 
-def _try(read: Any) -> tuple[Any, data.ReadError | None]:
+def _try(read: Any) -> tuple[Any, loaders.ReadError | None]:
     try:
         return read(), None
-    except data.ReadError as exc:
+    except loaders.ReadError as exc:
         return None, exc
 
 
 def _sources(settings: Settings) -> Sources:
     url, timeout, epoch = (
-        data.database_url(settings),
+        loaders.database_url(settings),
         settings.dashboard_timeout,
-        data.epoch(settings),
+        loaders.epoch(settings),
     )
     topic = settings.kafka_topic
     found = Sources(
-        settings, url, timeout, epoch, data.raw_zone(str(settings.raw_dir), topic, epoch)
+        settings, url, timeout, epoch, loaders.raw_zone(str(settings.raw_dir), topic, epoch)
     )
-    servers, found.lag_error = _try(lambda: data.kafka(settings))
+    servers, found.lag_error = _try(lambda: loaders.kafka(settings))
     if found.lag_error is None:
         found.lags, found.lag_error = _try(
-            lambda: data.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
+            lambda: loaders.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
         )
     if found.lag_error is None:
         # Records ever written (end offsets), so records removed by retention still count;
@@ -78,26 +78,31 @@ def _sources(settings: Settings) -> Sources:
         files = [(f.partition, f.first_offset, f.last_offset) for f in _files(found.raw)]
         spans = reconcile.uncovered({p.partition: (p.start, p.end) for p in lags}, files)
         found.topic_records = sum(p.end for p in lags) - _no_record(found, servers, topic, spans)
-        dlq, _ = _try(lambda: data.partition_offsets(servers, topic + DLQ_SUFFIX, timeout, epoch))
+        dlq, _ = _try(
+            lambda: loaders.partition_offsets(servers, topic + DLQ_SUFFIX, timeout, epoch)
+        )
         if dlq is not None:
             spans = [(p.partition, p.start, p.end) for p in dlq]
             no_record = _no_record(found, servers, topic + DLQ_SUFFIX, spans)
             found.dead_letters = sum(p.end for p in dlq) - no_record
-    found.processed, found.db_error = _try(lambda: data.processed_files(url, timeout, epoch, topic))
+    found.processed, found.db_error = _try(
+        lambda: loaders.processed_files(url, timeout, epoch, topic)
+    )
     if found.db_error is None:
-        found.outcome, found.db_error = _try(lambda: data.outcome(url, timeout, epoch))
+        found.outcome, found.db_error = _try(lambda: loaders.outcome(url, timeout, epoch))
     return found
 
 
-def _files(raw: data.RawZone) -> list[RawFile]:
-    return [f for f in (parse(path) for path in raw.lines) if f is not None]
+def _files(raw: loaders.RawZone) -> list[naming.RawFileName]:
+    paths = (naming.parse_relative_path(path) for path in raw.lines)
+    return [p.name for p in paths if p is not None]
 
 
 def _no_record(s: Sources, servers: KafkaConnection, topic: str, spans: list[Span]) -> int:
     """Offsets of `spans` that hold no record; 0 when Kafka does not answer the read-back
     (the offsets then count as records)."""
     found, _ = _try(
-        lambda: data.offsets_without_record(servers, topic, tuple(spans), s.timeout, s.epoch)
+        lambda: loaders.offsets_without_record(servers, topic, tuple(spans), s.timeout, s.epoch)
     )
     return int(found or 0)
 
@@ -192,13 +197,13 @@ def _runs(s: Sources) -> bool:
     """The batch section; False when the database cannot be read (later sections skip it)."""
     st.subheader("Batch runs")
     try:
-        runs = data.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
-        totals = data.totals(s.url, s.timeout, s.epoch)
-    except data.ReadError as exc:
+        runs = loaders.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
+        totals = loaders.totals(s.url, s.timeout, s.epoch)
+    except loaders.ReadError as exc:
         ui.problem(exc)
         return False
     if not runs:
-        ui.message("info", data.NO_DATA)
+        ui.message("info", loaders.NO_DATA)
         return True
     last, idle = _last_work(runs)
     finished = last["finished_at"]
@@ -283,7 +288,8 @@ def _raw_zone(s: Sources) -> None:
     if s.processed is not None:
         processed = {}
         for path in s.processed:
-            day = path.split("/")[1].removeprefix("date=") if path.count("/") == 2 else ""
+            parsed = naming.parse_relative_path(path)
+            day = parsed.date if parsed is not None else ""
             processed[day] = processed.get(day, 0) + 1
     unit, size = _unit(max(d.bytes for d in days))
     rows = [
@@ -384,8 +390,8 @@ def _consumer_lag(s: Sources) -> None:
 def _quarantine(s: Sources) -> None:
     st.subheader("Quarantine")
     try:
-        reasons = data.rejected_by_reason(s.url, s.timeout, s.epoch)
-    except data.ReadError as exc:
+        reasons = loaders.rejected_by_reason(s.url, s.timeout, s.epoch)
+    except loaders.ReadError as exc:
         ui.problem(exc)
         return
     if not reasons:
@@ -405,10 +411,10 @@ def _quarantine(s: Sources) -> None:
     choices = [ALL_REASONS, *sorted({r["reason"] for r in reasons})]
     reason = st.selectbox("Show the latest rejected records of", choices, key="reason")
     try:
-        records = data.rejected_records(
+        records = loaders.rejected_records(
             s.url, s.timeout, s.epoch, None if reason == ALL_REASONS else reason, QUARANTINE_ROWS
         )
-    except data.ReadError as exc:
+    except loaders.ReadError as exc:
         ui.problem(exc)
         return
     st.caption(f"{len(records)} most recent (at most {QUARANTINE_ROWS}).")
@@ -437,7 +443,7 @@ def _quarantine(s: Sources) -> None:
 
 def render() -> None:
     """Draw the page; each section reports its own failure so the others still show."""
-    settings = data.settings()
+    settings = loaders.settings()
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Pipeline")
     sources = _sources(settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from weatherpipe.dashboard import data, ui
+from weatherpipe.dashboard import loaders, ui
 from weatherpipe.dashboard.colors import city_colors, color_encoding
 from weatherpipe.dashboard.places import COORDINATES, DEFAULT_LABEL, LABELS, us_outline
 from weatherpipe.dashboard.queries import Grain, KpiPeriods, Kpis, Row, Selection
@@ -233,7 +233,8 @@ def _labels(position: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _map(rows: list[Row], colors: dict[str, str]) -> None:
+def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
+    """The cities on a map of the US when `drawn`; below it, those without known coordinates."""
     points = [
         {
             "city": r["location"],
@@ -252,7 +253,7 @@ def _map(rows: list[Row], colors: dict[str, str]) -> None:
         if r["location"] in COORDINATES
     ]
     unknown = [r["location"] for r in rows if r["location"] not in COORDINATES]
-    if points:
+    if points and drawn:
         shown = [p["city"] for p in points]
         position: dict[str, Any] = {
             "longitude": {"field": "lon", "type": "quantitative"},
@@ -321,15 +322,15 @@ def _comparison(rows: list[Row]) -> None:
 
 def render() -> None:
     """Draw the page."""
-    settings = data.settings()
+    settings = loaders.settings()
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Weather")
     url, timeout, epoch = (
-        data.database_url(settings),
+        loaders.database_url(settings),
         settings.dashboard_timeout,
-        data.epoch(settings),
+        loaders.epoch(settings),
     )
-    coverage = data.coverage(url, timeout, epoch)
+    coverage = loaders.coverage(url, timeout, epoch)
     if coverage.unshowable:
         ui.message(
             "warning",
@@ -341,7 +342,7 @@ def render() -> None:
     first, last = coverage.first_day, coverage.last_day
     if first is None or last is None:
         if not coverage.unshowable:
-            ui.message("info", data.NO_DATA)
+            ui.message("info", loaders.NO_DATA)
         return
     st.caption(
         f"Daily aggregates of {len(coverage.locations)} cities from {first} to {last} "
@@ -356,9 +357,9 @@ def render() -> None:
     grain_label = right.segmented_control("Per", list(GRAINS), key="grain") or DEFAULT_GRAIN
     _url_state(selection, coverage.locations, first, last)
     grain = GRAINS[grain_label]
-    _kpi_tiles(data.kpis(url, timeout, epoch, selection), first)
-    rows = data.series(url, timeout, epoch, selection, grain)
-    cities = data.per_city(url, timeout, epoch, selection)
+    _kpi_tiles(loaders.kpis(url, timeout, epoch, selection), first)
+    rows = loaders.series(url, timeout, epoch, selection, grain)
+    cities = loaders.per_city(url, timeout, epoch, selection)
     if not rows:
         st.info("No observations for these cities on these days.")
         return
@@ -382,7 +383,9 @@ def render() -> None:
     st.subheader("Comparison of the cities")
     _comparison(cities)
     st.subheader("Map")
-    _map(cities, colors)
+    # Drawn on request: a second chart costs the page's first load as much as the first one.
+    drawn = st.toggle("Show the cities on a map", key="map")
+    _map(cities, colors, drawn)
     st.download_button(
         f"Download the selection as CSV ({grain_label.lower()})",
         _csv(rows),

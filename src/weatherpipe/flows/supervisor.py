@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from weatherpipe.batch.schedule import next_tick
+from weatherpipe.flows.schedule import next_tick
 
 log = logging.getLogger(__name__)
 

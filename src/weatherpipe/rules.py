@@ -1,10 +1,12 @@
-"""The validation rules of a raw line, as data every engine renders into its own language.
+"""The validation rules of a weather event, as one ordered list every validator renders.
 
 The rules are derived from `weatherpipe.events` (fields, bounds, timestamp format, reasons) and
 form an ordered list of `Rule(reason, field, predicate)`: a record is rejected with the reason of
 the FIRST rule whose predicate holds. Predicates are a handful of small frozen dataclasses over
-JSON paths of the raw line, so the DuckDB engine renders them to DuckDB SQL and a Spark engine
-can render the same list to Spark SQL.
+JSON paths of a raw line. The producer checks CSV rows against the list (`ingest.validate`, with
+Arrow), the batch renders it to DuckDB SQL (`batch.duckdb_sql`, `batch.duckdb_typed`) and Spark
+SQL (`batch.spark_sql`). Each renderer matches on `Predicate` exhaustively (`match` ending in
+`typing.assert_never`), so a new predicate fails type-checking in every renderer that lacks it.
 """
 
 from __future__ import annotations
@@ -259,43 +261,3 @@ def paths(rules: tuple[Rule, ...] = RULES) -> list[Path]:
     for extra in (TOPIC, PARTITION, OFFSET, LOCATION, TIMESTAMP, *MEASURE_PATHS.values()):
         seen.setdefault(extra, None)
     return list(seen)
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Names of the SQL columns that hold one JSON path's fragment, type, text and number."""
-
-    fragment: str
-    type: str
-    text: str
-    number: str
-
-
-class ColumnPlan:
-    """The JSON paths a rule list reads and the column names each engine's SQL gives them.
-
-    Shared by the DuckDB and Spark renderers, so both name and select the same columns.
-    """
-
-    def __init__(self, rule_list: tuple[Rule, ...] = RULES) -> None:
-        self.rules = rule_list
-        self.paths = [p for p in paths(rule_list) if p != LINE]
-        self.number_paths = [
-            p
-            for p in self.paths
-            if any(
-                x.predicate.path == p
-                and isinstance(x.predicate, NotNumber | NotFinite | OutOfRange)
-                for x in rule_list
-            )
-        ]
-
-    def is_parent(self, path: Path) -> bool:
-        """Whether another path read lies inside `path` (so `path` is an object on the way)."""
-        return any(p[: len(path)] == path and p != path for p in self.paths)
-
-    def columns(self, path: Path) -> Columns:
-        if path == LINE:
-            return Columns("j", "jt", "line", "")
-        i = self.paths.index(path)
-        return Columns(f"f{i}", f"t{i}", f"s{i}", f"n{i}")

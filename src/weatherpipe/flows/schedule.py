@@ -1,4 +1,5 @@
-"""`--every`: run the batch at a fixed interval until stopped.
+"""Schedules: ticks at a fixed interval (`serve`'s jobs, `batch --every`), and running the batch
+on them until stopped.
 
 Runs never overlap: a run that takes longer than the interval makes the loop skip the ticks it
 missed, and a second batch process on the same database waits on the batch advisory lock (a

@@ -8,24 +8,26 @@ so the setting can change without restarting and a period's results expire toget
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 import psycopg
 import streamlit as st
 
-from weatherpipe.batch.rawfiles import list_files
 from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
-from weatherpipe.kafka import browse, describe, inspect
-from weatherpipe.kafka.inspect import KafkaUnavailableError
+from weatherpipe.kafka import browse, describe, readback, topic_views
 from weatherpipe.kafka.security import KafkaConnection, kafka_connection
+from weatherpipe.kafka.topic_views import KafkaUnavailableError
+from weatherpipe.rawzone.listing import topic_files
 from weatherpipe.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -79,8 +81,22 @@ def first_line(exc: BaseException) -> str:
 
 
 def settings() -> Settings:
-    """The settings, read from the environment on every run of a page (cheap), so a page
-    never works with values older than its process's environment."""
+    """The settings of the current environment and `.env` file, so a page never works with
+    values older than its process's environment. Read again only when either changed:
+    validating them costs a page run some 25 ms."""
+    dotenv = Path(".env")
+    try:
+        stat = dotenv.stat()
+        version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None
+    return _settings(tuple(sorted(os.environ.items())), str(dotenv.resolve()), version)
+
+
+@lru_cache(maxsize=8)
+def _settings(
+    environ: tuple[tuple[str, str], ...], dotenv: str, version: tuple[int, int] | None
+) -> Settings:
     return load_settings()
 
 
@@ -246,14 +262,11 @@ def raw_zone(raw_dir: str, topic: str, epoch: int) -> RawZone:
     size: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
     lines: dict[str, int] = {}
-    for raw in list_files(Path(raw_dir)):
-        if raw.topic != topic:
-            continue
-        day = raw.path.split("/")[1].removeprefix("date=")
-        files[day] += 1
-        size[day] += raw.size_bytes
-        lines[raw.path] = raw.last_offset - raw.first_offset + 1
-        count[day] += lines[raw.path]
+    for raw in topic_files(Path(raw_dir), topic):
+        files[raw.date] += 1
+        size[raw.date] += raw.size_bytes
+        lines[raw.path] = raw.lines
+        count[raw.date] += raw.lines
     return RawZone([RawDay(d, files[d], size[d], count[d]) for d in sorted(files)], lines)
 
 
@@ -283,17 +296,17 @@ def kafka(current: Settings) -> KafkaConnection:
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
-def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[inspect.TopicInfo]:
+def topics(servers: KafkaConnection, timeout: float, epoch: int) -> list[topic_views.TopicInfo]:
     """The cluster's topics."""
-    return _kafka(servers, lambda: inspect.topics(servers, timeout))
+    return _kafka(servers, lambda: topic_views.topics(servers, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def partition_offsets(
     servers: KafkaConnection, topic: str, timeout: float, epoch: int
-) -> list[inspect.PartitionOffsets]:
+) -> list[topic_views.PartitionOffsets]:
     """Start and end offsets per partition."""
-    return _kafka(servers, lambda: inspect.partition_offsets(servers, topic, timeout))
+    return _kafka(servers, lambda: topic_views.partition_offsets(servers, topic, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
@@ -307,10 +320,10 @@ def offsets_without_record(
     """How many offsets of the (partition, first, end) `spans` hold no committed record
     (transaction markers, aborted records), read back. A span with more than READBACK_LIMIT
     records (a consumer far behind) is taken to hold records only."""
-    wanted = [inspect.OffsetSpan(*span) for span in spans]
+    wanted = [readback.OffsetSpan(*span) for span in spans]
     found = _kafka(
         servers,
-        lambda: inspect.committed_records(servers, topic, wanted, timeout, READBACK_LIMIT),
+        lambda: readback.committed_records(servers, topic, wanted, timeout, READBACK_LIMIT),
     )
     return sum(
         w.end - w.first - (f.count if f is not None else 0)
@@ -322,9 +335,9 @@ def offsets_without_record(
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
 def group_lag(
     servers: KafkaConnection, topic: str, group: str, timeout: float, epoch: int
-) -> list[inspect.PartitionLag]:
+) -> list[topic_views.PartitionLag]:
     """A consumer group's lag per partition."""
-    return _kafka(servers, lambda: inspect.group_lag(servers, topic, group, timeout))
+    return _kafka(servers, lambda: topic_views.group_lag(servers, topic, group, timeout))
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

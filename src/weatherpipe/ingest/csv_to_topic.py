@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Final, Protocol
 
 import numpy as np
@@ -127,6 +124,8 @@ class ProduceSummary:
     daily: bool = False
     day: dt.date | None = None
     errors: list[str] = field(default_factory=list)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    """Of each partition of the topic this run delivered to: the last offset delivered."""
 
     @property
     def dlq_topic(self) -> str:
@@ -496,6 +495,9 @@ class _Run:
         self.summary.resumed = matched[session.topic] + matched[session.dlq]
         self.summary.sent = self.committed[session.topic] + matched[session.topic]
         self.summary.quarantined = self.committed[session.dlq] + matched[session.dlq]
+        # Acknowledged records of a transaction that was then aborted lie below those of the
+        # one that sent them again and committed: the last ones are committed records.
+        self.summary.last_offsets = dict(self.producer.last_offsets.get(session.topic, {}))
 
 
 def _prepared(
@@ -589,22 +591,3 @@ def _concat(parts: list[ValidRows]) -> ValidRows:
             pa.concat_arrays([p.measures[i] for p in parts]) for i in range(len(parts[0].measures))
         ),
     )
-
-
-@contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
-    """While active, the first Ctrl-C (SIGINT) only asks the run to stop after the current
-    slice, so what was handed over is committed and reported; a second Ctrl-C aborts at once."""
-    requested = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-
-    signal.signal(signal.SIGINT, handle)
-    try:
-        yield requested.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,196 @@
+"""Benchmark: the lab flow `weatherpipe run --no-dashboard` against the reference tools run back
+to back, with the peak memory of every process.
+
+On a fresh topic (empty) with the CSV already written, times `weatherpipe run --no-dashboard`
+(a subprocess, as a user runs it; wall time, Python start-up included) while psutil samples the
+resident memory of its whole process tree. Then, on the same broker, the sum of:
+  - Kafka's ProducerPerformance: as many records of the same average size, acks=all,
+    idempotent, the same compression and batching (bench_produce.run_reference);
+  - Kafka's ConsumerPerformance reading the topic the lab run filled (bench_consume);
+  - a bare DuckDB `GROUP BY` over the raw files the lab run wrote (bench_batch.BARE).
+Each reference is counted by its own figure (records / its records/s; ConsumerPerformance's
+fetch time; the query alone), so JVM start-up and joining the group are not held against them.
+The ratio is ours / that sum (lower is better). Also the partition sizes of the topic.
+
+With --large N (e.g. 10000000) a second lab run on N rows follows: wall time, its ratio to the
+first run's and the peak memory of each process (run it once: it takes minutes).
+
+Needs a running platform (`weatherpipe platform up`); settings come from the environment.
+    uv run python bench/bench_lab.py [--rows 1000000] [--large 10000000]
+        [--out bench/results-lab.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from bench_batch import BARE
+from bench_consume import consumer_performance, partition_sizes
+from bench_produce import average_value_size, run_reference
+from tree_memory import TreeMemory
+
+from weatherpipe import platform
+from weatherpipe.settings import Settings, load_settings
+
+HERE = Path(__file__).resolve().parent
+MIB = 1024 * 1024
+
+
+@dataclass
+class LabRun:
+    rows: int
+    topic: str
+    raw_dir: Path
+    wall: float
+    stages: list[dict[str, Any]]
+    peaks: dict[int, tuple[str, int]]
+
+
+def lab_run(settings: Settings, workdir: Path, rows: int) -> LabRun:
+    """`weatherpipe run --no-dashboard --json` on a fresh topic, the CSV of `rows` present."""
+    csv = workdir / f"weather-{rows}.csv"
+    subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "generate", "--rows", str(rows), "--out", str(csv)],
+        check=True,
+        capture_output=True,
+    )
+    topic = f"bench_lab_{uuid.uuid4().hex[:8]}"
+    raw_dir = workdir / f"raw-{rows}"
+    env = dict(
+        os.environ,
+        CSV_PATH=str(csv),
+        RAW_DIR=str(raw_dir),
+        KAFKA_TOPIC=topic,
+        KAFKA_GROUP_ID=f"bench_lab_{uuid.uuid4().hex[:8]}",
+        LOG_LEVEL="WARNING",
+    )
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    with TreeMemory(proc.pid) as memory:
+        out, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"weatherpipe run failed ({proc.returncode}): {out}")
+    summary = json.loads(out.strip().splitlines()[-1])
+    csv.unlink()
+    return LabRun(rows, topic, raw_dir, wall, summary["stages"], memory.peaks)
+
+
+def bare_groupby(raw_dir: Path, topic: str) -> float:
+    """Seconds of the bare DuckDB `GROUP BY` over the raw files (a connection of its own)."""
+    db = duckdb.connect()
+    db.execute(BARE, [str(raw_dir / topic / "*" / "*.ndjson")]).fetchall()  # JSON reader loaded
+    start = time.perf_counter()
+    db.execute(BARE, [str(raw_dir / topic / "*" / "*.ndjson")]).fetchall()
+    return time.perf_counter() - start
+
+
+def memory_table(run: LabRun) -> list[str]:
+    lines = ["| process | peak RSS (MiB) |", "|---|---:|"]
+    for name, rss in sorted(run.peaks.values(), key=lambda p: -p[1]):
+        lines.append(f"| `{name}` | {rss / MIB:,.0f} |")
+    return lines
+
+
+def stage_line(run: LabRun) -> str:
+    return ", ".join(f"{s['name']} {s['seconds']:.1f} s" for s in run.stages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--large", type=int, default=0, help="rows of a second, large lab run")
+    parser.add_argument("--out", type=Path, default=HERE / "results-lab.md")
+    args = parser.parse_args()
+    settings = load_settings()
+    platform.up(settings)
+    rows = args.rows
+    with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmp:
+        workdir = Path(tmp)
+        print(f"bench lab: weatherpipe run on {rows:,} rows…", file=sys.stderr, flush=True)
+        run = lab_run(settings, workdir, rows)
+        sizes = partition_sizes(settings, run.topic)
+        print("bench lab: ProducerPerformance…", file=sys.stderr, flush=True)
+        csv = workdir / "sample.csv"
+        subprocess.run(
+            [sys.executable, "-m", "weatherpipe", "generate", "--rows", "100000", "--out", csv],
+            check=True,
+            capture_output=True,
+        )
+        record_size = average_value_size(csv)
+        produce_seconds = rows / run_reference(settings, rows, record_size)
+        print("bench lab: ConsumerPerformance…", file=sys.stderr, flush=True)
+        consumed = consumer_performance(settings, run.topic, rows)
+        consume_seconds = consumed["fetch.time.ms"] / 1000
+        print("bench lab: bare DuckDB GROUP BY…", file=sys.stderr, flush=True)
+        batch_seconds = bare_groupby(run.raw_dir, run.topic)
+        large = None
+        if args.large:
+            print(f"bench lab: weatherpipe run on {args.large:,} rows…", file=sys.stderr)
+            large = lab_run(settings, workdir, args.large)
+    reference = produce_seconds + consume_seconds + batch_seconds
+    spread = (max(sizes) - min(sizes)) / min(sizes) if min(sizes) else float("inf")
+    report = [
+        f"# Lab flow vs Kafka's and DuckDB's own tools, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{rows:,} rows (CSV present, topic empty), local single-node Kafka, 2 shared cores, "
+        f"load average {os.getloadavg()[0]:.1f} at the end. Command: `uv run python "
+        f"bench/bench_lab.py --rows {rows}{f' --large {args.large}' if args.large else ''}`.",
+        "",
+        "| run | seconds |",
+        "|---|---:|",
+        f"| `weatherpipe run --no-dashboard` (wall, start-up included) | **{run.wall:.1f}** |",
+        f"| ProducerPerformance, {rows:,} x {record_size} B, acks=all, lz4 | "
+        f"{produce_seconds:.1f} |",
+        f"| ConsumerPerformance, {rows:,} records (fetch time) | {consume_seconds:.1f} |",
+        f"| bare DuckDB `GROUP BY` over the raw files | {batch_seconds:.1f} |",
+        f"| sum of the references | {reference:.1f} |",
+        f"| **ratio** ours / sum (target ≤ 1.0) | **{run.wall / reference:.2f}** |",
+        "",
+        f"Stages of ours: {stage_line(run)}.",
+        "",
+        f"Partition sizes of the topic: {' / '.join(f'{s:,}' for s in sizes)} "
+        f"(largest {spread:.1%} above the smallest).",
+        "",
+        f"Peak RSS of every process of `weatherpipe run` ({rows:,} rows; target ≤ 400 MiB each):",
+        "",
+        *memory_table(run),
+        "",
+    ]
+    if large is not None:
+        report += [
+            f"## {large.rows:,} rows",
+            "",
+            f"`weatherpipe run --no-dashboard`: **{large.wall:.1f} s** wall, "
+            f"**{large.wall / run.wall:.1f}x** the {rows:,}-row run (target ≤ "
+            f"{large.rows / rows * 1.1:.0f}x). Stages: {stage_line(large)}.",
+            "",
+            *memory_table(large),
+            "",
+        ]
+    text = "\n".join(report)
+    print(text)
+    args.out.write_text(text)
+    print(f"written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
