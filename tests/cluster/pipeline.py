@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from tests.conftest import as_env
 from weatherpipe.events import CSV_COLUMNS, EVENT_FIELDS
@@ -79,31 +79,46 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def topic_rows(settings: Settings, topic: str) -> Counter[Row]:
-    """Every record of `topic` up to its end offsets, as rows, read as the administrator."""
+def topic_records(settings: Settings, topic: str) -> list[tuple[int, int, bytes]]:
+    """The (partition, offset, value) of every committed record of `topic`, read to each
+    partition's end as the administrator (offsets are not dense: transaction markers take
+    some)."""
     ends = end_offsets(settings, topic)
     consumer = Consumer(
         {
             **kafka_connection(settings, "admin").config(),
             "group.id": f"reader-{topic}",
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
         }
     )
-    found: Counter[Row] = Counter()
+    found: list[tuple[int, int, bytes]] = []
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
-        remaining = {p: end for p, end in ends.items() if end > 0}
+        remaining = {p for p, end in ends.items() if end > 0}
         deadline = time.monotonic() + 120
         while remaining and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, timeout=1):
-                assert msg.error() is None, msg.error()
-                found[event_row(orjson.loads(msg.value()))] += 1
-                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                    remaining.pop(msg.partition(), None)
+                error = msg.error()
+                if error is not None:
+                    assert error.code() == KafkaError._PARTITION_EOF, error
+                    remaining.discard(msg.partition())
+                    continue
+                found.append((msg.partition(), msg.offset(), msg.value()))
         assert not remaining, f"partitions not read to their end: {remaining}"
     finally:
         consumer.close()
     return found
+
+
+def topic_rows(settings: Settings, topic: str) -> Counter[Row]:
+    """Every committed record of `topic`, as rows."""
+    return Counter(event_row(orjson.loads(v)) for _, _, v in topic_records(settings, topic))
+
+
+def topic_offsets(settings: Settings, topic: str) -> set[tuple[int, int]]:
+    """The (partition, offset) of every committed record of `topic`."""
+    return {(p, o) for p, o, _ in topic_records(settings, topic)}
 
 
 def raw_zone(raw_dir: Path, topic: str) -> tuple[Counter[tuple[int, int]], Counter[Row]]:

@@ -21,7 +21,10 @@ from pathlib import Path
 
 from tests.compose.podman import REPO, Podman
 from tests.conftest import free_port
+from weatherpipe.kafka.readback import OffsetSpan, committed_records
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import group_lag, partition_offsets
+from weatherpipe.rawzone.lag import Gap, confirmed
 from weatherpipe.rawzone.naming import FILE_NAME_RE
 
 
@@ -175,3 +178,17 @@ def raw_offsets(raw_dir: Path) -> Counter[tuple[str, int, int]]:
             kafka = json.loads(line)["kafka"]
             counts[(kafka["topic"], kafka["partition"], kafka["offset"])] += 1
     return counts
+
+
+def committed_in_topic(kafka: KafkaConnection, topic: str) -> int:
+    """The committed records `topic` holds, read back (its offsets count transaction markers
+    as well)."""
+    spans = [OffsetSpan(p.partition, p.start, p.end) for p in partition_offsets(kafka, topic, 30)]
+    return sum(f.count for f in committed_records(kafka, topic, spans, 60) if f is not None)
+
+
+def group_behind(kafka: KafkaConnection, topic: str, group: str) -> bool:
+    """Whether a committed record of `topic` lies after `group`'s committed offsets."""
+    lags = group_lag(kafka, topic, group, 30)
+    found = [Gap(p.partition, p.committed or p.start, p.end) for p in lags if p.lag > 0]
+    return bool(found) and bool(confirmed(kafka, topic, found, 30))

@@ -19,10 +19,9 @@ import pytest
 
 from tests.compose.conftest import FIGURES, ROWS, new_stack
 from tests.compose.podman import Podman
-from tests.compose.stack import Stack, raw_offsets, wait_for
+from tests.compose.stack import Stack, committed_in_topic, group_behind, raw_offsets, wait_for
 from tests.csv_reference import DAILY, assert_daily_matches, expected_daily
 from weatherpipe.db.connection import connect
-from weatherpipe.kafka.topic_views import group_lag, partition_offsets
 
 # The first test also waits for the images: debootstrap and every build on a fresh machine.
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
@@ -53,7 +52,7 @@ def drain(stack: Stack, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while True:
         stack.stop("consumer")
-        if sum(p.lag for p in group_lag(stack.kafka, TOPIC, GROUP, 30)) == 0:
+        if not group_behind(stack.kafka, TOPIC, GROUP):
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the consumer did not catch up within {timeout:.0f} s")
@@ -102,7 +101,7 @@ def lab(podman: Podman, images: None, data_dir: Path) -> Iterator[LabRun]:
             f"{time.monotonic() - started:.0f} s for {ROWS:,} rows"
         )
         FIGURES["disk used at peak"] = disk_used(podman)
-        topic_records = sum(p.records for p in partition_offsets(stack.kafka, TOPIC, 30))
+        topic_records = committed_in_topic(stack.kafka, TOPIC)
         yield LabRun(
             stack=stack,
             csv=data_dir / "weather_data.csv",

@@ -12,10 +12,9 @@ import pytest
 
 from tests.compose.conftest import new_stack
 from tests.compose.podman import Podman
-from tests.compose.stack import raw_offsets, wait_for
+from tests.compose.stack import committed_in_topic, raw_offsets, wait_for
 from tests.compose.test_compose_lab import TOPIC, drain
 from weatherpipe.db.connection import connect
-from weatherpipe.kafka.topic_views import partition_offsets
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
@@ -43,7 +42,7 @@ def test_normal_operation_sends_stores_and_aggregates_the_first_day(
         day, rows = first_day(data_dir / "weather_data.csv")
 
         def sent() -> int:
-            return sum(p.records for p in partition_offsets(stack.kafka, TOPIC, 30))
+            return committed_in_topic(stack.kafka, TOPIC)
 
         wait_for(f"the first day's {rows} records in Kafka", lambda: sent() >= rows, 600)
 

@@ -16,14 +16,16 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.conftest import as_env
 from weatherpipe.events import Reason
 from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.consumer import KafkaConsumer
+from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import partition_offsets
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
 from weatherpipe.rawzone.rotation import RotationPolicy
@@ -401,3 +403,64 @@ def test_odd_values_are_stored_marked_and_counted(
             assert line["kafka"]["key_encoding"] == "base64"
         else:
             assert line["kafka"]["key"] == key.decode()
+
+
+def read_committed(settings: Settings, topic: str) -> list[tuple[int, int]]:
+    """The (partition, offset) of every record a reader of committed records gets, read to each
+    partition's end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "reader",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    found: list[tuple[int, int]] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        at_end: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(at_end) < len(partitions):
+            assert time.monotonic() < deadline, f"{topic} not read to its end"
+            for msg in consumer.consume(10_000, timeout=1):
+                error = msg.error()
+                if error is not None:
+                    assert error.code() == KafkaError._PARTITION_EOF, error
+                    at_end.add(msg.partition())
+                    continue
+                found.append((msg.partition(), msg.offset()))
+    finally:
+        consumer.close()
+    return sorted(found)
+
+
+def test_records_of_transactions_are_stored_once_and_their_markers_are_no_lag(
+    platform_settings: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique_name("txn"), unique_name("g")
+    create_topic(platform_settings, topic, 3)
+    config = ProducerConfig(
+        KafkaConnection(platform_settings.kafka_bootstrap_servers), unique_name("txid")
+    )
+    with RecordProducer(config) as producer:
+        producer.init()
+        # Three transactions: each ends with a marker in every partition it wrote to.
+        for start in (0, 300, 600):
+            producer.begin()
+            records = events(start, 300)
+            values, keys = [v or b"" for _, v in records], [k or b"" for k, _ in records]
+            assert producer.send_many(topic, values, keys) == 300
+            producer.commit()
+    delivered = read_committed(platform_settings, topic)
+    assert len(delivered) == 900
+    kafka = KafkaConnection(platform_settings.kafka_bootstrap_servers)
+    ends = sum(p.end for p in partition_offsets(kafka, topic, 10))
+    assert ends > 900  # the records and the markers: the offsets are not dense
+    env = consume_env(platform_settings, tmp_path, topic, group)
+    # Idle after the last record, the raw zone lacks no record: only the markers after it.
+    summary = summary_of(start_consume(env, "--until-idle", "2"), timeout=300)
+    assert summary["messages"] == 900
+    assert_exactly_once(tmp_path, topic, delivered)

@@ -76,7 +76,8 @@ def test_lab_flow_end_to_end(
     assert f"{ROWS + len(BAD_LINES):,} rows read, {ROWS:,} sent" in result.stderr
     assert f"{len(BAD_LINES)} bad rows to {topic}.dlq" in result.stderr
 
-    # Every valid row in exactly one raw line: offsets unique and dense, values as in the CSV.
+    # Every valid row in exactly one raw line: offsets unique, values as in the CSV. (Not
+    # dense: the markers that end the producer's transactions take offsets too.)
     coordinates: Counter[tuple[int, int]] = Counter()
     values: Counter[tuple[str, str]] = Counter()
     for raw_file in (tmp_path / "raw" / topic).glob("date=*/*.ndjson"):
@@ -86,9 +87,6 @@ def test_lab_flow_end_to_end(
             values[(record["value"]["location"], record["value"]["timestamp"])] += 1
     assert sum(coordinates.values()) == ROWS
     assert max(coordinates.values()) == 1
-    for partition in {p for p, _ in coordinates}:
-        offsets = sorted(o for p, o in coordinates if p == partition)
-        assert offsets == list(range(len(offsets)))
     with weather_csv.open(newline="") as fh:
         rows = list(csv.reader(fh))[1 : ROWS + 1]
     assert values == Counter((r[0], r[1]) for r in rows)
@@ -101,6 +99,7 @@ def test_lab_flow_end_to_end(
     # A second lab run sends nothing again, so nothing is counted twice.
     again = run_lab(env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"skipped: {topic} already holds {ROWS:,} records" in again.stderr
+    skipped = " ".join(again.stderr.split())
+    assert f"skipped: {topic} holds this CSV already: {ROWS + len(BAD_LINES):,} rows" in skipped
     with connect(fresh_database) as conn:
         assert conn.execute(DAILY).fetchall() == got

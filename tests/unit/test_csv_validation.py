@@ -304,3 +304,11 @@ def test_a_row_longer_than_the_limit_is_too_large_and_the_rest_is_read(tmp_path:
     assert list(rows.line) == [2, 4]
     assert [(r.line, r.reason, r.raw) for r in rejects] == [(3, Reason.TOO_LARGE, huge)]
     assert f"{len(huge)} bytes" in rejects[0].detail
+
+
+def test_a_quote_open_at_the_end_of_the_file_leaves_no_blank_line(tmp_path: Path) -> None:
+    path = write(tmp_path, f'{HEADER}\n{GOOD}\n"Austin,2024\n{GOOD}\n')
+    events, rejects = run(path)
+    assert [line for line, _ in events] == [2, 4]
+    assert [(r.line, r.reason) for r in rejects] == [(3, Reason.UNCLOSED_QUOTE)]
+    assert sum(split_fields(block)[0].blank for block in read_blocks(path)) == 0

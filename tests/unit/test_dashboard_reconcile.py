@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from weatherpipe.dashboard.reconcile import Check, Counts, csv_rows, steps, verdict
+from weatherpipe.dashboard.reconcile import Check, Counts, csv_rows, steps, uncovered, verdict
 
 # A run that went the whole way: 1,003 CSV rows, 3 of them dead letters, 2 lines quarantined
 # by the batch, 1 duplicate skipped.
@@ -116,3 +116,16 @@ def test_a_source_that_did_not_answer_is_unknown_not_zero() -> None:
     assert verdict(steps(db_down)) is Check.UNKNOWN
     # A disagreement is red even where another source is down.
     assert verdict(steps(replace(db_down, raw_lines=1_002))) is Check.DISAGREE
+
+
+def test_offsets_no_raw_file_covers_are_the_holes_between_files_and_the_tail() -> None:
+    offsets = {0: (0, 1_000), 1: (0, 10), 2: (0, 0)}
+    # Partition 0: two files with a marker's offset (500) between them and one after the last.
+    files = [(0, 501, 998), (0, 0, 499), (1, 0, 9)]
+    assert uncovered(offsets, files) == [(0, 500, 501), (0, 999, 1_000)]
+
+
+def test_offsets_before_the_first_file_and_of_a_partition_without_files_are_uncovered() -> None:
+    assert uncovered({0: (0, 50), 1: (20, 30)}, [(0, 10, 49)]) == [(0, 0, 10), (1, 20, 30)]
+    # Files overlapping each other or reaching past the end leave nothing uncovered.
+    assert uncovered({0: (0, 50)}, [(0, 0, 30), (0, 20, 60)]) == []

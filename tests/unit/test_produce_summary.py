@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from weatherpipe.events import Reason
-from weatherpipe.ingest.csv_to_topic import ProduceSummary, dlq_record
+from weatherpipe.ingest.csv_to_topic import RAW_KEPT, ProduceSummary, dlq_record
 from weatherpipe.ingest.reject import Reject
 
 
@@ -46,7 +46,18 @@ def test_dead_letter_record() -> None:
         "source": "/d/w.csv",
         "line": 7,
         "raw": "Chicago,x",
+        "truncated": False,
         "reason": "wrong_field_count",
         "field": None,
         "detail": "expected 6 fields, found 2",
     }
+
+
+def test_a_huge_row_keeps_the_start_of_its_text_and_says_it_was_cut() -> None:
+    raw = "Chicago," + "9" * 5_000_000
+    reject = Reject(3, raw, Reason.TOO_LARGE, None, "the row has 5,000,008 bytes")
+    record = dlq_record(Path("w.csv"), reject)
+    assert len(record) < 2 * RAW_KEPT
+    value = json.loads(record)
+    assert (value["raw"], value["truncated"]) == (raw[:RAW_KEPT], True)
+    assert (value["line"], value["reason"]) == (3, "too_large")

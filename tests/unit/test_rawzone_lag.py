@@ -37,6 +37,6 @@ def test_an_empty_or_fully_stored_topic_lacks_nothing() -> None:
 def test_a_gap_names_its_offsets_count_and_holder() -> None:
     gap = Gap(2, 1000, 1500)
     assert gap.describe("host-ab12-0 at 10.0.0.7") == (
-        "partition 2: 500 records (offsets 1000-1499), held by host-ab12-0 at 10.0.0.7"
+        "partition 2: up to 500 records (offsets 1000-1499), held by host-ab12-0 at 10.0.0.7"
     )
     assert gap.describe(None).endswith("held by no member")

@@ -24,7 +24,7 @@ from weatherpipe.dashboard import queries
 from weatherpipe.db.connection import connect, masked
 from weatherpipe.db.roles import reader_url
 from weatherpipe.errors import WeatherpipeError
-from weatherpipe.kafka import browse, describe, topic_views
+from weatherpipe.kafka import browse, describe, readback, topic_views
 from weatherpipe.kafka.security import KafkaConnection, kafka_connection
 from weatherpipe.kafka.topic_views import KafkaUnavailableError
 from weatherpipe.rawzone.listing import topic_files
@@ -35,6 +35,9 @@ T = TypeVar("T")
 _MAX_TTL = 3600
 # Memory bound of each cached function: a few periods of many different filter choices.
 _MAX_ENTRIES = 256
+# Records read back of each span of offsets no raw file covers: enough for a few transactions'
+# worth of a consumer catching up, little time when it is far behind.
+READBACK_LIMIT = 10_000
 
 NO_DATA = (
     "No data yet — run `make run`, or step by step: `weatherpipe platform up`, "
@@ -304,6 +307,29 @@ def partition_offsets(
 ) -> list[topic_views.PartitionOffsets]:
     """Start and end offsets per partition."""
     return _kafka(servers, lambda: topic_views.partition_offsets(servers, topic, timeout))
+
+
+@st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)
+def offsets_without_record(
+    servers: KafkaConnection,
+    topic: str,
+    spans: tuple[tuple[int, int, int], ...],
+    timeout: float,
+    epoch: int,
+) -> int:
+    """How many offsets of the (partition, first, end) `spans` hold no committed record
+    (transaction markers, aborted records), read back. A span with more than READBACK_LIMIT
+    records (a consumer far behind) is taken to hold records only."""
+    wanted = [readback.OffsetSpan(*span) for span in spans]
+    found = _kafka(
+        servers,
+        lambda: readback.committed_records(servers, topic, wanted, timeout, READBACK_LIMIT),
+    )
+    return sum(
+        w.end - w.first - (f.count if f is not None else 0)
+        for w, f in zip(wanted, found, strict=True)
+        if f is None or f.count < READBACK_LIMIT
+    )
 
 
 @st.cache_data(ttl=_MAX_TTL, max_entries=_MAX_ENTRIES, show_spinner=False)

@@ -6,13 +6,17 @@ with each step's counts checked against the next.
     raw-zone lines = lines the batch processed (+ lines of files it has not processed yet)
     lines processed (of every topic) = quarantined + observations + duplicates
 
-Counts are offsets and file names, never a read of the data: a topic's records are the sum of
+Counts are offsets and file names, hardly a read of the data: a topic's records are the sum of
 its partitions' end offsets (records ever written, so retention does not count as a loss),
-and a raw file holds one line per offset of the range in its name.
+and a raw file holds one line per offset of the range in its name. The producer writes in
+transactions, whose markers take offsets as well: inside a raw file's range they count on both
+sides, and the offsets no raw file covers (`uncovered`) are read back to take out those that
+hold no record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -70,6 +74,28 @@ def csv_rows(topic_records: int | None, dead_letters: int | None) -> tuple[int |
     if topic_records is None or dead_letters is None:
         return None, False
     return topic_records + dead_letters, False
+
+
+def uncovered(
+    offsets: Mapping[int, tuple[int, int]], files: Iterable[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """The offsets of the topic no raw file covers, as (partition, first, end) spans.
+
+    `offsets`: partition -> (first offset the topic holds, end offset); `files`: the raw files'
+    (partition, first offset, last offset)."""
+    by_partition: dict[int, list[tuple[int, int]]] = {}
+    for partition, first, last in files:
+        by_partition.setdefault(partition, []).append((first, last))
+    spans = []
+    for partition, (start, end) in sorted(offsets.items()):
+        at = start
+        for first, last in sorted(by_partition.get(partition, [])):
+            if first > at:
+                spans.append((partition, at, min(first, end)))
+            at = max(at, last + 1)
+        if at < end:
+            spans.append((partition, at, end))
+    return [s for s in spans if s[1] < s[2]]
 
 
 def _files(count: int) -> str:

@@ -162,30 +162,34 @@ class LabFlow:
             )
 
     def _produce(self, lines: Lines) -> Produced:
-        from weatherpipe.ingest.csv_to_topic import produce_all
-        from weatherpipe.ingest.resume import pending
+        from weatherpipe.ingest.csv_to_topic import (
+            AlreadySentError,
+            pending,
+            produce_all,
+            what_topic_holds,
+        )
         from weatherpipe.signals import stop_requested
 
         s = self.settings
         source = s.csv_path
+
+        def skipped() -> Produced:
+            note = f"skipped: {what_topic_holds(s, source)} (--produce-again sends it again)"
+            return Produced(StageSummary("produce", 0, note), {})
+
         held = _records_in_topic(s)
-        interrupted = pending(s.state_dir, s.kafka_topic, source)
-        if held and not self.produce_again and not interrupted:
+        if held and not self.produce_again and not pending(s, source):
             # The lab flow sends the data set once: a second `make run` must not send the
             # same rows again (the batch would then count every observation twice). An
             # interrupted first send is resumed instead: only its missing rows are sent.
-            return Produced(
-                StageSummary(
-                    "produce",
-                    0,
-                    f"skipped: {s.kafka_topic} already holds {held:,} records "
-                    "(--produce-again sends the CSV once more)",
-                ),
-                {},
-            )
+            return skipped()
         shown = lines.add("produce", total=source.stat().st_size)
-        with stop_requested() as stop:
-            summary = produce_all(s, source, ProduceProgress(shown, "produce"), stop)
+        try:
+            with stop_requested() as stop:
+                progress = ProduceProgress(shown, "produce")
+                summary = produce_all(s, source, progress, stop, again=self.produce_again)
+        except AlreadySentError:  # the topic was emptied since, and its ledger kept
+            return skipped()
         if summary.interrupted:
             raise KeyboardInterrupt
         if not summary.ok:

@@ -221,7 +221,10 @@ def _blocks(handle: BinaryIO, block_bytes: int, header: Header) -> Iterator[Line
         line_number += lines
         yield _with_end(block, offset)
     if carry:
-        block, _, _ = _split_lines(line_number, carry, newline, at_end=True)
+        # A row left open by the last block ends with the file's last line end, after which
+        # there is no line.
+        rest = carry.removesuffix(newline)
+        block, _, _ = _split_lines(line_number, rest, newline, at_end=True)
         if block is not None:
             yield _with_end(block, offset + len(carry))
 
@@ -355,6 +358,10 @@ class _QuotedRows:
 def _read_row(text: str) -> list[str] | None:
     """The fields of one row by the CSV rules; None when a quoted field is still open at its
     end. Otherwise lenient, as Python's reader is by default (`"a"b` reads as `ab`)."""
+    if len(text) > csv.field_size_limit():
+        # The reader would raise on a field this long; a row too large for a message is
+        # rejected after it is read (`split_fields`), so let the reader take it.
+        csv.field_size_limit(len(text))
     try:
         return next(csv.reader([text], strict=True), [])
     except csv.Error as exc:

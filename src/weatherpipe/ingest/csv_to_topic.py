@@ -2,44 +2,73 @@
 
 `--all` (lab mode) streams the whole file block by block. `--daily` (normal operation) sends
 the next event day not sent yet and then records it in the daily state file. Each row ends up
-exactly once in `sent` (acknowledged on the topic), `quarantined` (acknowledged on the
-dead-letter topic), `failed` (not acknowledged) or `not_sent` (the run was interrupted first).
+exactly once in `sent` (committed on the topic), `quarantined` (committed on the dead-letter
+topic), `failed` (its transaction could not be committed) or `not_sent` (the run was
+interrupted first).
+
+Exactly once per data set, not per run. A run:
+1. checks the CSV's header, and hashes its content on the side (`dataset`);
+2. takes the topic's lock on this machine (`topic_lock`): a second run at once is turned away;
+3. creates the topics if missing: the events, `<topic>.dlq`, and the ledger `<topic>.ledger`;
+4. starts a transactional producer whose id is the topic's (`weatherpipe-produce.<topic>`):
+   a producer of the same topic still running elsewhere is fenced, its open transaction
+   aborted;
+5. reads the ledger: an interrupted run of the same job is resumed (`resume`); a data set the
+   ledger records as sent in full is refused, unless `again`;
+6. sends each block of rows in one transaction (the first also notes the run in the ledger);
+7. records the data set as sent and removes the note, in one last transaction.
 
 Dead-letter record: key = the physical line number as text; value = a JSON object
-`{"source": <csv path>, "line": <1-based line, header = 1>, "raw": <the line's text>,
-"reason": <Reason code>, "field": <event field or null>, "detail": <what is wrong>}`. The
-dead-letter topic has one partition, so its records are in line order.
-
-An interrupted run (Ctrl-C, crash, SIGKILL, failed deliveries) is resumed by the next run of the
-same job, which sends only the rows the interrupted one did not deliver (`resume`).
+`{"source": <csv path>, "line": <1-based line, header = 1>, "raw": <the line's text, its first
+RAW_KEPT characters>, "truncated": <whether raw was cut>, "reason": <Reason code>, "field":
+<event field or null>, "detail": <what is wrong>}`. The dead-letter topic has one partition, so
+its records are in line order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
-from weatherpipe.ingest import daily_state
-from weatherpipe.ingest.csv_reader import LineBlock, read_blocks, split_fields
+from weatherpipe.errors import TerminalError
+from weatherpipe.ingest import daily_state, ledger
+from weatherpipe.ingest.csv_reader import LineBlock, check_header, read_blocks, split_fields
+from weatherpipe.ingest.dataset import digest_in_background, file_digest
 from weatherpipe.ingest.encode import Records, encode
+from weatherpipe.ingest.ledger import LedgerState, SentRun
 from weatherpipe.ingest.prefetch import prefetch
 from weatherpipe.ingest.reject import Reject
-from weatherpipe.ingest.resume import Resume, forget_finished_day
+from weatherpipe.ingest.resume import Resume
+from weatherpipe.ingest.topic_lock import topic_lock
 from weatherpipe.ingest.validate import ValidRows, validate
-from weatherpipe.kafka.admin import TopicSpec, ensure_topics
-from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
+from weatherpipe.kafka.admin import TopicSpec, ensure_topics, topic_config
+from weatherpipe.kafka.producer import (
+    MESSAGE_MAX_BYTES,
+    ProducerConfig,
+    RecordProducer,
+    TransactionAbortedError,
+)
 from weatherpipe.kafka.security import kafka_connection
 from weatherpipe.settings import Settings
 
-DLQ_SUFFIX = ".dlq"
+DLQ_SUFFIX: Final = ".dlq"
+RAW_KEPT: Final = 4_096
+"""Characters of a rejected row's text its dead-letter record keeps."""
+ROW_MARGIN: Final = 2_048
+"""Bytes a message needs beyond a row's own text: the JSON names around the values, an
+escaped location, the key and the record's framing."""
+TRANSACTION_ATTEMPTS: Final = 3
+"""Times a block's transaction is tried before the run gives up (and can be resumed)."""
 
 
 class ProgressSink(Protocol):
@@ -56,6 +85,21 @@ class _NoProgress:
 
     def position(self, byte_offset: int) -> None:
         pass
+
+
+class AlreadySentError(TerminalError):
+    """The ledger records this data set as sent in full to the topic."""
+
+    def __init__(self, source: Path, topic: str, earlier: SentRun) -> None:
+        self.earlier = earlier
+        finished = earlier.finished_utc.replace("T", " ").replace("+00:00", " UTC")
+        same = "" if earlier.source == str(source.resolve()) else f" (then {earlier.source})"
+        super().__init__(
+            f"{source} was sent to {topic} before: the same content{same} went out in full "
+            f"{finished} on {earlier.host}, {earlier.rows:,} rows ({earlier.sent:,} to "
+            f"{topic}, {earlier.quarantined:,} to {topic}{DLQ_SUFFIX}). Nothing was sent. To "
+            "send every row once more, run the same command with --again."
+        )
 
 
 @dataclass
@@ -89,7 +133,7 @@ class ProduceSummary:
 
     @property
     def not_sent(self) -> int:
-        """Selected rows never handed to Kafka (the run was interrupted first)."""
+        """Selected rows never committed (the run was interrupted first)."""
         return self.selected - self.sent - self.quarantined - self.failed
 
     @property
@@ -98,7 +142,7 @@ class ProduceSummary:
 
     @property
     def ok(self) -> bool:
-        """Every selected row was acknowledged, on the topic or on the dead-letter topic."""
+        """Every selected row was committed, on the topic or on the dead-letter topic."""
         return self.failed == 0 and self.not_sent == 0 and not self.interrupted
 
     def _blank(self) -> str:
@@ -127,10 +171,16 @@ class ProduceSummary:
         return text
 
 
+def transactional_id(topic: str) -> str:
+    """The producers' transactional id for `topic`: one per topic, so they fence each other."""
+    return f"weatherpipe-produce.{topic}"
+
+
 def producer_config(settings: Settings) -> ProducerConfig:
     """The producer's configuration from the settings."""
     return ProducerConfig(
         connection=kafka_connection(settings, "producer"),
+        transactional_id=transactional_id(settings.kafka_topic),
         compression=settings.producer_compression,
         linger_ms=settings.producer_linger_ms,
         batch_bytes=settings.producer_batch_bytes,
@@ -146,31 +196,68 @@ def daily_state_path(settings: Settings) -> Path:
 
 
 def prepare_topics(settings: Settings) -> None:
-    """Create the topic and its dead-letter topic if missing (the DLQ has one partition, so
-    its records stay in line order)."""
+    """Create the topic, its dead-letter topic and its ledger if missing (the DLQ has one
+    partition, so its records stay in line order; the ledger is compacted, its latest record
+    per key is what counts)."""
+    replicas = settings.kafka_replication_factor
     ensure_topics(
         kafka_connection(settings, "producer"),
         [
+            TopicSpec(settings.kafka_topic, settings.kafka_partitions, replicas),
+            TopicSpec(settings.kafka_topic + DLQ_SUFFIX, 1, replicas),
             TopicSpec(
-                settings.kafka_topic, settings.kafka_partitions, settings.kafka_replication_factor
+                ledger.ledger_topic(settings.kafka_topic),
+                1,
+                replicas,
+                {"cleanup.policy": "compact"},
             ),
-            TopicSpec(settings.kafka_topic + DLQ_SUFFIX, 1, settings.kafka_replication_factor),
         ],
     )
 
 
+def row_limit(settings: Settings) -> int:
+    """The most bytes a CSV row may have for its event to fit in one message of the topic."""
+    connection = kafka_connection(settings, "producer")
+    topic_max = int(topic_config(connection, settings.kafka_topic, "max.message.bytes"))
+    return min(topic_max, MESSAGE_MAX_BYTES) - ROW_MARGIN
+
+
 def dlq_record(source: Path, reject: Reject) -> bytes:
-    """The dead-letter record of a rejected row (JSON)."""
+    """The dead-letter record of a rejected row (JSON), its raw text cut to RAW_KEPT
+    characters so that it always fits in a message; so is the detail, which may quote a
+    field of the row."""
+    detail = reject.detail
+    if len(detail) > RAW_KEPT:
+        detail = detail[: RAW_KEPT - 1] + "…"
     return orjson.dumps(
         {
             "source": str(source),
             "line": reject.line,
-            "raw": reject.raw,
+            "raw": reject.raw[:RAW_KEPT],
+            "truncated": len(reject.raw) > RAW_KEPT,
             "reason": reject.reason,
             "field": reject.field,
-            "detail": reject.detail,
+            "detail": detail,
         }
     )
+
+
+def pending(settings: Settings, source: Path, day: str | None = None) -> bool:
+    """Whether an interrupted run of this job waits to be resumed."""
+    noted = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic).attempt
+    return noted is not None and noted.same_job(source, file_digest(source), day)
+
+
+def what_topic_holds(settings: Settings, source: Path) -> str:
+    """What the ledger says KAFKA_TOPIC holds of `source`, e.g. "weather_data_raw holds this
+    CSV already: 1,000,000 rows, sent 2024-05-01 10:00:00 UTC"."""
+    earlier = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic).sent_run(
+        file_digest(source)
+    )
+    if earlier is None:
+        return f"{settings.kafka_topic} is not empty"
+    finished = earlier.finished_utc.replace("T", " ").replace("+00:00", " UTC")
+    return f"{settings.kafka_topic} holds this CSV already: {earlier.rows:,} rows, sent {finished}"
 
 
 def produce_all(
@@ -178,67 +265,46 @@ def produce_all(
     source: Path,
     progress: ProgressSink | None = None,
     stop: Callable[[], bool] = lambda: False,
+    *,
+    again: bool = False,
+    abandon: bool = False,
 ) -> ProduceSummary:
-    """Send every row of `source`: valid rows to KAFKA_TOPIC, the others to its DLQ."""
+    """Send every row of `source`: valid rows to KAFKA_TOPIC, the others to its DLQ. A data set
+    sent in full before is refused (`AlreadySentError`) unless `again`; `abandon` gives up
+    another job's interrupted run instead of refusing to start."""
     sink = progress or _NoProgress()
     summary = ProduceSummary(source, settings.kafka_topic)
     blocks = read_blocks(source)  # checks the header before anything is created or sent
-    prepare_topics(settings)
-    resume = _resume(settings, source)
-    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
-    start = time.monotonic()
-    accepted = 0
-    for block, blank, records, rejects in prefetch(_prepared(blocks)):
-        summary.rows_read += len(block.lines) - blank
-        summary.blank_lines += blank
-        summary.selected += len(block.lines) - blank
-        accepted += _send_rejects(producer, summary, rejects, resume)
-        accepted += _send_rows(producer, settings.kafka_topic, records, resume, stop, sink)
-        sink.position(block.end_offset)
-        if stop():
-            summary.interrupted = True
-            break
-    _finish(producer, summary, accepted, start, resume)
-    if summary.ok:
-        resume.done()
+    content = digest_in_background(source)
+    with (
+        topic_lock(settings.state_dir, settings.kafka_topic, f"sending {source}"),
+        _session(settings) as session,
+    ):
+        resume = session.resume(source, content.result(), None, abandon)
+        earlier = session.state.sent_run(resume.attempt.digest)
+        if earlier is not None and not resume.noted and not again:
+            raise AlreadySentError(source, settings.kafka_topic, earlier)
+        run = _Run(session, summary, resume, sink, stop)
+        start = time.monotonic()
+        prepared = _prepared(blocks, session.limit, settings.event_years)
+        for block, blank, records, rejects in prefetch(prepared):
+            summary.rows_read += len(block.lines) - blank
+            summary.blank_lines += blank
+            summary.selected += len(block.lines) - blank
+            if not run.send(rejects, records):
+                break
+            sink.position(block.end_offset)
+            if stop():
+                summary.interrupted = True
+                break
+        run.count()
+        if summary.ok:
+            done = ledger.finished(
+                resume.attempt, earlier, summary.selected, summary.sent, summary.quarantined
+            )
+            run.record([ledger.sent_record(done), ledger.attempt_record(None)])
+        summary.seconds = time.monotonic() - start
     return summary
-
-
-def _resume(settings: Settings, source: Path, day: dt.date | None = None) -> Resume:
-    return Resume.begin(
-        kafka_connection(settings, "producer"),
-        settings.state_dir,
-        [settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX],
-        source,
-        day.isoformat() if day else None,
-    )
-
-
-def _send_rows(
-    producer: RecordProducer,
-    topic: str,
-    records: Records,
-    resume: Resume,
-    stop: Callable[[], bool],
-    sink: ProgressSink,
-) -> int:
-    values, keys = resume.unsent(topic, records.values, records.keys)
-    if len(values) < len(records.values):
-        sink.rows(len(records.values) - len(values))  # delivered before: done as well
-    return producer.send_many(topic, values, keys, stop, sink.rows)
-
-
-def _prepared(
-    blocks: Iterator[LineBlock],
-) -> Iterator[tuple[LineBlock, int, Records, list[Reject]]]:
-    """Each block with its number of blank lines, its Kafka records and its rejects (in line
-    order)."""
-    for block in blocks:
-        rows, rejects = split_fields(block)
-        valid, invalid = validate(rows)
-        rejects += invalid
-        rejects.sort(key=lambda r: r.line)
-        yield block, rows.blank, encode(valid), rejects
 
 
 def produce_daily(
@@ -246,6 +312,8 @@ def produce_daily(
     source: Path,
     progress: ProgressSink | None = None,
     stop: Callable[[], bool] = lambda: False,
+    *,
+    abandon: bool = False,
 ) -> ProduceSummary:
     """Send the rows of the first event day after the one recorded in the daily state, then
     record that day. Rows whose day cannot be read (bad timestamp, wrong field count) go to
@@ -254,30 +322,195 @@ def produce_daily(
     summary = ProduceSummary(source, settings.kafka_topic, daily=True)
     state_path = daily_state_path(settings)
     state = daily_state.load(state_path, settings.kafka_topic)
-    last = state.last_day.isoformat() if state.last_day else None
-    forget_finished_day(settings.state_dir, settings.kafka_topic, last)
+    check_header(source)  # before anything is created or sent
+    content = digest_in_background(source)
     start = time.monotonic()
-    picked = _pick_day(source, state.last_day, sink, stop, summary)
-    if picked is None or summary.interrupted:
+    with (
+        topic_lock(settings.state_dir, settings.kafka_topic, f"sending a day of {source}"),
+        _session(settings) as session,
+    ):
+        noted = session.state.attempt
+        if noted is not None and noted.day and state.last_day and noted.day <= str(state.last_day):
+            # The run stopped between recording its day and removing its note: it is done.
+            _Run(session, summary, None, sink, stop).record([ledger.attempt_record(None)])
+            session.state.attempt = None
+        picked = _pick_day(source, state.last_day, sink, stop, summary, session.limit, settings)
+        if picked is None or summary.interrupted:
+            summary.seconds = time.monotonic() - start
+            return summary
+        day, valid, rejects = picked
+        summary.day = day
+        summary.selected = len(valid) + len(rejects)
+        resume = session.resume(source, content.result(), day.isoformat(), abandon)
+        run = _Run(session, summary, resume, sink, stop)
+        run.send(rejects, encode(valid))
+        summary.interrupted = summary.interrupted or stop()
+        run.count()
         summary.seconds = time.monotonic() - start
-        return summary
-    day, valid, rejects = picked
-    summary.day = day
-    summary.selected = len(valid) + len(rejects)
-    prepare_topics(settings)
-    resume = _resume(settings, source, day)
-    producer = RecordProducer(producer_config(settings), settings.kafka_topic)
-    accepted = _send_rejects(producer, summary, rejects, resume)
-    accepted += _send_rows(producer, settings.kafka_topic, encode(valid), resume, stop, sink)
-    summary.interrupted = stop()
-    _finish(producer, summary, accepted, start, resume)
-    if summary.ok:
-        daily_state.save(
-            state_path,
-            daily_state.DailyState(settings.kafka_topic, day, state.days_sent + 1),
-        )
-        resume.done()  # after the day is recorded: a crash in between resends nothing
+        if summary.ok:
+            daily_state.save(
+                state_path,
+                daily_state.DailyState(settings.kafka_topic, day, state.days_sent + 1),
+            )
+            # After the day is recorded: a crash in between resends nothing.
+            run.record([ledger.attempt_record(None)])
     return summary
+
+
+@dataclass
+class _Session:
+    """A run's topics, transactional producer, ledger and row size limit."""
+
+    settings: Settings
+    producer: RecordProducer
+    state: LedgerState
+    limit: int
+
+    @property
+    def topic(self) -> str:
+        return self.settings.kafka_topic
+
+    @property
+    def dlq(self) -> str:
+        return self.settings.kafka_topic + DLQ_SUFFIX
+
+    @property
+    def ledger(self) -> str:
+        return ledger.ledger_topic(self.settings.kafka_topic)
+
+    def resume(self, source: Path, digest: str, day: str | None, abandon: bool) -> Resume:
+        return Resume.begin(
+            kafka_connection(self.settings, "producer"),
+            self.state.attempt,
+            [self.topic, self.dlq],
+            source,
+            digest,
+            day,
+            abandon,
+        )
+
+
+@contextlib.contextmanager
+def _session(settings: Settings) -> Iterator[_Session]:
+    """Set up a run in this order: the topics, the producer (fencing any other producer of the
+    topic), the ledger (which then cannot change under this run)."""
+    prepare_topics(settings)
+    limit = row_limit(settings)
+    with RecordProducer(producer_config(settings)) as producer:
+        producer.init()
+        state = ledger.read(kafka_connection(settings, "producer"), settings.kafka_topic)
+        yield _Session(settings, producer, state, limit)
+
+
+class _Run:
+    """A run's transactions: each block's records in one; the first also notes the run in the
+    ledger, a last one records its end."""
+
+    def __init__(
+        self,
+        session: _Session,
+        summary: ProduceSummary,
+        resume: Resume | None,
+        sink: ProgressSink,
+        stop: Callable[[], bool],
+    ) -> None:
+        self.session = session
+        self.producer = session.producer
+        self.summary = summary
+        self.resume = resume
+        self.sink = sink
+        self.stop = stop
+        self.committed: Counter[str] = Counter()
+
+    def send(self, rejects: list[Reject], records: Records) -> bool:
+        """Send one block's rows in one transaction; False when the run stops after it
+        (interrupted, or the transaction failed)."""
+        assert self.resume is not None
+        session, resume = self.session, self.resume
+        dlq = resume.unsent(
+            session.dlq,
+            [dlq_record(self.summary.source, r) for r in rejects],
+            [str(r.line) for r in rejects],
+        )
+        rows = resume.unsent(session.topic, records.values, records.keys)
+        if len(rows[0]) < len(records.values):
+            self.sink.rows(len(records.values) - len(rows[0]))  # delivered before: done too
+        parts = [(session.dlq, *dlq), (session.topic, *rows)]
+        if not dlq[0] and not rows[0]:
+            return True
+        return self._transaction(parts, [])
+
+    def record(self, entries: list[tuple[str, bytes | None]]) -> None:
+        """Write `entries` (key, value) to the ledger in a transaction of their own."""
+        if not self._transaction([], entries):
+            raise TransactionAbortedError(
+                f"The ledger {self.session.ledger} could not be updated: "
+                + "; ".join(self.summary.errors[-1:])
+                + ". Every row was delivered; run the same command again to record that."
+            )
+
+    def _transaction(
+        self,
+        parts: list[tuple[str, list[bytes], list[str]]],
+        entries: list[tuple[str, bytes | None]],
+    ) -> bool:
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            self.producer.begin()
+            noting = self.resume is not None and not self.resume.noted
+            if noting:
+                assert self.resume is not None
+                key, value = ledger.attempt_record(self.resume.attempt)
+                self.producer.send_one(self.session.ledger, value, key)
+            handed: Counter[str] = Counter()
+            stopped = False
+            for topic, values, keys in parts:
+                on_sent = self.sink.rows if topic == self.session.topic else None
+                handed[topic] = self.producer.send_many(topic, values, keys, self.stop, on_sent)
+                if handed[topic] < len(values):
+                    stopped = True
+                    break
+            for key, value in entries:
+                self.producer.send_one(self.session.ledger, value, key)
+            try:
+                self.producer.commit()
+            except TransactionAbortedError as exc:
+                self.summary.errors.append(str(exc))
+                if attempt < TRANSACTION_ATTEMPTS:
+                    continue
+                self.summary.failed += sum(len(values) for _, values, _ in parts)
+                return False
+            if noting:
+                assert self.resume is not None
+                self.resume.noted = True
+            self.committed.update(handed)
+            if stopped:
+                self.summary.interrupted = True
+            return not stopped
+        return False
+
+    def count(self) -> None:
+        """Fill in the summary's counts from what was committed and what was found."""
+        assert self.resume is not None
+        session, matched = self.session, self.resume.matched
+        self.summary.resumed = matched[session.topic] + matched[session.dlq]
+        self.summary.sent = self.committed[session.topic] + matched[session.topic]
+        self.summary.quarantined = self.committed[session.dlq] + matched[session.dlq]
+        # Acknowledged records of a transaction that was then aborted lie below those of the
+        # one that sent them again and committed: the last ones are committed records.
+        self.summary.last_offsets = dict(self.producer.last_offsets.get(session.topic, {}))
+
+
+def _prepared(
+    blocks: Iterator[LineBlock], limit: int, years: tuple[int, int]
+) -> Iterator[tuple[LineBlock, int, Records, list[Reject]]]:
+    """Each block with its number of blank lines, its Kafka records and its rejects (in line
+    order)."""
+    for block in blocks:
+        rows, rejects = split_fields(block, limit)
+        valid, invalid = validate(rows, years)
+        rejects += invalid
+        rejects.sort(key=lambda r: r.line)
+        yield block, rows.blank, encode(valid), rejects
 
 
 def _pick_day(
@@ -286,12 +519,15 @@ def _pick_day(
     sink: ProgressSink,
     stop: Callable[[], bool],
     summary: ProduceSummary,
+    limit: int,
+    settings: Settings,
 ) -> tuple[dt.date, ValidRows, list[Reject]] | None:
     """One pass over the file keeping only the rows of the earliest day after `after`."""
     day: dt.date | None = None
     kept: list[ValidRows] = []
     rejects: list[Reject] = []
-    for block, blank, undated, valid, invalid in prefetch(_validated(read_blocks(source))):
+    validated = _validated(read_blocks(source), limit, settings.event_years)
+    for block, blank, undated, valid, invalid in prefetch(validated):
         summary.rows_read += len(block.lines) - blank
         summary.blank_lines += blank
         if after is None:  # rows without a readable day go with the first daily run
@@ -316,13 +552,13 @@ def _pick_day(
 
 
 def _validated(
-    blocks: Iterator[LineBlock],
+    blocks: Iterator[LineBlock], limit: int, years: tuple[int, int]
 ) -> Iterator[tuple[LineBlock, int, list[Reject], ValidRows, list[Reject]]]:
     """Each block with its number of blank lines, its rows of the wrong shape, its valid rows
     and its invalid rows."""
     for block in blocks:
-        rows, wrong = split_fields(block)
-        yield block, rows.blank, wrong, *validate(rows)
+        rows, wrong = split_fields(block, limit)
+        yield block, rows.blank, wrong, *validate(rows, years)
 
 
 def _later_days(
@@ -355,32 +591,3 @@ def _concat(parts: list[ValidRows]) -> ValidRows:
             pa.concat_arrays([p.measures[i] for p in parts]) for i in range(len(parts[0].measures))
         ),
     )
-
-
-def _send_rejects(
-    producer: RecordProducer, summary: ProduceSummary, rejects: list[Reject], resume: Resume
-) -> int:
-    values = [dlq_record(summary.source, r) for r in rejects]
-    keys = [str(r.line) for r in rejects]
-    return producer.send_many(summary.dlq_topic, *resume.unsent(summary.dlq_topic, values, keys))
-
-
-def _finish(
-    producer: RecordProducer, summary: ProduceSummary, accepted: int, start: float, resume: Resume
-) -> None:
-    """Wait for every delivery report and fill in the counts."""
-    missing = producer.flush()
-    main, dlq = producer.counter(summary.topic), producer.counter(summary.dlq_topic)
-    summary.failed = main.failed + dlq.failed + missing
-    summary.errors = main.errors + dlq.errors
-    if missing:
-        summary.errors.append(f"{missing:,} records got no delivery report in time")
-    summary.seconds = time.monotonic() - start
-    reported = main.delivered + dlq.delivered + summary.failed
-    summary.resumed = resume.matched[summary.topic] + resume.matched[summary.dlq_topic]
-    summary.sent = main.delivered + resume.matched[summary.topic]
-    summary.last_offsets = dict(main.last_offsets)
-    summary.quarantined = dlq.delivered + resume.matched[summary.dlq_topic]
-    if reported != accepted:  # cannot happen with librdkafka; counted loudly if it ever does
-        summary.failed += accepted - reported
-        summary.errors.append(f"{accepted - reported:,} accepted records were never reported")

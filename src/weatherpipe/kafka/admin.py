@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from weatherpipe.errors import TerminalError, TransientError
@@ -95,6 +95,8 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+    """Topic configuration to create it with (e.g. cleanup.policy)."""
 
 
 def ensure_topics(
@@ -123,7 +125,10 @@ def ensure_topics(
     created = []
     futures = (
         client.create_topics(
-            [NewTopic(t.name, t.partitions, t.replication_factor) for t in missing],
+            [
+                NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
+                for t in missing
+            ],
             request_timeout=timeout,
         )
         if missing
@@ -199,3 +204,28 @@ def _require_write(
             raise KafkaAuthorizationError(
                 denied(connection, "write to", f"topic {name!r}", [op.name for op in allowed])
             )
+
+
+def topic_config(connection: KafkaConnection, topic: str, name: str, timeout: float = 30) -> str:
+    """The value of the configuration entry `name` of `topic` (its own or the broker's default).
+    A topic created a moment ago may not be known to the broker answering yet, so it is asked
+    again for a while."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    client = admin_client(connection)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            future = client.describe_configs([resource], request_timeout=timeout)[resource]
+            return str(future.result(timeout)[name].value)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() in _not_yet_codes() and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise TransientError(
+                f"Kafka at {connection.bootstrap_servers} did not describe topic {topic!r} "
+                f"({error.str()}). Check that the broker runs and run again."
+            ) from exc

@@ -132,7 +132,10 @@ def newest(
     """The `count` newest records of `topic` (of one partition, or of all), newest first:
     the last `count` of each partition are read and merged by timestamp."""
     offsets = _chosen(partition_offsets(kafka, topic, timeout), partition)
-    ranges = {o.partition: (max(o.start, o.end - count), o.end) for o in offsets}
+    # Twice as many offsets as records wanted, and two: the markers that end the producer's
+    # transactions take offsets too, the last one of each partition among them.
+    span = 2 * count + 2
+    ranges = {o.partition: (max(o.start, o.end - span), o.end) for o in offsets}
     return newest_first(read_ranges(kafka, topic, ranges, timeout))[:count]
 
 

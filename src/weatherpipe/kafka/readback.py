@@ -1,5 +1,6 @@
 """Reading back what the producer wrote: the values of a topic's records since given offsets,
-so an interrupted producer can tell which rows already arrived.
+so an interrupted producer can tell which rows already arrived; and the committed records in
+given offsets, as the markers that end transactions take offsets too.
 
 Read-only: the consumer is assigned (never subscribed, so it joins no group) and closed without
 committing anything.
@@ -10,8 +11,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.kafka.topic_views import partition_offsets, readonly_consumer, unavailable
@@ -21,8 +23,19 @@ def values_since(
     kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
 ) -> Iterator[bytes | None]:
     """The values of every record of `topic` from offset `since[partition]` up to the
+    partition's end at the time of the call (a partition not in `since`: from its start)."""
+    for _, value in records_since(kafka, topic, since, timeout):
+        yield value
+
+
+def records_since(
+    kafka: KafkaConnection, topic: str, since: dict[int, int], timeout: float
+) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """The (key, value) of every record of `topic` from offset `since[partition]` up to the
     partition's end at the time of the call (a partition not in `since`: from its start).
-    Read-only: assigned, never subscribed, nothing committed."""
+    Read-only: assigned, never subscribed, nothing committed. Only committed records are
+    read: an aborted transaction's records and the markers that end transactions take
+    offsets but are no records."""
     bounds = {
         o.partition: (max(o.start, since.get(o.partition, o.start)), o.end)
         for o in partition_offsets(kafka, topic, timeout)
@@ -48,7 +61,7 @@ def values_since(
                 if partition not in todo or offset is None or offset < todo[partition]:
                     continue
                 progress_at = time.monotonic()
-                yield msg.value()
+                yield msg.key(), msg.value()
                 todo[partition] = offset + 1
                 if offset + 1 >= bounds[partition][1]:
                     del todo[partition]
@@ -60,3 +73,94 @@ def values_since(
         raise unavailable(
             kafka, RuntimeError(f"partitions {sorted(todo)} were not read to the end")
         )
+
+
+@dataclass(frozen=True)
+class OffsetSpan:
+    """Offsets `first` up to (not including) `end` of one partition."""
+
+    partition: int
+    first: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RecordsFound:
+    """The committed records found in an `OffsetSpan`."""
+
+    first: int
+    """The offset of the first one."""
+    count: int
+    """How many (no more than were asked for)."""
+
+
+def committed_records(
+    kafka: KafkaConnection,
+    topic: str,
+    ranges: list[OffsetSpan],
+    timeout: float,
+    limit: int | None = None,
+) -> list[RecordsFound | None]:
+    """For each of `ranges`, the committed records of `topic` at its offsets (None: there are
+    none), counted up to `limit` records per range.
+
+    Offsets are no count of records: the marker that ends a transaction takes an offset in
+    each partition it wrote to, and an aborted transaction's records take offsets but are never
+    read. So the records are read back (read_committed), not subtracted: a range of markers
+    only is read to its end (or the partition's) at the cost of a fetch. Read-only, like
+    `records_since`."""
+    if not ranges:
+        return []
+    consumer = Consumer(
+        {
+            **kafka.config(),
+            "group.id": f"weatherpipe-readback-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            # A range of markers only ends at the partition's end: say so without waiting.
+            "fetch.wait.max.ms": 50,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+            "log_level": 0,
+        }
+    )
+    try:
+        return [_records_in(consumer, topic, r, timeout, limit) for r in ranges]
+    except KafkaException as exc:
+        raise unavailable(kafka, exc) from exc
+    finally:
+        consumer.close()
+
+
+def _records_in(
+    consumer: Consumer, topic: str, wanted: OffsetSpan, timeout: float, limit: int | None
+) -> RecordsFound | None:
+    if wanted.first >= wanted.end:
+        return None
+    # A new assignment: the client drops whatever it fetched for the previous range.
+    consumer.assign([TopicPartition(topic, wanted.partition, wanted.first)])
+    first: int | None = None
+    count, progress_at = 0, time.monotonic()
+    while time.monotonic() - progress_at < timeout:
+        for msg in consumer.consume(num_messages=1_000, timeout=0.5):
+            offset, error = msg.offset(), msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return None if first is None else RecordsFound(first, count)
+                raise KafkaException(error)
+            if offset is None or offset < wanted.first:
+                continue
+            if offset >= wanted.end:
+                return None if first is None else RecordsFound(first, count)
+            progress_at = time.monotonic()
+            first = offset if first is None else first
+            count += 1
+            if limit is not None and count >= limit:
+                return RecordsFound(first, count)
+    raise KafkaException(
+        KafkaError(
+            KafkaError._TIMED_OUT,
+            f"{topic} [{wanted.partition}] not read from offset {wanted.first} in {timeout:g} s",
+        )
+    )

@@ -502,13 +502,16 @@ class LocalCluster:
 def acl_bindings(settings: Settings) -> list[AclBinding]:
     """Least privilege for KAFKA_TOPIC, its dead-letter topic and KAFKA_GROUP_ID:
 
-    - producer: create, describe and write both topics; read them back to resume an interrupted
-      run (with group ids it never commits to);
+    - producer: create, describe and write both topics and the ledger; read them back to
+      resume an interrupted run (with group ids it never commits to); write in transactions
+      of the topic's transactional id;
     - consumer: read and describe the topic, join and commit to its group;
     - dashboard: describe and read both topics, see the group's committed offsets (its lag),
       read recent messages (with group ids it never commits to).
     """
-    from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX  # heavy module; only its constant
+    # Heavy modules; only their names.
+    from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX, transactional_id
+    from weatherpipe.ingest.ledger import ledger_topic
 
     topics = (settings.kafka_topic, settings.kafka_topic + DLQ_SUFFIX)
     producer, consumer, dashboard = (
@@ -522,6 +525,20 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
             grants.append((producer, ResourceType.TOPIC, topic, literal, operation))
         for operation in (op.DESCRIBE, op.READ):
             grants.append((dashboard, ResourceType.TOPIC, topic, literal, operation))
+    for operation in (op.CREATE, op.DESCRIBE, op.WRITE, op.READ):
+        grants.append(
+            (producer, ResourceType.TOPIC, ledger_topic(settings.kafka_topic), literal, operation)
+        )
+    for operation in (op.DESCRIBE, op.WRITE):
+        grants.append(
+            (
+                producer,
+                ResourceType.TRANSACTIONAL_ID,
+                transactional_id(settings.kafka_topic),
+                literal,
+                operation,
+            )
+        )
     for operation in (op.DESCRIBE, op.READ):
         grants.append((consumer, ResourceType.TOPIC, settings.kafka_topic, literal, operation))
         grants.append((consumer, ResourceType.GROUP, settings.kafka_group_id, literal, operation))

@@ -25,8 +25,9 @@ from weatherpipe.errors import TransientError, WeatherpipeError
 from weatherpipe.kafka.consumer import KafkaCommitError, KafkaConsumer, KafkaConsumerError
 from weatherpipe.kafka.group import partition_holders
 from weatherpipe.kafka.security import KafkaConnection
+from weatherpipe.kafka.topic_views import KafkaUnavailableError
 from weatherpipe.rawzone import recovery
-from weatherpipe.rawzone.lag import Gap, gaps
+from weatherpipe.rawzone.lag import Gap, confirmed, gaps
 from weatherpipe.rawzone.membership import claim_slot
 from weatherpipe.rawzone.rotation import RotationPolicy, RotationReason
 from weatherpipe.rawzone.sink import RawZoneSink, SinkStats
@@ -261,13 +262,20 @@ class RawZoneConsumer:
         stored = recovery.highest_offsets(self.options.raw_dir, topic)
         without_files = [p for p in watermarks if p not in stored]
         committed = self.consumer.committed(topic, without_files, timeout) if without_files else {}
-        return gaps(watermarks, stored, committed)
+        found = gaps(watermarks, stored, committed)
+        if not found:
+            return []
+        try:
+            return confirmed(self.consumer.connection, topic, found, timeout)
+        except KafkaUnavailableError as exc:
+            log.debug("the lag was not read back (%s): the offsets count", exc)
+            return found
 
     def _describe(self, missing: list[Gap]) -> str:
         consumer = self.consumer
         holders = partition_holders(consumer.connection, consumer.group_id, self.options.topic, 5.0)
         lag = sum(gap.records for gap in missing)
-        return f"{lag:,} records of {self.options.topic}: " + "; ".join(
+        return f"up to {lag:,} records of {self.options.topic}: " + "; ".join(
             gap.describe(holders.get(gap.partition)) for gap in missing
         )
 

@@ -7,7 +7,8 @@ the committed files equal what this script makes.
 manifest.json, per file (path relative to this folder):
 - CSV, rejected as a whole: {"exit": 1, "message": [substrings of the error]};
 - CSV, read: {"exit": 0, "dlq": [[line, reason, field], ...], "valid": rows delivered,
-  "blank": blank lines skipped (when there are any)};
+  "blank": blank lines skipped (when there are any), "locations": the distinct locations
+  sent (where the case is about them)};
 - raw: {"quarantine": [[line, reason, field], ...], "location": its valid lines' location,
   "aggregated": valid lines counted (its duplicate lines count once)}.
 """
@@ -137,11 +138,113 @@ def csv_cases() -> dict[str, tuple[bytes, Expected]]:
             {"exit": 1, "message": ["line 1", "not UTF-8", "Save the file as UTF-8"]},
         ),
     }
+    cases.update(_characters_and_lines())
+    cases.update(_timestamps())
+    cases.update(_encodings())
     cases["non_utf8_line.csv"] = (
         _csv("Zürich,2024-01-02 10:00:00,5.0,50.0,1.0,2.0").replace("Zü".encode(), b"Z\xfc"),
         {"exit": 0, "dlq": [[4, Reason.NOT_UTF8, None]], "valid": len(VALID_ROWS)},
     )
     return cases
+
+
+def _characters_and_lines() -> dict[str, tuple[bytes, Expected]]:
+    """Control and text-direction characters in a location, Unicode forms, line ends, quoted
+    fields over several lines, the header again."""
+    row = "{},2024-01-02 10:00:00,5.0,50.0,1.0,2.0"
+    control = (Reason.CONTROL_CHARACTER, "location")
+    two_lines = row.format('"San\nJose"')  # a quoted field holding a line end
+    return {
+        "control_nul.csv": _row_error(*control, row.format("Zu\x00rich")),
+        "control_tab.csv": _row_error(*control, row.format("San\tJose"), row.format("Dallas\t")),
+        "control_c1.csv": _row_error(*control, row.format("Dal\u0085las")),
+        "bidi_override.csv": _row_error(*control, row.format("\u202eDallas")),
+        # NFC and NFD spellings of one name: both sent, as one location (NFC).
+        "nfc_and_nfd.csv": (
+            _csv(row.format("Z\u00fcrich"), row.format("Zu\u0308rich")),
+            {
+                "exit": 0,
+                "dlq": [],
+                "valid": len(VALID_ROWS) + 2,
+                "locations": sorted(["New York", "Chicago", "Houston", "Z\u00fcrich"]),
+            },
+        ),
+        "cr_line_ends.csv": (("\r".join([HEADER, *VALID_ROWS]) + "\r").encode(), _ok()),
+        # One row over two lines, set aside once (its location holds the line end); the row
+        # after it is read as line 6.
+        "quoted_line_end.csv": (
+            _csv(two_lines),
+            {"exit": 0, "dlq": [[4, *control]], "valid": len(VALID_ROWS)},
+        ),
+        "quoted_line_end_crlf.csv": (
+            _csv(two_lines).replace(b"\n", b"\r\n"),
+            {"exit": 0, "dlq": [[4, *control]], "valid": len(VALID_ROWS)},
+        ),
+        # A quote that never closes is a broken row of its own line; the rows after it count.
+        "unclosed_quote.csv": _row_error(Reason.UNCLOSED_QUOTE, None, row.format('"Austin')),
+        "repeated_header.csv": _row_error(Reason.REPEATED_HEADER, None, HEADER),
+        "repeated_header_with_bom.csv": _row_error(Reason.REPEATED_HEADER, None, "\ufeff" + HEADER),
+        # 5 MB in one quoted field over two lines: one message cannot hold it.
+        "huge_quoted_field.csv": (
+            _csv(row.format('"Dal\nlas' + "x" * 5_000_000 + '"')),
+            {"exit": 0, "dlq": [[4, Reason.TOO_LARGE, None]], "valid": len(VALID_ROWS)},
+        ),
+        # Small enough for a message, but its error quotes the field: 600,000 NUL bytes,
+        # escaped in the dead-letter record six times as long.
+        "error_quotes_a_long_field.csv": _row_error(
+            Reason.BAD_TIMESTAMP, "timestamp", "Dallas," + "\x00" * 600_000 + ",5.0,50.0,1.0,2.0"
+        ),
+    }
+
+
+def _timestamps() -> dict[str, tuple[bytes, Expected]]:
+    """Years outside 1900 … 2100 (judged on the text: 0000 too), a leap second, time zones."""
+    row = "Dallas,{},5.0,50.0,1.0,2.0"
+    years = ("0000-01-01 00:00:00", "1899-12-31 23:59:59", "2101-01-01 00:00:00")
+    bad_time = (Reason.BAD_TIMESTAMP, "timestamp")
+    return {
+        "year_out_of_range.csv": _row_error(
+            Reason.OUT_OF_RANGE,
+            "timestamp",
+            *(row.format(t) for t in (*years, "9999-12-31 23:59:59")),
+        ),
+        "years_at_the_bounds.csv": (
+            _csv(row.format("1900-01-01 00:00:00"), row.format("2100-12-31 23:59:59")),
+            {"exit": 0, "dlq": [], "valid": len(VALID_ROWS) + 2},
+        ),
+        # 23:59:60 is no time the contract can hold; a time zone is not part of it either.
+        "leap_second.csv": _row_error(*bad_time, row.format("2016-12-31 23:59:60")),
+        "time_zone_suffix.csv": _row_error(
+            *bad_time,
+            row.format("2024-01-02 10:00:00Z"),
+            row.format("2024-01-02 10:00:00+01:00"),
+            row.format("2024-01-02T10:00:00"),
+        ),
+    }
+
+
+def _encodings() -> dict[str, tuple[bytes, Expected]]:
+    """UTF-16 and UTF-32 files: refused as a whole, with what to do."""
+    text = "\n".join([HEADER, *VALID_ROWS]) + "\n"
+    save = "Save it as UTF-8"
+    return {
+        "utf16_bom.csv": (
+            text.encode("utf-16"),
+            {"exit": 1, "message": ["line 1", "is UTF-16 text", save]},
+        ),
+        "utf16_without_bom.csv": (
+            text.encode("utf-16-le"),
+            {"exit": 1, "message": ["line 1", "UTF-16 or UTF-32", save]},
+        ),
+        "utf32_bom.csv": (
+            text.encode("utf-32"),
+            {"exit": 1, "message": ["line 1", "is UTF-32 text", save]},
+        ),
+    }
+
+
+def _ok() -> Expected:
+    return {"exit": 0, "dlq": [], "valid": len(VALID_ROWS)}
 
 
 def _raw(case: str, lines: list[Record | str], partition: int = 0) -> tuple[str, bytes]:
@@ -287,6 +390,46 @@ def raw_cases() -> dict[str, tuple[bytes, Expected]]:
         ],
     )
     add("empty_lines", ["", Record(0, 2, _good("empty_lines", 2)), ""], [], aggregated=3)
+    # Control characters in a location (NUL would also fail the daily table in PostgreSQL).
+    control = [Reason.CONTROL_CHARACTER, "location"]
+    add(
+        "control_location",
+        [
+            Record(0, 2, _good("control_location", location="Zu\u0000rich")),
+            Record(0, 3, _good("control_location", location="San\tJose")),
+            Record(0, 4, _good("control_location", location="\u202eDallas")),
+        ],
+        [[3, *control], [4, *control], [5, *control]],
+    )
+    year = [Reason.OUT_OF_RANGE, "timestamp"]
+    add(
+        "year_range",
+        [
+            Record(0, 2, _good("year_range", timestamp="1899-12-31 23:59:59")),
+            Record(0, 3, _good("year_range", timestamp="2101-01-01 00:00:00")),
+            Record(0, 4, _good("year_range", timestamp="0000-01-01 00:00:00")),
+            Record(0, 5, _good("year_range", timestamp="9999-12-31 23:59:59")),
+            Record(0, 6, _good("year_range", timestamp="1900-01-01 00:00:00")),
+        ],
+        [[3, *year], [4, *year], [5, *year], [6, *year]],
+        aggregated=3,
+    )
+    bad_time = [Reason.BAD_TIMESTAMP, "timestamp"]
+    add(
+        "time_zone",
+        [
+            Record(0, 2, _good("time_zone", timestamp="2024-03-01 12:00:00Z")),
+            Record(0, 3, _good("time_zone", timestamp="2016-12-31 23:59:60")),
+        ],
+        [[3, *bad_time], [4, *bad_time]],
+    )
+    # A rejected line naming a topic with a NUL in it: quarantined all the same.
+    nul_topic = {"topic": "corpus_nul\u0000topic", "partition": 0, "offset": 2}
+    add(
+        "nul_topic",
+        [json.dumps({"kafka": nul_topic, "value": _good("nul_topic", location=None)})],
+        [[3, Reason.MISSING_FIELD, "location"]],
+    )
     # The same record (topic, partition, offset) in two files counts once: 3 records in all.
     records = [Record(0, n, _good("duplicate", n)) for n in range(3)]
     for part, aggregated in ((records[:2], 3), (records[1:], 0)):

@@ -12,6 +12,7 @@ import streamlit as st
 from weatherpipe.dashboard import loaders, reconcile, ui
 from weatherpipe.dashboard.reconcile import Check, Counts
 from weatherpipe.ingest.csv_to_topic import DLQ_SUFFIX
+from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.kafka.topic_views import PartitionLag
 from weatherpipe.rawzone import naming
 from weatherpipe.settings import Settings
@@ -19,6 +20,8 @@ from weatherpipe.settings import Settings
 RECENT_RUNS = 20
 QUARANTINE_ROWS = 200
 ALL_REASONS = "All reasons"
+Span = tuple[int, int, int]
+"""Offsets of one partition: (partition, first, end)."""
 UNKNOWN = "unknown"
 STATES = {
     Check.AGREE: "✓ agree",
@@ -94,18 +97,39 @@ def _sources(settings: Settings) -> Sources:
             lambda: loaders.group_lag(servers, topic, settings.kafka_group_id, timeout, epoch)
         )
     if found.lag_error is None:
-        # Records ever written (end offsets), so records removed by retention still count.
-        found.topic_records = sum(p.end for p in found.lags or [])
+        # Records ever written (end offsets), so records removed by retention still count;
+        # less the offsets that hold no record, among those no raw file covers.
+        lags = found.lags or []
+        files = [(f.partition, f.first_offset, f.last_offset) for f in _files(found.raw)]
+        spans = reconcile.uncovered({p.partition: (p.start, p.end) for p in lags}, files)
+        found.topic_records = sum(p.end for p in lags) - _no_record(found, servers, topic, spans)
         dlq, _ = _try(
             lambda: loaders.partition_offsets(servers, topic + DLQ_SUFFIX, timeout, epoch)
         )
-        found.dead_letters = None if dlq is None else sum(p.end for p in dlq)
+        if dlq is not None:
+            spans = [(p.partition, p.start, p.end) for p in dlq]
+            no_record = _no_record(found, servers, topic + DLQ_SUFFIX, spans)
+            found.dead_letters = sum(p.end for p in dlq) - no_record
     found.processed, found.db_error = _try(
         lambda: loaders.processed_files(url, timeout, epoch, topic)
     )
     if found.db_error is None:
         found.outcome, found.db_error = _try(lambda: loaders.outcome(url, timeout, epoch))
     return found
+
+
+def _files(raw: loaders.RawZone) -> list[naming.RawFileName]:
+    paths = (naming.parse_relative_path(path) for path in raw.lines)
+    return [p.name for p in paths if p is not None]
+
+
+def _no_record(s: Sources, servers: KafkaConnection, topic: str, spans: list[Span]) -> int:
+    """Offsets of `spans` that hold no record; 0 when Kafka does not answer the read-back
+    (the offsets then count as records)."""
+    found, _ = _try(
+        lambda: loaders.offsets_without_record(servers, topic, tuple(spans), s.timeout, s.epoch)
+    )
+    return int(found or 0)
 
 
 def _counts(s: Sources) -> Counts:
