@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +26,13 @@ from weatherpipe.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 # Kafka's jars are shared by every test session (resolved once, under a file lock).
 SHARED_KAFKA_LIB = REPO / ".weatherpipe" / "kafka" / "lib"
+
+
+@pytest.fixture(autouse=True)
+def _real_main_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit's AppTest runs its script as `__main__` and leaves it there; put the real one
+    back after each test, or a process a later test spawns would run that script first."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 def free_port() -> int:
@@ -46,6 +54,11 @@ def platform_overrides(state_dir: Path) -> dict[str, object]:
         "database_url": None,
         "postgres_password": None,
     }
+
+
+def changed(settings: Settings, **changes: object) -> Settings:
+    """`settings` with `changes`, validated again as when the settings load."""
+    return load_settings(**{**settings.model_dump(), **changes})
 
 
 def settings_variables(settings: Settings) -> dict[str, str | None]:

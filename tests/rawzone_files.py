@@ -6,11 +6,12 @@ text with `value_error`)."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,21 @@ def write_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.replace(path)
     return path
+
+
+CITIES: Final = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
+
+
+def random_event(rng: random.Random) -> dict[str, Any]:
+    """A valid event of one of CITIES on 1 to 9 March 2024, with measures drawn from `rng`."""
+    return event(
+        CITIES[rng.randrange(len(CITIES))],
+        f"2024-03-{rng.randint(1, 9):02d} {rng.randint(0, 23):02d}:14:05",
+        round(rng.uniform(-10, 35), 1),
+        round(rng.uniform(20, 95), 1),
+        round(rng.uniform(0, 12), 2),
+        round(rng.uniform(0, 40), 1),
+    )
 
 
 def event(location: str, timestamp: str, t: float, h: float, p: float, w: float) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from weatherpipe.errors import SettingsError
 from weatherpipe.events import YEARS
 from weatherpipe.rawzone import naming
 from weatherpipe.redact import masked
+from weatherpipe.topic_name import TOPIC_NAME
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Where the cluster profile's three brokers listen unless KAFKA_BOOTSTRAP_SERVERS says otherwise.
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
     """Comma-separated host:port list of the Kafka brokers."""
 
-    kafka_topic: str = Field("weather_data_raw", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    kafka_topic: str = Field("weather_data_raw", pattern=rf"^{TOPIC_NAME}$")
     """Topic the producer writes and the consumer reads."""
 
     kafka_group_id: str = Field("weatherpipe-raw-zone", min_length=1)

@@ -7,14 +7,12 @@ computation straight from the CSV (plain Python, exact decimals)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from tests.compose.conftest import FIGURES, ROWS, new_stack
 from tests.compose.podman import Podman
 from tests.compose.stack import Stack, committed_in_topic, group_behind, raw_offsets, wait_for
+from tests.csv_reference import DAILY, assert_daily_matches, expected_daily
 from weatherpipe.db.connection import connect
 
 # The first test also waits for the images: debootstrap and every build on a fresh machine.
@@ -29,11 +28,6 @@ pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
 TOPIC = "weather_data_raw"
 GROUP = "weatherpipe-raw-zone"
-DAILY = (
-    "SELECT location, day::text, observations, avg_temperature_c, avg_humidity_pct,"
-    " avg_wind_speed_kmh, total_precipitation_mm, min_temperature_c, max_temperature_c"
-    " FROM daily_weather ORDER BY location, day"
-)
 
 
 @dataclass(frozen=True)
@@ -143,14 +137,7 @@ def test_daily_weather_equals_the_csv(lab: LabRun) -> None:
     with connect(lab.stack.database_url) as conn:
         got = conn.execute(DAILY).fetchall()
     assert sum(int(e["n"]) for e in expected.values()) == ROWS
-    assert len(got) == len(expected)
-    for location, day, n, t, h, w, p, tmin, tmax in got:
-        e = expected[(location, day)]
-        assert n == e["n"]
-        for value, total in ((t, e["t"]), (h, e["h"]), (w, e["w"])):
-            assert value == pytest.approx(float(Decimal(total) / int(e["n"])), rel=1e-12)
-        assert p == pytest.approx(float(e["p"]), rel=1e-12)
-        assert (tmin, tmax) == (float(e["tmin"]), float(e["tmax"]))
+    assert_daily_matches(got, lab.csv)
 
 
 def test_dashboard_serves_its_page(lab: LabRun) -> None:
@@ -181,30 +168,3 @@ def test_dashboard_container_reads_the_raw_volume_and_postgres(lab: LabRun) -> N
     assert shown["errors"] == []
     assert shown["metrics"]["Files"] == str(lab.files)
     assert shown["metrics"]["Observations stored"] == f"{ROWS:,}"
-
-
-def expected_daily(path: Path) -> dict[tuple[str, str], dict[str, Decimal | int]]:
-    """Count, sums, min and max per city and day, read straight from the CSV."""
-    days: dict[tuple[str, str], dict[str, Decimal | int]] = {}
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for location, stamp, temp, hum, prec, wind in reader:
-            d = days.setdefault(
-                (location, stamp[:10]),
-                {
-                    "n": 0,
-                    "t": Decimal(0),
-                    "h": Decimal(0),
-                    "p": Decimal(0),
-                    "w": Decimal(0),
-                    "tmin": Decimal("Infinity"),
-                    "tmax": Decimal("-Infinity"),
-                },
-            )
-            d["n"] = int(d["n"]) + 1
-            for key, text in (("t", temp), ("h", hum), ("p", prec), ("w", wind)):
-                d[key] = Decimal(d[key]) + Decimal(text)
-            d["tmin"] = min(Decimal(d["tmin"]), Decimal(temp))
-            d["tmax"] = max(Decimal(d["tmax"]), Decimal(temp))
-    return days

@@ -15,24 +15,12 @@ from tests.batch_reference import compute
 from tests.rawzone_files import Record, Undecodable, event, write_file
 from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "weather_data_raw"
 PLACES = ["Chicago", "San Diego", "Berlin", "Dallas", "Phoenix"]
-
-
-@pytest.fixture
-def settings(platform_settings: Settings, fresh_database: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        **{
-            **platform_settings.model_dump(),
-            "database_url": fresh_database,
-            "raw_dir": tmp_path / "raw",
-            "batch_lock_wait": 60,
-        }
-    )
 
 
 def random_event(rng: random.Random) -> dict[str, Any]:

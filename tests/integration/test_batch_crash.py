@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.conftest import as_env, wait_for
+from tests.conftest import as_env, changed, wait_for
 from tests.integration.test_batch import snapshot, write_round
 from weatherpipe.batch.runner import APPLICATION_NAME, run_once
 from weatherpipe.db.connection import connect
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,7 @@ def test_sigkill_inside_the_merge_transaction_then_rerun_equals_a_clean_run(
     tmp_path: Path,
 ) -> None:
     raw = tmp_path / "raw"
-    settings = load_settings(
-        **{**platform_settings.model_dump(), "database_url": fresh_database, "raw_dir": raw}
-    )
+    settings = changed(platform_settings, database_url=fresh_database, raw_dir=raw)
     rng = random.Random(3)
     offsets = {0: 0, 1: 0, 2: 0}
     write_round(raw, rng, offsets, 200)
@@ -109,7 +107,7 @@ def test_sigkill_inside_the_merge_transaction_then_rerun_equals_a_clean_run(
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(clean_db)))
     try:
         clean_url = f"{pg_url.rpartition('/')[0]}/{clean_db}"
-        clean = load_settings(**{**settings.model_dump(), "database_url": clean_url})
+        clean = changed(settings, database_url=clean_url)
         run_once(clean)
         assert values(fresh_database) == values(clean_url)
     finally:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.batch_reference import compute
-from tests.conftest import as_env
+from tests.conftest import as_env, changed
 from tests.integration.test_batch import assert_matches_reference, daily_weather
 from tests.rawzone_files import Record, event, line_for, write_file
 from weatherpipe.db.connection import connect
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,7 @@ TOPIC = "weather_data_raw"
 
 @pytest.fixture
 def settings(platform_settings: Settings, fresh_database: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        **{**platform_settings.model_dump(), "database_url": fresh_database, "raw_dir": tmp_path}
-    )
+    return changed(platform_settings, database_url=fresh_database, raw_dir=tmp_path)
 
 
 def records(partition: int, first: int, count: int) -> list[Record]:

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from streamlit.testing.v1 import AppTest
 
 from tests import kafka_topics
-from tests.conftest import free_port
+from tests.conftest import changed, free_port
 from tests.integration.test_dashboard_pages import _database, _drop, page
 from tests.rawzone_files import Record, Undecodable, write_file
 from tests.weather_rawzone import write
@@ -127,7 +127,7 @@ def test_pipeline_page_shows_topic_group_errors_and_quarantine_as_text(
     group = " ".join(PAYLOADS)
     kafka_topics.create(hostile.kafka_bootstrap_servers, topic, [b"{}"] * 4)
     kafka_topics.commit(hostile.kafka_bootstrap_servers, topic, group, {0: 1})
-    use(load_settings(**{**hostile.model_dump(), "kafka_topic": topic, "kafka_group_id": group}))
+    use(changed(hostile, kafka_topic=topic, kafka_group_id=group))
     at = page("pipeline.py")
     shown = texts(at)
     assert f"topic {topic}, consumer group {group}" in shown
@@ -171,7 +171,7 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     letter = {"source": PAYLOADS[3], "line": 2, "raw": PAYLOADS[4], "reason": PAYLOADS[0]}
     kafka_topics.create(servers, topic + ".dlq", [json.dumps(letter).encode()], partitions=1)
     kafka_topics.commit(servers, topic, group, {0: 2})
-    use(load_settings(**{**hostile.model_dump(), "kafka_topic": topic}))
+    use(changed(hostile, kafka_topic=topic))
     at = page("kafka.py")
     assert not at.error
     assert topic in list(at.dataframe[0].value["topic"])

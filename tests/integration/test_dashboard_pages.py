@@ -15,7 +15,7 @@ from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from tests import kafka_topics
-from tests.conftest import free_port
+from tests.conftest import changed, free_port
 from tests.weather_rawzone import FIRST_DAY, RawZone, write
 from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
@@ -288,9 +288,7 @@ def test_empty_database_shows_the_no_data_state(
     tmp_path: Path,
     use: Callable[[Settings], None],
 ) -> None:
-    settings = load_settings(
-        **{**platform_settings.model_dump(), "database_url": fresh_database, "raw_dir": tmp_path}
-    )
+    settings = changed(platform_settings, database_url=fresh_database, raw_dir=tmp_path)
     prepare_database(settings)
     use(settings)
     for name in ("weather.py", "pipeline.py"):
@@ -342,7 +340,7 @@ def test_pipeline_shows_runs_raw_zone_lag_and_quarantine(
     kafka_topics.commit(base.kafka_bootstrap_servers, topic, group, {0: 3})
     # A later run finds nothing new: the tiles keep showing the run that did the work.
     run_once(base)
-    settings = load_settings(**{**base.model_dump(), "kafka_topic": topic, "kafka_group_id": group})
+    settings = changed(base, kafka_topic=topic, kafka_group_id=group)
     use(settings)
     at = page("pipeline.py")
     assert not at.error or all(e.value.startswith("CSV rows") for e in at.error)
@@ -445,7 +443,7 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
         servers, topic + ".dlq", [json.dumps(d).encode() for d in letters], partitions=1
     )
     kafka_topics.commit(servers, topic, group, {0: 5, 1: 7})
-    use(load_settings(**{**base.model_dump(), "kafka_topic": topic}))
+    use(changed(base, kafka_topic=topic))
     at = page("kafka.py")
     assert not at.error
     topics = at.dataframe[0].value

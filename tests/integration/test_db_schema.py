@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.conftest import changed
 from tests.weather_rawzone import write
 from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def db_settings(platform_settings: Settings, url: str) -> Settings:
-    return load_settings(**{**platform_settings.model_dump(), "database_url": url})
+    return changed(platform_settings, database_url=url)
 
 
 def test_migrations_apply_once_and_record_their_versions(fresh_database: str) -> None:
@@ -92,13 +93,7 @@ def test_logins_reach_only_their_own_database(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    ours = load_settings(
-        **{
-            **platform_settings.model_dump(),
-            "database_url": fresh_database,
-            "raw_dir": tmp_path / "raw",
-        }
-    )
+    ours = changed(platform_settings, database_url=fresh_database, raw_dir=tmp_path / "raw")
     # Another deployment on the same server, with logins of its own.
     other_name = unique_name("other")
     with connect(pg_url, autocommit=True) as conn:

@@ -22,7 +22,7 @@ from weatherpipe.batch.runner import run_once
 from weatherpipe.db.connection import connect
 from weatherpipe.db.roles import reader_url
 from weatherpipe.events import MEASURES, TIMESTAMP_FORMAT
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +31,6 @@ ORIGINAL_QUERY = (
     "SELECT day, location, avg_temperature_c, avg_humidity_pct, sum_precipitation_mm, "
     "avg_wind_speed_kmh FROM daily_weather_aggregates ORDER BY day"
 )
-
-
-@pytest.fixture
-def settings(platform_settings: Settings, fresh_database: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        **{
-            **platform_settings.model_dump(),
-            "database_url": fresh_database,
-            "raw_dir": tmp_path / "raw",
-            "batch_lock_wait": 60,
-        }
-    )
 
 
 def import_raw(settings: Settings, source: Path) -> subprocess.CompletedProcess[str]:

@@ -43,6 +43,18 @@ def weather_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def run_lab(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`weatherpipe run --no-dashboard` with `env`, as a user starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+
+
 def test_lab_flow_end_to_end(
     platform_settings: Settings,
     fresh_database: str,
@@ -59,14 +71,7 @@ def test_lab_flow_end_to_end(
         KAFKA_GROUP_ID=unique_name("lab"),
         DATABASE_URL=fresh_database,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
+    result = run_lab(env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{ROWS + len(BAD_LINES):,} rows read, {ROWS:,} sent" in result.stderr
     assert f"{len(BAD_LINES)} bad rows to {topic}.dlq" in result.stderr
@@ -92,14 +97,7 @@ def test_lab_flow_end_to_end(
     assert_daily_matches(got, weather_csv, skip=BAD_LINES)
 
     # A second lab run sends nothing again, so nothing is counted twice.
-    again = subprocess.run(
-        [sys.executable, "-m", "weatherpipe", "run", "--no-dashboard"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
+    again = run_lab(env)
     assert again.returncode == 0, again.stderr[-3000:]
     skipped = " ".join(again.stderr.split())
     assert f"skipped: {topic} holds this CSV already: {ROWS + len(BAD_LINES):,} rows" in skipped

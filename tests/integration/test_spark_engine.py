@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.conftest import as_env, free_port
+from tests.conftest import as_env, changed, free_port
 from tests.rawzone_files import Record, Undecodable, event, line_for, write_file
 from tests.unit.test_batch_rules import VALUE_CASES
 from tests.unit.test_rules_order import TWO_RULE_VALUES
@@ -32,7 +32,7 @@ from weatherpipe.batch.duckdb_engine import DuckDBEngine
 from weatherpipe.batch.runner import run_once
 from weatherpipe.batch.spark_engine import SparkEngine
 from weatherpipe.db.connection import connect
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -161,13 +161,8 @@ def spark_engine() -> Iterator[SparkEngine]:
 @pytest.fixture
 def settings_for(platform_settings: Settings, tmp_path: Path) -> Callable[[str], Settings]:
     def make(url: str) -> Settings:
-        return load_settings(
-            **{
-                **platform_settings.model_dump(),
-                "database_url": url,
-                "raw_dir": tmp_path / "raw",
-                "batch_lock_wait": 60,
-            }
+        return changed(
+            platform_settings, database_url=url, raw_dir=tmp_path / "raw", batch_lock_wait=60
         )
 
     return make

@@ -20,13 +20,13 @@ import pytest
 from psycopg import sql
 
 from tests.batch_reference import compute
-from tests.conftest import as_env
+from tests.conftest import as_env, changed
 from tests.integration.test_batch import assert_matches_reference, daily_weather
-from tests.rawzone_files import Record, event, write_file
+from tests.rawzone_files import Record, random_event, write_file
 from weatherpipe.db.connection import connect
 from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -34,7 +34,6 @@ TOPIC = "weather_data_raw"
 RUNS = 10
 PARTITIONS = 3
 RECORDS_PER_FILE = 1_000
-CITIES = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
 DONE = re.compile(r"batch run (\d+) \(incremental, duckdb\) done in")
 
 
@@ -46,14 +45,7 @@ def write_round(raw: Path, rng: random.Random, number: int) -> None:
             Record(
                 partition,
                 first + i,
-                event(
-                    CITIES[rng.randrange(len(CITIES))],
-                    f"2024-03-{rng.randint(1, 9):02d} {rng.randint(0, 23):02d}:14:05",
-                    round(rng.uniform(-10, 35), 1),
-                    round(rng.uniform(20, 95), 1),
-                    round(rng.uniform(0, 12), 2),
-                    round(rng.uniform(0, 40), 1),
-                ),
+                random_event(rng),
             )
             for i in range(RECORDS_PER_FILE)
         ]
@@ -148,7 +140,7 @@ def test_postgres_killed_around_the_commit_never_loses_a_run_that_said_done(
     own_postgres: Settings, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw"
-    settings = load_settings(**{**own_postgres.model_dump(), "raw_dir": raw})
+    settings = changed(own_postgres, raw_dir=raw)
     admin = database_url(settings)
     name = f"pgkill_{os.getpid()}"
     with connect(admin, autocommit=True) as conn:

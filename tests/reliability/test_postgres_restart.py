@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.conftest import as_env, wait_for
-from tests.rawzone_files import Record, event, write_file
+from tests.conftest import as_env, changed, wait_for
+from tests.rawzone_files import CITIES, Record, random_event, write_file
 from weatherpipe.db.connection import connect
 from weatherpipe.db.url import database_url
 from weatherpipe.platform.local_postgres import LocalPostgres
-from weatherpipe.settings import Settings, load_settings
+from weatherpipe.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 LINES_PER_FILE = 50_000
-CITIES = ("Chicago", "Houston", "Phoenix", "Dallas", "San Jose", "New York", "Austin")
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -38,14 +37,7 @@ def write_raw_zone(raw: Path) -> None:
     for partition in range(3):
         records = []
         for offset in range(LINES_PER_FILE):
-            value: Any = event(
-                CITIES[rng.randrange(len(CITIES))],
-                f"2024-03-{rng.randint(1, 9):02d} {rng.randint(0, 23):02d}:14:05",
-                round(rng.uniform(-10, 35), 1),
-                round(rng.uniform(20, 95), 1),
-                round(rng.uniform(0, 12), 2),
-                round(rng.uniform(0, 40), 1),
-            )
+            value: Any = random_event(rng)
             if offset % 10_000 == 7:
                 value["humidity_pct"] = 140
             records.append(Record(partition, offset, value))
@@ -83,7 +75,7 @@ def test_postgres_restart_during_a_batch_fails_cleanly_and_the_rerun_equals_a_cl
 ) -> None:
     raw = tmp_path / "raw"
     write_raw_zone(raw)
-    settings = load_settings(**{**own_postgres.model_dump(), "raw_dir": raw})
+    settings = changed(own_postgres, raw_dir=raw)
     admin = database_url(settings)
     url = create_database(admin, unique_name("restart"))
     postgres = LocalPostgres(settings)

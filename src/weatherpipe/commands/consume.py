@@ -7,12 +7,13 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 from weatherpipe.commands.startup import configure
 from weatherpipe.errors import TransientError
+from weatherpipe.rawzone.naming import PATH_TEMPLATE
 from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
@@ -25,79 +26,78 @@ if TYPE_CHECKING:
 PROBE_SECONDS = 5.0
 
 
-def run(
-    until_idle: Annotated[
-        float | None,
-        typer.Option(
-            "--until-idle",
-            metavar="SECONDS",
-            min=0.1,
-            help="Finish the files and exit once no record arrived for SECONDS (the lab flow). "
-            "Default CONSUME_UNTIL_IDLE; unset: run until SIGTERM or Ctrl-C.",
-        ),
-    ] = None,
-    raw_dir: Annotated[
-        Path | None,
-        typer.Option("--raw-dir", metavar="DIR", help="Root of the raw zone (default RAW_DIR)."),
-    ] = None,
-    topic: Annotated[
-        str | None,
-        typer.Option("--topic", metavar="NAME", help="Topic to read (default KAFKA_TOPIC)."),
-    ] = None,
-    group: Annotated[
-        str | None,
-        typer.Option("--group", metavar="ID", help="Consumer group (default KAFKA_GROUP_ID)."),
-    ] = None,
-    rotate_mb: Annotated[
-        float | None,
-        typer.Option(
-            "--rotate-mb",
-            metavar="MIB",
-            min=0.001,
-            help="Finish a file once it passes this many MiB (default ROTATE_MB).",
-        ),
-    ] = None,
-    rotate_seconds: Annotated[
-        float | None,
-        typer.Option(
-            "--rotate-seconds",
-            metavar="SECONDS",
-            min=0.1,
-            help="Finish a file once it is this old (default ROTATE_SECONDS).",
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            metavar="N",
-            min=1,
-            max=1_000_000,
-            help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            metavar="N",
-            min=1,
-            max=64,
-            help="Run this many consumer processes in the group, each owning some partitions "
-            "(more cores, same exactly-once files; at most one per partition is used). "
-            "Default CONSUME_WORKERS.",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
-    ] = False,
-) -> None:
-    """Store every Kafka record exactly once in the raw zone.
+UntilIdle = Annotated[
+    float | None,
+    typer.Option(
+        "--until-idle",
+        metavar="SECONDS",
+        min=0.1,
+        help="Finish the files and exit once no record arrived for SECONDS (the lab flow). "
+        "Default CONSUME_UNTIL_IDLE; unset: run until SIGTERM or Ctrl-C.",
+    ),
+]
+RawDir = Annotated[
+    Path | None,
+    typer.Option("--raw-dir", metavar="DIR", help="Root of the raw zone (default RAW_DIR)."),
+]
+Topic = Annotated[
+    str | None,
+    typer.Option("--topic", metavar="NAME", help="Topic to read (default KAFKA_TOPIC)."),
+]
+Group = Annotated[
+    str | None,
+    typer.Option("--group", metavar="ID", help="Consumer group (default KAFKA_GROUP_ID)."),
+]
+RotateMb = Annotated[
+    float | None,
+    typer.Option(
+        "--rotate-mb",
+        metavar="MIB",
+        min=0.001,
+        help="Finish a file once it passes this many MiB (default ROTATE_MB).",
+    ),
+]
+RotateSeconds = Annotated[
+    float | None,
+    typer.Option(
+        "--rotate-seconds",
+        metavar="SECONDS",
+        min=0.1,
+        help="Finish a file once it is this old (default ROTATE_SECONDS).",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        metavar="N",
+        min=1,
+        max=1_000_000,
+        help="Most records taken from Kafka per call (default CONSUME_BATCH_SIZE).",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        metavar="N",
+        min=1,
+        max=64,
+        help="Run this many consumer processes in the group, each owning some partitions "
+        "(more cores, same exactly-once files; at most one per partition is used). "
+        "Default CONSUME_WORKERS.",
+    ),
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+]
+
+HELP: Final = f"""Store every Kafka record exactly once in the raw zone.
 
     Each record becomes one NDJSON line in a file named
 
     \b
-      RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson
+      {PATH_TEMPLATE}
 
     A file is written in RAW_DIR/.tmp, fsynced and renamed into place when the date changes,
     it passes ROTATE_MB or ROTATE_SECONDS, or on exit; only then is its offset committed. On
@@ -110,9 +110,23 @@ def run(
     publishes nothing: the consumer exits 1 naming the file and the free space, and the next
     run resumes after the last published file.
     """
+
+
+def run(
+    until_idle: UntilIdle = None,
+    raw_dir: RawDir = None,
+    topic: Topic = None,
+    group: Group = None,
+    rotate_mb: RotateMb = None,
+    rotate_seconds: RotateSeconds = None,
+    batch_size: BatchSize = None,
+    workers: Workers = None,
+    as_json: AsJson = False,
+) -> None:
+    """Store every Kafka record exactly once in the raw zone (the command's help is `HELP`)."""
     # Imported here: the Kafka client is heavy, and every command's start pays for imports.
     from weatherpipe.kafka.security import kafka_connection
-    from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
+    from weatherpipe.rawzone.consume_loop import ConsumeOptions
 
     settings = configure()
     options = ConsumeOptions.from_settings(
@@ -137,16 +151,22 @@ def run(
         )
         with _progress() as show:
             stats = run_workers(plan, count, on_progress=show)
-        _print_summary(stats, options, as_json, workers=count)
-        return
-    with raw_zone_consumer(
-        connection, group_id, options, settings.kafka_group_instance_id
-    ) as consumer:
+    else:
+        stats = _consume_alone(connection, group_id, options, settings.kafka_group_instance_id)
+    _print_summary(stats, options, as_json, workers=count)
+
+
+def _consume_alone(
+    connection: KafkaConnection, group_id: str, options: ConsumeOptions, member: str | None
+) -> ConsumeStats:
+    """One consumer in this process, until SIGTERM, Ctrl-C or --until-idle."""
+    from weatherpipe.rawzone.consume_loop import raw_zone_consumer
+
+    with raw_zone_consumer(connection, group_id, options, member) as consumer:
         consumer.stop_on(signal.SIGTERM, signal.SIGINT)
         with _progress() as show:
             consumer.on_progress = show
-            stats = consumer.run()
-    _print_summary(stats, options, as_json)
+            return consumer.run()
 
 
 def _require_kafka(connection: KafkaConnection) -> ClusterMetadata:

@@ -45,14 +45,23 @@ def run(
         chosen, "The dashboard", "choose another port with --port <port> or DASHBOARD_PORT=<port>"
     )
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    command = [
+    command = _streamlit(chosen, address, library_level(settings.log_level).lower())
+    say(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)")
+    # Streamlit replaces this process, so a signal to this PID (Ctrl+C, a service manager's
+    # SIGTERM) reaches the server itself and no orphaned server is left behind.
+    os.execve(sys.executable, command, env)
+
+
+def _streamlit(port: int, address: str, log_level: str) -> list[str]:
+    """The command line of a headless Streamlit server of the dashboard."""
+    return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(APP),
         "--server.port",
-        str(chosen),
+        str(port),
         "--server.address",
         address,
         "--server.headless",
@@ -74,9 +83,5 @@ def run(
         "none",
         # Streamlit logs through its own set-up; it follows LOG_LEVEL as the other libraries do.
         "--logger.level",
-        library_level(settings.log_level).lower(),
+        log_level,
     ]
-    say(f"dashboard: http://{address}:{chosen}  (Ctrl+C stops it)")
-    # Streamlit replaces this process, so a signal to this PID (Ctrl+C, a service manager's
-    # SIGTERM) reaches the server itself and no orphaned server is left behind.
-    os.execve(sys.executable, command, env)

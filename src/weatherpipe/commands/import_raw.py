@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 from weatherpipe.commands.startup import configure
+from weatherpipe.rawzone.naming import PATH_TEMPLATE
 from weatherpipe.ui.console import say
 
 if TYPE_CHECKING:
@@ -17,6 +18,18 @@ if TYPE_CHECKING:
 
 # Lines set aside that the summary shows (all of them are in the quarantine file).
 _SHOWN = 5
+
+HELP: Final = f"""Add the original project's raw zone to RAW_DIR, exactly once.
+
+    Adds the records of a raw zone in the original project's layout to weatherpipe's raw zone
+    ({PATH_TEMPLATE}). The source is only read.
+
+    Every line's Kafka envelope is checked with the batch's rules; a line without one (not
+    JSON, cut short by a crash, no topic/partition/offset) is listed with its file, line and
+    reason in RAW_DIR/.import/quarantine.jsonl. Copies of one (topic, partition, offset), as an
+    at-least-once writer leaves them, are imported once. Records the raw zone holds already
+    are left out, so an interrupted import is finished, and a repeated one adds nothing, by
+    running the same command again. Run `weatherpipe batch` afterwards."""
 
 
 def run(
@@ -37,18 +50,7 @@ def run(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Add the original project's raw zone to RAW_DIR, exactly once.
-
-    Adds the records of a raw zone in the original project's layout to weatherpipe's raw zone
-    (RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson). The source is
-    only read.
-
-    Every line's Kafka envelope is checked with the batch's rules; a line without one (not
-    JSON, cut short by a crash, no topic/partition/offset) is listed with its file, line and
-    reason in RAW_DIR/.import/quarantine.jsonl. Copies of one (topic, partition, offset), as an
-    at-least-once writer leaves them, are imported once. Records the raw zone holds already
-    are left out, so an interrupted import is finished, and a repeated one adds nothing, by
-    running the same command again. Run `weatherpipe batch` afterwards."""
+    """Add the original project's raw zone to RAW_DIR (the command's help is `HELP`)."""
     # Imported here: numpy and the raw-zone modules are heavy, and every command pays for them.
     from weatherpipe.rawzone.importer import import_raw
     from weatherpipe.rawzone.rotation import RotationPolicy

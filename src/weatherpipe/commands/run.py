@@ -18,45 +18,51 @@ if TYPE_CHECKING:
     from weatherpipe.settings import Settings
 
 
+Dashboard = Annotated[
+    bool,
+    typer.Option(
+        "--dashboard/--no-dashboard",
+        help="After the batch, serve the dashboard until Ctrl-C (default), or exit.",
+    ),
+]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        "--port", metavar="PORT", help="Port of the dashboard (default DASHBOARD_PORT, 8501)."
+    ),
+]
+Rows = Annotated[
+    int,
+    typer.Option(
+        "--rows",
+        metavar="N",
+        min=1,
+        help="Rows to generate when CSV_PATH does not exist.",
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the generated data set.")]
+ProduceAgain = Annotated[
+    bool,
+    typer.Option(
+        "--produce-again",
+        help="Send the CSV even when the topic already holds records (by default a rerun "
+        "skips producing, so the same rows are not sent and counted twice; an interrupted "
+        "send is resumed instead).",
+    ),
+]
+AsJson = Annotated[
+    bool,
+    typer.Option("--json", help="Also print the stage summary as one JSON object on stdout."),
+]
+
+
 def run(
-    dashboard: Annotated[
-        bool,
-        typer.Option(
-            "--dashboard/--no-dashboard",
-            help="After the batch, serve the dashboard until Ctrl-C (default), or exit.",
-        ),
-    ] = True,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port", metavar="PORT", help="Port of the dashboard (default DASHBOARD_PORT, 8501)."
-        ),
-    ] = None,
-    rows: Annotated[
-        int,
-        typer.Option(
-            "--rows",
-            metavar="N",
-            min=1,
-            help="Rows to generate when CSV_PATH does not exist.",
-        ),
-    ] = 1_000_000,
-    seed: Annotated[
-        int, typer.Option("--seed", metavar="N", help="Seed of the generated data set.")
-    ] = 42,
-    produce_again: Annotated[
-        bool,
-        typer.Option(
-            "--produce-again",
-            help="Send the CSV even when the topic already holds records (by default a rerun "
-            "skips producing, so the same rows are not sent and counted twice; an interrupted "
-            "send is resumed instead).",
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help="Also print the stage summary as one JSON object on stdout."),
-    ] = False,
+    dashboard: Dashboard = True,
+    port: Port = None,
+    rows: Rows = 1_000_000,
+    seed: Seed = 42,
+    produce_again: ProduceAgain = False,
+    as_json: AsJson = False,
 ) -> None:
     """The whole lab flow, then the dashboard.
 

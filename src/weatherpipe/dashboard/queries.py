@@ -151,6 +151,16 @@ def kpis(conn: psycopg.Connection, selection: Selection) -> KpiPeriods:
     return KpiPeriods(now, then, before[0], before[1])
 
 
+# Per group of days: the averages weighted by observations, and the temperature's extremes.
+_WEIGHTED_COLUMNS = (
+    "(sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
+    " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
+    " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
+    " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
+    " (sum(precipitation_sum) / sum(observations))::double precision AS avg_precipitation_mm"
+)
+
+
 def series(conn: psycopg.Connection, selection: Selection, grain: Grain) -> list[Row]:
     """One row per city and day (or ISO week, Monday first) of the selection: weighted
     averages, the lowest and highest temperature, and the precipitation per observation. A
@@ -158,13 +168,7 @@ def series(conn: psycopg.Connection, selection: Selection, grain: Grain) -> list
     return _rows(
         conn,
         "SELECT location, date_trunc(%(grain)s, day)::date AS period,"
-        " sum(observations)::bigint AS observations,"
-        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
-        " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
-        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
-        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " (sum(precipitation_sum) / sum(observations))::double precision"
-        " AS avg_precipitation_mm"
+        f" sum(observations)::bigint AS observations, {_WEIGHTED_COLUMNS}"
         f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location, period"
         " ORDER BY location, period",
         {**selection.params(), "grain": grain},
@@ -176,12 +180,7 @@ def per_city(conn: psycopg.Connection, selection: Selection) -> list[Row]:
     return _rows(
         conn,
         "SELECT location, count(*)::bigint AS days, sum(observations)::bigint AS observations,"
-        " (sum(temperature_sum) / sum(observations))::double precision AS avg_temperature_c,"
-        " min(temperature_min) AS min_temperature_c, max(temperature_max) AS max_temperature_c,"
-        " (sum(humidity_sum) / sum(observations))::double precision AS avg_humidity_pct,"
-        " (sum(wind_speed_sum) / sum(observations))::double precision AS avg_wind_speed_kmh,"
-        " (sum(precipitation_sum) / sum(observations))::double precision"
-        " AS avg_precipitation_mm"
+        f" {_WEIGHTED_COLUMNS}"
         f" FROM daily_aggregate WHERE {_SELECTION} GROUP BY location ORDER BY location",
         selection.params(),
     )

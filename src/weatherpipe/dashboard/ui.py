@@ -9,16 +9,36 @@ go into those: they are shown with `st.text`, in tables or in charts, which show
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import streamlit as st
 
 from weatherpipe.dashboard.loaders import NoDataError, ReadError, first_line
 from weatherpipe.errors import WeatherpipeError
 
+if TYPE_CHECKING:
+    from weatherpipe.kafka.describe import GroupLag
+    from weatherpipe.kafka.topic_views import PartitionLag
+
 NO_VALUE = "—"
 ICONS = {"info": ":material/info:", "warning": ":material/warning:", "error": ":material/error:"}
+
+# Every column a lag table may show, in the words of both pages that show one.
+LAG_COLUMNS: Final = {
+    "topic": st.column_config.TextColumn("Topic"),
+    "partition": st.column_config.NumberColumn("Partition"),
+    "start": st.column_config.NumberColumn("Start offset", format="localized"),
+    "end": st.column_config.NumberColumn("End offset", format="localized"),
+    "committed": st.column_config.NumberColumn("Committed offset", format="localized"),
+    "lag": st.column_config.NumberColumn("Lag (records)", format="localized"),
+}
+# The columns of a count of rejected rows by reason and field (quarantine, dead letters).
+REASON_COLUMNS: Final = {
+    "reason": st.column_config.TextColumn("Reason"),
+    "field": st.column_config.TextColumn("Field"),
+    "records": st.column_config.NumberColumn("Records", format="localized"),
+}
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +56,31 @@ def size(num_bytes: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     return f"{value:,.1f} GiB"
+
+
+def table(rows: Any, key: str | None, columns: Mapping[str, Any], **options: Any) -> Any:
+    """A full-width table of `rows` without the index, its columns labelled by `columns`
+    (Streamlit column configs by field); `options` go to `st.dataframe` (row selection)."""
+    return st.dataframe(
+        rows, hide_index=True, width="stretch", key=key, column_config=columns, **options
+    )
+
+
+def tiles(*shown: tuple[str, str]) -> None:
+    """A row of metric tiles, one per (label, value)."""
+    for tile, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
+        tile.metric(label, value)
+
+
+def lag_table(lags: Sequence[GroupLag | PartitionLag], key: str, columns: tuple[str, ...]) -> None:
+    """The total lag of a consumer group, then one row per partition with `columns` (names of
+    `LAG_COLUMNS`, in that order)."""
+    st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
+    table(
+        [{name: getattr(p, name) for name in columns} for p in lags],
+        key,
+        {name: LAG_COLUMNS[name] for name in columns},
+    )
 
 
 def refresh_button(cache_seconds: float) -> None:

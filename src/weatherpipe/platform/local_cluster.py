@@ -53,6 +53,7 @@ from weatherpipe.kafka.security import (
     local_password,
 )
 from weatherpipe.local_tls import local_ca, tls_folder
+from weatherpipe.net import accepts_connections
 from weatherpipe.platform import processes
 from weatherpipe.platform.certificates import KeyPair, LocalCA
 from weatherpipe.platform.local_kafka import (
@@ -310,7 +311,7 @@ class LocalCluster:
             self._launch(node)
         processes.wait_until_ready(
             f"Kafka node {node.node_id}",
-            lambda: self.serving() and processes.accepts(node.port),
+            lambda: self.serving() and accepts_connections("127.0.0.1", node.port),
             lambda: node.pid() is not None,
             timeout,
             node.log_files(),
@@ -396,7 +397,11 @@ class LocalCluster:
     def status(self) -> ClusterStatus:
         nodes = [
             NodeStatus(
-                n.node_id, n.role, n.port, pid, pid is not None and processes.accepts(n.port)
+                n.node_id,
+                n.role,
+                n.port,
+                pid,
+                pid is not None and accepts_connections("127.0.0.1", n.port),
             )
             for n in self.nodes
             for pid in [n.pid()]

@@ -91,7 +91,7 @@ class LocalKafka:
         if (self.data / "meta.properties").exists():
             return
         cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
+        failed = _failure(
             [
                 *self._jvm(heap="256m"),
                 STORAGE_TOOL,
@@ -101,15 +101,10 @@ class LocalKafka:
                 f"--cluster-id={cluster_id}",
                 "--config",
                 str(self.config),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+            ]
         )
-        if result.returncode != 0:
-            raise KafkaSetupError(
-                f"Formatting Kafka's storage in {self.data} failed:\n{result.stdout}{result.stderr}"
-            )
+        if failed is not None:
+            raise KafkaSetupError(f"Formatting Kafka's storage in {self.data} failed:\n{failed}")
 
     def _jvm(self, heap: str) -> list[str]:
         return jvm_command(self.java(), self.lib, self.logs, heap)
@@ -179,6 +174,12 @@ class LocalKafka:
         return [self.stdout_log, self.server_log]
 
 
+def _failure(command: list[str]) -> str | None:
+    """Run a setup tool to its end; None when it succeeded, else what it printed."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return None if result.returncode == 0 else result.stdout + result.stderr
+
+
 def resolve_from_maven(pom_name: str, target: Path, what: str) -> None:
     """Copy the dependencies of the resource `pom_name` from Maven Central into `target`, once
     (again only when that pom changes); parallel callers wait for the first one."""
@@ -199,7 +200,7 @@ def resolve_from_maven(pom_name: str, target: Path, what: str) -> None:
             return  # another process resolved them while we waited
         print(f"Fetching {what} from Maven Central (first run only)…", file=sys.stderr)
         with resources.as_file(pom) as pom_path:
-            result = subprocess.run(
+            failed = _failure(
                 [
                     mvn,
                     "-q",
@@ -210,15 +211,11 @@ def resolve_from_maven(pom_name: str, target: Path, what: str) -> None:
                     f"-DoutputDirectory={target}",
                     "-DincludeScope=runtime",
                     "-DoverWriteIfNewer=true",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
+                ]
             )
-        if result.returncode != 0:
+        if failed is not None:
             raise KafkaSetupError(
-                f"Maven could not resolve {what} (is Maven Central reachable?):\n"
-                + (result.stdout + result.stderr)[-3000:]
+                f"Maven could not resolve {what} (is Maven Central reachable?):\n" + failed[-3000:]
             )
         marker.write_text(digest)
 

@@ -164,15 +164,6 @@ def terminate_all(pids: list[int], timeout: float) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1) -> bool:
-    """True when something accepts a TCP connection on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def tail(path: Path, lines: int = 25) -> str:
     """The last `lines` lines of a log file, or a note that it is missing."""
     try:

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from weatherpipe import rules
 from weatherpipe.events import Reason
 from weatherpipe.rawzone import naming
+from weatherpipe.topic_name import is_topic_name
 
 ENVELOPE_PATHS: Final = (rules.LINE, rules.TOPIC, rules.PARTITION, rules.OFFSET)
 ENVELOPE_RULES: Final = tuple(r for r in rules.RULES if r.predicate.path in ENVELOPE_PATHS)
@@ -32,7 +33,6 @@ ENVELOPE_RULES: Final = tuple(r for r in rules.RULES if r.predicate.path in ENVE
 BAD_TOPIC_NAME: Final = "bad_topic_name"
 """Reason: `kafka.topic` is a string, but not a Kafka topic name ([A-Za-z0-9._-], 1-249)."""
 
-_TOPIC_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
 # DuckDB reads the JSON integer -0 as 0, so the engines take it for the integer 0 as well.
 _INTEGER: Final = re.compile(rb"-0|[0-9]{1,19}")
 _BIGINT_MAX: Final = 2**63 - 1
@@ -135,7 +135,7 @@ def _topic_name(name: str) -> str | None:
     try:
         return _topics[name]
     except KeyError:
-        found = name if _TOPIC_NAME.fullmatch(name) else None
+        found = name if is_topic_name(name) else None
         if len(_topics) < 1024:
             _topics[name] = found
         return found

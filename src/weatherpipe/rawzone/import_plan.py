@@ -18,9 +18,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from weatherpipe.rawzone.import_scan import Spots
-
-Int64s = npt.NDArray[np.int64]
+from weatherpipe.rawzone.import_scan import Int64s, Spots
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import msgspec
 import orjson
 
 from weatherpipe.events import Reason
+from weatherpipe.topic_name import TOPIC_NAME
 
 _NEWLINES: Final = b"\r\n"
 _INVALID_JSON: Final = b',"value_error":"' + Reason.INVALID_JSON.encode() + b'"'
@@ -39,7 +40,7 @@ _check_json = msgspec.json.Decoder(msgspec.Raw).decode
 _JSONError = msgspec.DecodeError
 # The start of every line `LineEncoder` builds; topic names need no JSON escapes.
 _COORDINATES: Final = re.compile(
-    rb'\{"kafka":\{"topic":"[A-Za-z0-9._-]+","partition":([0-9]+),"offset":([0-9]+),'
+    rb'\{"kafka":\{"topic":"' + TOPIC_NAME.encode() + rb'","partition":([0-9]+),"offset":([0-9]+),'
 )
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from weatherpipe.topic_name import TOPIC_NAME
+
 TEMP_DIR_NAME: Final = ".tmp"
 DAMAGED_DIR_NAME: Final = ".damaged"
 SUFFIX: Final = ".ndjson"
@@ -25,20 +27,20 @@ DAY_MS: Final = 86_400_000
 PARTITION_DIGITS: Final = 5
 OFFSET_DIGITS: Final = 20
 
+PATH_TEMPLATE: Final = "RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.ndjson"
+"""A finished file's path, as the commands' help and messages show it."""
 LAYOUT: Final = (
-    "RAW_DIR/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first offset>+<last offset>.ndjson "
-    "(partition zero-padded to 5 digits, offsets to 20), as `weatherpipe consume` writes them"
+    f"{PATH_TEMPLATE} (partition zero-padded to 5 digits, first and last offset to 20), as "
+    "`weatherpipe consume` writes them"
 )
 
-# A Kafka topic name is 1 to 249 of [A-Za-z0-9._-], so "+" can never be part of one.
-_TOPIC: Final = r"[A-Za-z0-9._-]{1,249}"
 FILE_NAME_RE: Final = re.compile(
-    rf"^(?P<topic>{_TOPIC})\+(?P<partition>[0-9]{{5}})"
+    rf"^(?P<topic>{TOPIC_NAME})\+(?P<partition>[0-9]{{5}})"
     r"\+(?P<first>[0-9]{20})\+(?P<last>[0-9]{20})\.ndjson$"
 )
 DATE_DIR_RE: Final = re.compile(r"^date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
 TEMP_NAME_RE: Final = re.compile(
-    rf"^{_TOPIC}\+[0-9]{{5}}\+[0-9]{{20}}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
+    rf"^{TOPIC_NAME}\+[0-9]{{5}}\+[0-9]{{20}}\+(?P<owner>[A-Za-z0-9-]+)\.ndjson\.tmp$"
 )
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Final
 
 from weatherpipe.errors import TerminalError
+from weatherpipe.topic_name import is_topic_name
 
 EXPECTED: Final = "<dir>/<topic>/<YYYY-MM-DD>/chunk-NNNN.ndjson"
-_TOPIC: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CHUNK: Final = re.compile(r"^chunk-(?P<number>[0-9]{1,18})\.ndjson$")
 
@@ -78,7 +78,7 @@ def find_chunks(root: Path) -> Found:
         dirs.sort()
         here = Path(folder)
         parts = here.relative_to(root).parts
-        laid_out = len(parts) == 2 and _TOPIC.match(parts[0]) and _is_date(parts[1])
+        laid_out = len(parts) == 2 and is_topic_name(parts[0]) and _is_date(parts[1])
         for name in sorted(files):
             if not name.endswith(".ndjson"):
                 continue

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
 from typing import Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
@@ -105,22 +106,9 @@ def run_workers(
     this process); return their summed figures. Raises if a worker failed, after stopping the
     others."""
     started = time.monotonic()
-    context = multiprocessing.get_context("spawn")  # no forked Kafka client threads
-    reports_queue: multiprocessing.Queue[WorkerReport] = context.Queue()
-    # Workers join the group together: one joining after the others would make the group
-    # revoke and reassign every partition again right after the start.
-    joined = context.Barrier(count)
-    workers = [
-        context.Process(
-            target=_work,
-            args=(plan, index, reports_queue, joined, os.getpid()),
-            name=f"consume-worker-{index}",
-        )
-        for index in range(count)
-    ]
-    for worker in workers:
-        worker.start()
-
+    # The barrier is kept here until the workers end: a spawned worker opens it by name, and it
+    # is gone once no object of the parent holds it.
+    workers, reports_queue, _joined = _start(plan, count)
     stopping = False
 
     def stop_workers(signum: int | None = None) -> None:
@@ -146,21 +134,10 @@ def run_workers(
             try:
                 report = reports_queue.get(timeout=REPORT_SECONDS)
             except queue.Empty:
-                # A worker writes its last report before it exits, so one that is gone while
-                # nothing is pending died without finishing (killed, or a bug).
-                for index, worker in enumerate(workers):
-                    if not worker.is_alive() and not finished(index):
-                        problems.append(
-                            f"{worker.name} ended without finishing (exit status "
-                            f"{worker.exitcode}); its unpublished records are read again on "
-                            "the next start"
-                        )
-                        # Its last report stands: it covers files published until then.
-                        last = reports.get(index) or WorkerReport(
-                            index, SinkStats(), None, None, None, 0
-                        )
-                        reports[index] = replace(last, done=True)
-                        stop_workers()
+                gone = _ended_unfinished(workers, reports)
+                if gone:
+                    problems += gone
+                    stop_workers()
                 continue
             reports[report.index] = report
             if report.error is not None:
@@ -177,6 +154,46 @@ def run_workers(
     if problems:
         raise WorkerError("; ".join(problems))
     return stats
+
+
+def _start(
+    plan: WorkerPlan, count: int
+) -> tuple[list[BaseProcess], multiprocessing.Queue[WorkerReport], threading.Barrier]:
+    """Start `count` worker processes; return them, the queue they report on and the barrier
+    they join the group behind."""
+    context = multiprocessing.get_context("spawn")  # no forked Kafka client threads
+    reports: multiprocessing.Queue[WorkerReport] = context.Queue()
+    # Workers join the group together: one joining after the others would make the group
+    # revoke and reassign every partition again right after the start.
+    joined = context.Barrier(count)
+    workers: list[BaseProcess] = [
+        context.Process(
+            target=_work,
+            args=(plan, index, reports, joined, os.getpid()),
+            name=f"consume-worker-{index}",
+        )
+        for index in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    return workers, reports, joined
+
+
+def _ended_unfinished(workers: list[BaseProcess], reports: dict[int, WorkerReport]) -> list[str]:
+    """What is wrong with each worker that is gone without its final report, which is marked
+    done. A worker writes its last report before it exits, so one that is gone while nothing is
+    pending died without finishing (killed, or a bug)."""
+    problems = []
+    for index, worker in enumerate(workers):
+        if not worker.is_alive() and not (index in reports and reports[index].done):
+            problems.append(
+                f"{worker.name} ended without finishing (exit status {worker.exitcode}); its "
+                "unpublished records are read again on the next start"
+            )
+            # Its last report stands: it covers files published until then.
+            last = reports.get(index) or WorkerReport(index, SinkStats(), None, None, None, 0)
+            reports[index] = replace(last, done=True)
+    return problems
 
 
 class WorkerError(TransientError):

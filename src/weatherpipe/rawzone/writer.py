@@ -127,13 +127,7 @@ class OpenFile:
 
     def write(self, line: bytes, offset: int) -> None:
         """Append one record's line; offsets must increase."""
-        try:
-            self._file.write(line)
-        except OSError as exc:
-            self._poison("write to", exc)
-        self.size += len(line)
-        self.last_offset = offset
-        self.records += 1
+        self.write_lines(line, 1, offset)
 
     def write_lines(self, data: bytes, records: int, last_offset: int) -> None:
         """Append the lines of `records` records at once, the last one at `last_offset`."""

@@ -95,14 +95,10 @@ def _records(topic: str, records: list[Record], caption: str) -> None:
     if not records:
         st.info("No records here.")
         return
-    event = st.dataframe(
+    event = ui.table(
         [_row(r) for r in records],
-        hide_index=True,
-        width="stretch",
-        key="messages",
-        on_select="rerun",
-        selection_mode="single-row",
-        column_config={
+        "messages",
+        {
             "partition": st.column_config.NumberColumn("Partition"),
             "offset": st.column_config.NumberColumn("Offset"),
             "timestamp": st.column_config.TextColumn("Timestamp (UTC)"),
@@ -110,6 +106,8 @@ def _records(topic: str, records: list[Record], caption: str) -> None:
             "format": st.column_config.TextColumn("Format"),
             "value": st.column_config.TextColumn("Value", width="large"),
         },
+        on_select="rerun",
+        selection_mode="single-row",
     )
     rows = event.selection.rows if event is not None else []
     chosen = records[rows[0]] if rows and rows[0] < len(records) else records[0]
@@ -190,7 +188,7 @@ def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
     if not groups:
         st.info("No consumer group has committed offsets or joined yet.")
         return
-    st.dataframe(
+    ui.table(
         [
             {
                 "group": g.id,
@@ -201,10 +199,8 @@ def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
             }
             for g in groups
         ],
-        hide_index=True,
-        width="stretch",
-        key="groups",
-        column_config={
+        "groups",
+        {
             "group": st.column_config.TextColumn("Group"),
             "state": st.column_config.TextColumn("State"),
             "members": st.column_config.NumberColumn("Members"),
@@ -219,29 +215,7 @@ def _groups(settings: Settings, topics: list[str], epoch: int) -> None:
     if not lags:
         st.info("This group has committed no offset on any topic.")
         return
-    st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
-    st.dataframe(
-        [
-            {
-                "topic": p.topic,
-                "partition": p.partition,
-                "end": p.end,
-                "committed": p.committed,
-                "lag": p.lag,
-            }
-            for p in lags
-        ],
-        hide_index=True,
-        width="stretch",
-        key="group_lag",
-        column_config={
-            "topic": st.column_config.TextColumn("Topic"),
-            "partition": st.column_config.NumberColumn("Partition"),
-            "end": st.column_config.NumberColumn("End offset", format="localized"),
-            "committed": st.column_config.NumberColumn("Committed offset", format="localized"),
-            "lag": st.column_config.NumberColumn("Lag (records)", format="localized"),
-        },
-    )
+    ui.lag_table(lags, "group_lag", ("topic", "partition", "end", "committed", "lag"))
 
 
 def _duration(ms: str | None) -> str | None:
@@ -262,12 +236,10 @@ def _shown_setting(s: Setting) -> dict[str, object]:
 
 
 def _settings_table(rows: list[Setting], key: str) -> None:
-    st.dataframe(
+    ui.table(
         [_shown_setting(s) for s in rows],
-        hide_index=True,
-        width="stretch",
-        key=key,
-        column_config={
+        key,
+        {
             "name": st.column_config.TextColumn("Setting"),
             "value": st.column_config.TextColumn("Value"),
             "source": st.column_config.TextColumn("From"),
@@ -289,16 +261,17 @@ def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoc
     servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
     folders = _broker_dirs(settings, epoch)
     sizes = loaders.disk_sizes(folders, topic, epoch) if folders else {}
-    tiles = st.columns(3)
-    tiles[0].metric("Partitions", f"{len(offsets):,}")
-    tiles[1].metric("Records kept", f"{sum(o.records for o in offsets):,}")
-    tiles[2].metric("Size on disk", ui.size(sum(sizes.values())) if folders else "unknown")
+    ui.tiles(
+        ("Partitions", f"{len(offsets):,}"),
+        ("Records kept", f"{sum(o.records for o in offsets):,}"),
+        ("Size on disk", ui.size(sum(sizes.values())) if folders else "unknown"),
+    )
     if not folders:
         st.caption(
             "The brokers' log folders are not on this machine, so their size is unknown here "
             "(confluent-kafka cannot ask for it)."
         )
-    st.dataframe(
+    ui.table(
         [
             {
                 "partition": o.partition,
@@ -309,10 +282,8 @@ def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoc
             }
             for o in offsets
         ],
-        hide_index=True,
-        width="stretch",
-        key="partitions",
-        column_config={
+        "partitions",
+        {
             "partition": st.column_config.NumberColumn("Partition"),
             "start": st.column_config.NumberColumn("First offset", format="localized"),
             "end": st.column_config.NumberColumn("End offset", format="localized"),
@@ -337,12 +308,10 @@ def _cluster(settings: Settings, epoch: int) -> None:
     )
     st.caption("Cluster id:")
     st.text(cluster.id or "—")
-    st.dataframe(
+    ui.table(
         [{"id": b.id, "host": b.host, "port": b.port, "rack": b.rack} for b in cluster.brokers],
-        hide_index=True,
-        width="stretch",
-        key="brokers",
-        column_config={
+        "brokers",
+        {
             "id": st.column_config.NumberColumn("Broker"),
             "host": st.column_config.TextColumn("Host"),
             "port": st.column_config.NumberColumn("Port", format="plain"),
@@ -402,23 +371,15 @@ def _dead_letters(settings: Settings, topic: str, names: list[str], epoch: int) 
         )
     reasons = Counter((str(r["reason"]), str(r["field"] or "")) for r in rows)
     st.caption(f"Reasons of the newest {len(rows):,} (of {total:,}):")
-    st.dataframe(
+    ui.table(
         [{"reason": k[0], "field": k[1], "records": n} for k, n in reasons.most_common()],
-        hide_index=True,
-        width="stretch",
-        key="dlq_reasons",
-        column_config={
-            "reason": st.column_config.TextColumn("Reason"),
-            "field": st.column_config.TextColumn("Field"),
-            "records": st.column_config.NumberColumn("Records", format="localized"),
-        },
+        "dlq_reasons",
+        ui.REASON_COLUMNS,
     )
-    st.dataframe(
+    ui.table(
         rows,
-        hide_index=True,
-        width="stretch",
-        key="dlq_records",
-        column_config={
+        "dlq_records",
+        {
             "offset": st.column_config.NumberColumn("Offset"),
             "timestamp": st.column_config.TextColumn("Sent (UTC)"),
             "reason": st.column_config.TextColumn("Reason"),
@@ -447,7 +408,7 @@ def render() -> None:
         )
         return
     offsets = {t.name: loaders.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
-    st.dataframe(
+    ui.table(
         [
             {
                 "topic": t.name,
@@ -457,10 +418,8 @@ def render() -> None:
             }
             for t in topics
         ],
-        hide_index=True,
-        width="stretch",
-        key="topics",
-        column_config={
+        "topics",
+        {
             "topic": st.column_config.TextColumn("Topic"),
             "partitions": st.column_config.NumberColumn("Partitions"),
             "records": st.column_config.NumberColumn("Records kept", format="localized"),

@@ -3,8 +3,9 @@ zone, how far behind the raw-zone consumer is in Kafka, and what the batch rejec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import streamlit as st
 
@@ -27,6 +28,30 @@ STATES = {
     Check.PENDING: "… catching up",
     Check.DISAGREE: "✗ disagree",
     Check.UNKNOWN: "? unknown",
+}
+
+_count = st.column_config.NumberColumn
+# The batch_run table as the page shows it: the columns a reader looks at first come first.
+RUN_COLUMNS: Final = {
+    "id": _count("Run", pinned=True),
+    "started_at": st.column_config.DatetimeColumn(
+        "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
+    ),
+    "status": st.column_config.TextColumn("Status"),
+    "files": _count("Files", format="localized"),
+    "lines": _count("Lines", format="localized"),
+    "rejected": _count("Rejected", format="localized"),
+    "duplicates": _count("Duplicates", format="localized"),
+    "rows_written": _count("Daily rows written", format="localized"),
+    "seconds": _count("Took (s)", format="%.1f"),
+    "mode": st.column_config.TextColumn("Mode"),
+    "engine": st.column_config.TextColumn("Engine"),
+    "error": st.column_config.TextColumn("Error"),
+    "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "rows_inserted": _count("Rows inserted", format="localized"),
+    "rows_updated": _count("Rows updated", format="localized"),
+    "rows_unchanged": _count("Rows unchanged", format="localized"),
+    "rows_deleted": _count("Rows deleted", format="localized"),
 }
 
 
@@ -166,12 +191,10 @@ def _reconciliation(s: Sources) -> None:
         ui.message("warning", f"{line}. Not every count could be read: {notes}")
     else:
         ui.message("error", f"{line}. The counts disagree: {notes}")
-    st.dataframe(
+    ui.table(
         [{"step": step.name, "check": STATES[step.check], "note": step.note} for step in steps],
-        hide_index=True,
-        width="stretch",
-        key="reconciliation",
-        column_config={
+        "reconciliation",
+        {
             "step": st.column_config.TextColumn("Step"),
             "check": st.column_config.TextColumn("Counts"),
             "note": st.column_config.TextColumn("Why they differ", width="large"),
@@ -215,50 +238,23 @@ def _runs(s: Sources) -> bool:
     )
     if idle:
         st.caption(f"{idle:,} later run{'' if idle == 1 else 's'} found no new raw files.")
-    tiles = st.columns(5)
-    tiles[0].metric("Last run: files", f"{last['files']:,}")
-    tiles[1].metric("Last run: lines read", f"{last['lines']:,}")
-    tiles[2].metric("Last run: rejected", f"{last['rejected']:,}")
-    tiles[3].metric("Last run: duplicates", f"{last['duplicates']:,}")
-    tiles[4].metric("Last run: daily rows written", f"{last['rows_written']:,}")
-    tiles = st.columns(5)
-    tiles[0].metric("Runs", f"{totals['runs']:,}")
-    tiles[1].metric("Observations stored", f"{totals['observations']:,}")
-    tiles[2].metric("Records rejected", f"{totals['rejected']:,}")
-    tiles[3].metric("Daily rows (city-days)", f"{totals['daily_rows']:,}")
-    tiles[4].metric("Raw files processed", f"{totals['files']:,}")
+    ui.tiles(
+        ("Last run: files", f"{last['files']:,}"),
+        ("Last run: lines read", f"{last['lines']:,}"),
+        ("Last run: rejected", f"{last['rejected']:,}"),
+        ("Last run: duplicates", f"{last['duplicates']:,}"),
+        ("Last run: daily rows written", f"{last['rows_written']:,}"),
+    )
+    ui.tiles(
+        ("Runs", f"{totals['runs']:,}"),
+        ("Observations stored", f"{totals['observations']:,}"),
+        ("Records rejected", f"{totals['rejected']:,}"),
+        ("Daily rows (city-days)", f"{totals['daily_rows']:,}"),
+        ("Raw files processed", f"{totals['files']:,}"),
+    )
     if runs[0]["status"] == "failed":
         ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
-    count = st.column_config.NumberColumn
-    st.dataframe(
-        runs,
-        hide_index=True,
-        width="stretch",
-        key="runs",
-        column_config={
-            "id": count("Run", pinned=True),
-            "started_at": st.column_config.DatetimeColumn(
-                "Started (UTC)", format="YYYY-MM-DD HH:mm:ss", pinned=True
-            ),
-            "status": st.column_config.TextColumn("Status"),
-            "files": count("Files", format="localized"),
-            "lines": count("Lines", format="localized"),
-            "rejected": count("Rejected", format="localized"),
-            "duplicates": count("Duplicates", format="localized"),
-            "rows_written": count("Daily rows written", format="localized"),
-            "seconds": count("Took (s)", format="%.1f"),
-            "mode": st.column_config.TextColumn("Mode"),
-            "engine": st.column_config.TextColumn("Engine"),
-            "error": st.column_config.TextColumn("Error"),
-            "finished_at": st.column_config.DatetimeColumn(
-                "Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"
-            ),
-            "rows_inserted": count("Rows inserted", format="localized"),
-            "rows_updated": count("Rows updated", format="localized"),
-            "rows_unchanged": count("Rows unchanged", format="localized"),
-            "rows_deleted": count("Rows deleted", format="localized"),
-        },
-    )
+    ui.table(runs, "runs", RUN_COLUMNS)
     return True
 
 
@@ -270,47 +266,11 @@ def _unit(largest: int) -> tuple[str, int]:
     return "B", 1
 
 
-def _raw_zone(s: Sources) -> None:
-    st.subheader("Raw zone")
-    settings, days = s.settings, s.raw.days
-    folder = f"{settings.raw_dir}/{settings.kafka_topic}/"
-    if not days:
-        ui.message(
-            "info",
-            "No finished raw files in this folder yet — run `make run`, or "
-            "`weatherpipe produce` then `weatherpipe consume --until-idle 10`:",
-            folder,
-        )
-        return
-    st.caption("Finished files per day (UTC, from the records' Kafka timestamps) in:")
-    st.text(folder)
-    processed: dict[str, int] | None = None
-    if s.processed is not None:
-        processed = {}
-        for path in s.processed:
-            parsed = naming.parse_relative_path(path)
-            day = parsed.date if parsed is not None else ""
-            processed[day] = processed.get(day, 0) + 1
-    unit, size = _unit(max(d.bytes for d in days))
-    rows = [
-        {
-            "day": d.day,
-            "files": d.files,
-            "lines": d.lines,
-            "size": ui.size(d.bytes),
-            "amount": d.bytes / size,
-            "processed": UNKNOWN if processed is None else f"{processed.get(d.day, 0):,}",
-        }
-        for d in days
-    ]
-    tiles = st.columns(4)
-    tiles[0].metric("Days", f"{len(rows):,}")
-    tiles[1].metric("Files", f"{sum(d.files for d in days):,}")
-    tiles[2].metric("Lines", f"{sum(d.lines for d in days):,}")
-    tiles[3].metric("Size", ui.size(sum(d.bytes for d in days)))
-    chart = {
+def _day_chart(days: int, unit: str) -> dict[str, Any]:
+    """A bar per day of the raw data's size in `unit` (Vega-Lite), with its figures on hover."""
+    return {
         # One day or many, bars stay between 3 and 40 pixels wide.
-        "mark": {"type": "bar", "size": max(3, min(40, 700 // len(rows)))},
+        "mark": {"type": "bar", "size": max(3, min(40, 700 // days))},
         "encoding": {
             # Days as categories: one day still gets a bar of readable width.
             "x": {
@@ -328,13 +288,56 @@ def _raw_zone(s: Sources) -> None:
             ],
         },
     }
-    st.vega_lite_chart(rows, chart, width="stretch", height=200)
-    st.dataframe(
+
+
+def _files_per_day(paths: Iterable[str]) -> dict[str, int]:
+    """How many of the raw files at `paths` (relative to RAW_DIR) each date folder holds."""
+    per_day: dict[str, int] = {}
+    for path in paths:
+        parsed = naming.parse_relative_path(path)
+        day = parsed.date if parsed is not None else ""
+        per_day[day] = per_day.get(day, 0) + 1
+    return per_day
+
+
+def _raw_zone(s: Sources) -> None:
+    st.subheader("Raw zone")
+    settings, days = s.settings, s.raw.days
+    folder = f"{settings.raw_dir}/{settings.kafka_topic}/"
+    if not days:
+        ui.message(
+            "info",
+            "No finished raw files in this folder yet — run `make run`, or "
+            "`weatherpipe produce` then `weatherpipe consume --until-idle 10`:",
+            folder,
+        )
+        return
+    st.caption("Finished files per day (UTC, from the records' Kafka timestamps) in:")
+    st.text(folder)
+    processed = None if s.processed is None else _files_per_day(s.processed)
+    unit, size = _unit(max(d.bytes for d in days))
+    rows = [
+        {
+            "day": d.day,
+            "files": d.files,
+            "lines": d.lines,
+            "size": ui.size(d.bytes),
+            "amount": d.bytes / size,
+            "processed": UNKNOWN if processed is None else f"{processed.get(d.day, 0):,}",
+        }
+        for d in days
+    ]
+    ui.tiles(
+        ("Days", f"{len(rows):,}"),
+        ("Files", f"{sum(d.files for d in days):,}"),
+        ("Lines", f"{sum(d.lines for d in days):,}"),
+        ("Size", ui.size(sum(d.bytes for d in days))),
+    )
+    st.vega_lite_chart(rows, _day_chart(len(rows), unit), width="stretch", height=200)
+    ui.table(
         [{k: v for k, v in r.items() if k != "amount"} for r in reversed(rows)],
-        hide_index=True,
-        width="stretch",
-        key="raw_days",
-        column_config={
+        "raw_days",
+        {
             "day": st.column_config.TextColumn("Day (UTC)"),
             "files": st.column_config.NumberColumn("Files", format="localized"),
             "lines": st.column_config.NumberColumn("Lines", format="localized"),
@@ -362,29 +365,7 @@ def _consumer_lag(s: Sources) -> None:
             "creates the topic.",
         )
         return
-    st.metric("Total lag (records)", f"{sum(p.lag for p in lags):,}")
-    st.dataframe(
-        [
-            {
-                "partition": p.partition,
-                "start": p.start,
-                "end": p.end,
-                "committed": p.committed,
-                "lag": p.lag,
-            }
-            for p in lags
-        ],
-        hide_index=True,
-        width="stretch",
-        key="lag",
-        column_config={
-            "partition": st.column_config.NumberColumn("Partition"),
-            "start": st.column_config.NumberColumn("Start offset", format="localized"),
-            "end": st.column_config.NumberColumn("End offset", format="localized"),
-            "committed": st.column_config.NumberColumn("Committed offset", format="localized"),
-            "lag": st.column_config.NumberColumn("Lag (records)", format="localized"),
-        },
-    )
+    ui.lag_table(lags, "lag", ("partition", "start", "end", "committed", "lag"))
 
 
 def _quarantine(s: Sources) -> None:
@@ -397,17 +378,7 @@ def _quarantine(s: Sources) -> None:
     if not reasons:
         st.success("No record was rejected.")
         return
-    st.dataframe(
-        reasons,
-        hide_index=True,
-        width="stretch",
-        key="reasons",
-        column_config={
-            "reason": st.column_config.TextColumn("Reason"),
-            "field": st.column_config.TextColumn("Field"),
-            "records": st.column_config.NumberColumn("Records", format="localized"),
-        },
-    )
+    ui.table(reasons, "reasons", ui.REASON_COLUMNS)
     choices = [ALL_REASONS, *sorted({r["reason"] for r in reasons})]
     reason = st.selectbox("Show the latest rejected records of", choices, key="reason")
     try:
@@ -418,12 +389,10 @@ def _quarantine(s: Sources) -> None:
         ui.problem(exc)
         return
     st.caption(f"{len(records)} most recent (at most {QUARANTINE_ROWS}).")
-    st.dataframe(
+    ui.table(
         records,
-        hide_index=True,
-        width="stretch",
-        key="rejected",
-        column_config={
+        "rejected",
+        {
             "id": None,
             "run_id": st.column_config.NumberColumn("Run"),
             "run_started_at": st.column_config.DatetimeColumn(

@@ -299,11 +299,10 @@ def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
 
 
 def _comparison(rows: list[Row]) -> None:
-    st.dataframe(
+    ui.table(
         rows,
-        hide_index=True,
-        width="stretch",
-        column_config={
+        "comparison",
+        {
             "location": st.column_config.TextColumn("City"),
             "days": st.column_config.NumberColumn("Days", format="localized"),
             "observations": st.column_config.NumberColumn("Observations", format="localized"),
@@ -316,8 +315,29 @@ def _comparison(rows: list[Row]) -> None:
                 "Precipitation (mm per reading)", format="%.2f"
             ),
         },
-        key="comparison",
     )
+
+
+def _series(rows: list[Row], measure: str, grain: Grain, colors: dict[str, str]) -> None:
+    """The chart of `measure` per city over time; for a few cities' temperature, with the band
+    from the lowest to the highest reading."""
+    column = MEASURES[measure][0]
+    st.subheader(f"{measure} per city and {'day' if grain == 'day' else 'week'}")
+    shown = sorted({r["location"] for r in rows})
+    band = measure == "Temperature" and len(shown) <= BAND_CITIES
+    st.vega_lite_chart(
+        _chart_rows(rows, column, band),
+        _chart(measure, grain, shown, colors, points=len(rows) <= 400),
+        width="stretch",
+        height=340,
+    )
+    if band:
+        st.caption("Lines: average temperature; shaded: lowest to highest reading.")
+    elif measure == "Temperature":
+        st.caption(
+            f"Lines: average temperature. Pick {BAND_CITIES} cities or fewer to see the band "
+            "from the lowest to the highest reading."
+        )
 
 
 def render() -> None:
@@ -363,23 +383,7 @@ def render() -> None:
     if not rows:
         st.info("No observations for these cities on these days.")
         return
-    column = MEASURES[measure][0]
-    st.subheader(f"{measure} per city and {'day' if grain == 'day' else 'week'}")
-    shown = sorted({r["location"] for r in rows})
-    band = measure == "Temperature" and len(shown) <= BAND_CITIES
-    st.vega_lite_chart(
-        _chart_rows(rows, column, band),
-        _chart(measure, grain, shown, colors, points=len(rows) <= 400),
-        width="stretch",
-        height=340,
-    )
-    if band:
-        st.caption("Lines: average temperature; shaded: lowest to highest reading.")
-    elif measure == "Temperature":
-        st.caption(
-            f"Lines: average temperature. Pick {BAND_CITIES} cities or fewer to see the band "
-            "from the lowest to the highest reading."
-        )
+    _series(rows, measure, grain, colors)
     st.subheader("Comparison of the cities")
     _comparison(cities)
     st.subheader("Map")
