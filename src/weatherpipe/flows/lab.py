@@ -1,5 +1,5 @@
 """The lab flow in one call: platform up, data set, produce and consume side by side, batch,
-summary.
+summary. The consumer and the batch run in spawned processes of their own.
 
 Each stage is the same library code its own command runs; this module only sequences them,
 times them and checks that the counts add up from one stage to the next. It speaks to the user
@@ -205,10 +205,11 @@ class LabFlow:
         )
 
     def batch(self) -> StageSummary:
-        from weatherpipe.batch.runner import run_once
+        # A process of its own: DuckDB's memory never adds to what the producer left here.
+        from weatherpipe.flows.batch_process import run_batch
 
         with activity("batch") as shown:
-            summary = run_once(self.settings, on_step=shown.describe)
+            summary = run_batch(self.settings, on_step=shown.describe)
         r = summary.rows
         return StageSummary(
             "batch",
