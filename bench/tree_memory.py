@@ -18,8 +18,13 @@ SAMPLE_SECONDS = 0.1
 
 
 def describe(proc: psutil.Process) -> str:
-    """A short name for a process: its program and its first arguments."""
+    """A short name for a process: its program and its first arguments (a multiprocessing
+    child: what it is)."""
     args = proc.cmdline()
+    if "--multiprocessing-fork" in args:
+        return "spawned child"
+    if any("resource_tracker" in a for a in args):
+        return "multiprocessing resource tracker"
     if len(args) > 2 and args[1] == "-m":
         return " ".join(args[2:5])
     if len(args) > 1 and args[1] == "-c":

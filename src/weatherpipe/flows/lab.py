@@ -78,6 +78,7 @@ class LabFlow:
 
     def _done(self, stage: StageSummary, started: float) -> StageSummary:
         stage.seconds = time.monotonic() - started
+        stage.started = started - self._started
         self.result.stages.append(stage)
         self.result.seconds = time.monotonic() - self._started
         stage_done(stage)
