@@ -23,6 +23,7 @@ from weatherpipe.ui.progress import Lines, ProduceProgress, activity, live_lines
 from weatherpipe.ui.stages import StageSummary, stage_done, stage_table
 
 if TYPE_CHECKING:
+    from weatherpipe.flows.batch_process import BatchProcess
     from weatherpipe.flows.consumer_process import ConsumerPlan, Report
 
 TITLE = "weatherpipe lab run"
@@ -93,8 +94,12 @@ class LabFlow:
         self._timed(self.platform_up)
         if not self.settings.csv_path.exists():
             self._timed(self.generate)
-        self._stream()
-        self._timed(self.batch)
+        from weatherpipe.flows.batch_process import BatchProcess
+
+        # Started with the stream: it loads DuckDB and prepares the database meanwhile.
+        with BatchProcess(self.settings) as batch:
+            self._stream()
+            self._timed(lambda: self.batch(batch))
         return self.result
 
     # --- stages ---------------------------------------------------------------------------
@@ -205,12 +210,10 @@ class LabFlow:
             summary.last_offsets,
         )
 
-    def batch(self) -> StageSummary:
-        # A process of its own: DuckDB's memory never adds to what the producer left here.
-        from weatherpipe.flows.batch_process import run_batch
-
+    def batch(self, process: BatchProcess) -> StageSummary:
+        """The batch, run by `process`: DuckDB's memory never adds to the producer's here."""
         with activity("batch") as shown:
-            summary = run_batch(self.settings, on_step=shown.describe)
+            summary = process.run(shown.describe)
         r = summary.rows
         return StageSummary(
             "batch",
