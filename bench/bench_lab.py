@@ -125,8 +125,9 @@ def bare_groupby(raw_dir: Path, topic: str) -> float:
     return time.perf_counter() - start
 
 
-# The lab flow spawns its consumer first, its batch second.
-SPAWNED = ("spawned child: the consumer", "spawned child: the batch")
+# The lab flow spawns its batch process first (it prepares while records stream), then its
+# consumer.
+SPAWNED = ("spawned child: the batch", "spawned child: the consumer")
 
 
 def memory_table(run: LabRun) -> list[str]:
