@@ -81,6 +81,10 @@ class BatchProcess:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
     def run(self, on_step: Callable[[str], None]) -> RunSummary:
         """The batch run: its steps go to `on_step`; raises what the child raised (a
         `WeatherpipeError` as it was)."""
