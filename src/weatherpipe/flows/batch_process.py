@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from weatherpipe.errors import TransientError, WeatherpipeError
-from weatherpipe.signals import ignore_signals, on_signals
+from weatherpipe.signals import ignore_signals, ignoring, on_signals
 from weatherpipe.ui.logs import set_levels
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ class BatchProcess:
         )
 
     def __enter__(self) -> BatchProcess:
-        self._process.start()
+        with ignoring((signal.SIGINT,)):  # the child is stopped by its parent, never by Ctrl-C
+            self._process.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
