@@ -18,8 +18,13 @@ SAMPLE_SECONDS = 0.1
 
 
 def describe(proc: psutil.Process) -> str:
-    """A short name for a process: its program and its first arguments."""
+    """A short name for a process: its program and its first arguments (a multiprocessing
+    child: what it is)."""
     args = proc.cmdline()
+    if "--multiprocessing-fork" in args:
+        return "spawned child"
+    if any("resource_tracker" in a for a in args):
+        return "multiprocessing resource tracker"
     if len(args) > 2 and args[1] == "-m":
         return " ".join(args[2:5])
     if len(args) > 1 and args[1] == "-c":
@@ -30,10 +35,11 @@ def describe(proc: psutil.Process) -> str:
 @dataclass
 class TreeMemory:
     """Peak RSS of each process of the tree under `root` (pid: (name, bytes)), sampled while
-    used as a context manager."""
+    used as a context manager; also the CPU seconds (user + system) each used, as last seen."""
 
     root: int
     peaks: dict[int, tuple[str, int]] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -65,6 +71,8 @@ class TreeMemory:
             for proc in procs:
                 try:
                     rss = proc.memory_info().rss
+                    times = proc.cpu_times()
+                    self.cpu[proc.pid] = times.user + times.system
                     name = self.peaks[proc.pid][0] if proc.pid in self.peaks else describe(proc)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue

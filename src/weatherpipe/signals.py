@@ -105,6 +105,19 @@ def interrupt_on(signals: tuple[int, ...]) -> Restore:
     return on_signals(interrupt, signals, repeat="again")
 
 
+@contextmanager
+def ignoring(signals: tuple[int, ...]) -> Iterator[None]:
+    """`signals` do nothing while the block runs. A process started meanwhile begins with them
+    ignored (Python keeps an inherited SIG_IGN for SIGINT), so a Ctrl-C during its start-up
+    does not end it with a traceback before it installs handlers of its own."""
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def ignore_signals(signals: tuple[int, ...]) -> None:
     """From now on `signals` do nothing in this process (its parent forwards what it means)."""
     for signum in signals:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
 
 from weatherpipe.signals import (
+    ignoring,
     interrupt_on,
     on_signals,
     signals_handled,
@@ -92,3 +95,14 @@ def test_interrupt_on_takes_the_ctrl_c_path() -> None:
             send(signal.SIGUSR1)
     finally:
         restore()
+
+
+def test_a_process_started_while_sigint_is_ignored_begins_with_it_ignored() -> None:
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    with ignoring((signal.SIGINT,)):
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        inside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    outside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert inside.stdout.strip() == "True"
+    assert outside.stdout.strip() == "False"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

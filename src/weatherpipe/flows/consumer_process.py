@@ -30,7 +30,7 @@ from weatherpipe.errors import TransientError, WeatherpipeError
 from weatherpipe.kafka.security import KafkaConnection
 from weatherpipe.rawzone.consume_loop import ConsumeOptions
 from weatherpipe.rawzone.sink import SinkStats
-from weatherpipe.signals import ignore_signals
+from weatherpipe.signals import ignore_signals, ignoring
 
 REPORT_SECONDS: Final = 0.2
 """How often the child reports its progress, and the parent looks for a child that died."""
@@ -87,7 +87,8 @@ class ConsumerProcess:
         self.last: Report | None = None
 
     def start(self) -> None:
-        self._process.start()
+        with ignoring((signal.SIGINT,)):  # the child is stopped by its parent, never by Ctrl-C
+            self._process.start()
 
     def finish(self, target: Mapping[int, int]) -> Report:
         """Hand the child `target` (`{partition: offset it must reach}`) and wait until it has

@@ -1,5 +1,5 @@
 """The lab flow in one call: platform up, data set, produce and consume side by side, batch,
-summary.
+summary. The consumer and the batch run in spawned processes of their own.
 
 Each stage is the same library code its own command runs; this module only sequences them,
 times them and checks that the counts add up from one stage to the next. It speaks to the user
@@ -23,6 +23,7 @@ from weatherpipe.ui.progress import Lines, ProduceProgress, activity, live_lines
 from weatherpipe.ui.stages import StageSummary, stage_done, stage_table
 
 if TYPE_CHECKING:
+    from weatherpipe.flows.batch_process import BatchProcess
     from weatherpipe.flows.consumer_process import ConsumerPlan, Report
 
 TITLE = "weatherpipe lab run"
@@ -78,6 +79,7 @@ class LabFlow:
 
     def _done(self, stage: StageSummary, started: float) -> StageSummary:
         stage.seconds = time.monotonic() - started
+        stage.started = started - self._started
         self.result.stages.append(stage)
         self.result.seconds = time.monotonic() - self._started
         stage_done(stage)
@@ -92,8 +94,12 @@ class LabFlow:
         self._timed(self.platform_up)
         if not self.settings.csv_path.exists():
             self._timed(self.generate)
-        self._stream()
-        self._timed(self.batch)
+        from weatherpipe.flows.batch_process import BatchProcess
+
+        # Started with the stream: it loads DuckDB and prepares the database meanwhile.
+        with BatchProcess(self.settings) as batch:
+            self._stream()
+            self._timed(lambda: self.batch(batch))
         return self.result
 
     # --- stages ---------------------------------------------------------------------------
@@ -208,11 +214,10 @@ class LabFlow:
             summary.last_offsets,
         )
 
-    def batch(self) -> StageSummary:
-        from weatherpipe.batch.runner import run_once
-
+    def batch(self, process: BatchProcess) -> StageSummary:
+        """The batch, run by `process`: DuckDB's memory never adds to the producer's here."""
         with activity("batch") as shown:
-            summary = run_once(self.settings, on_step=shown.describe)
+            summary = process.run(shown.describe)
         r = summary.rows
         return StageSummary(
             "batch",

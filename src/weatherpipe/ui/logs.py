@@ -45,7 +45,13 @@ def configure_logging(level: str) -> None:
         handler.weatherpipe = True  # type: ignore[attr-defined]
         handler.addFilter(_MaskPasswords())
         root.addHandler(handler)
-    root.setLevel(level)
+    set_levels(level)
+
+
+def set_levels(level: str) -> None:
+    """LOG_LEVEL for the root and weatherpipe's loggers, `library_level` for the libraries'
+    (also in a child process whose records its parent shows)."""
+    logging.getLogger().setLevel(level)
     logging.getLogger("weatherpipe").setLevel(level)
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(library_level(level))

@@ -16,6 +16,8 @@ class StageSummary:
     seconds: float
     records: str
     set_aside: str = ""
+    started: float = 0.0
+    """Seconds after the flow started that the stage began (stages may overlap)."""
 
 
 def stage_done(stage: StageSummary) -> None:
