@@ -238,6 +238,13 @@ def set_day(page: Page, label: str, day: date) -> None:
     )
 
 
+def open_filters(page: Page) -> None:
+    """Open the Weather page's filters (a popover) unless they are open."""
+    if not page.get_by_role("combobox", name="Cities").is_visible():
+        page.get_by_role("button", name=re.compile(r"^Filters: ")).click()
+        expect(page.get_by_role("combobox", name="Cities")).to_be_visible(timeout=WAIT_MS)
+
+
 def pick(page: Page, label: str, option: str) -> None:
     """Choose `option` in the select box labelled `label`."""
     page.get_by_role("combobox", name=label).click()
@@ -279,11 +286,15 @@ def test_weather_filters_keep_city_colours_and_live_in_the_url(served: Served, p
     page.screenshot(path=ARTIFACTS / "dashboard-weather.png", full_page=True)
 
     chosen, begin, end = ["Chicago", "Dallas"], date(2024, 2, 5), date(2024, 3, 20)
+    open_filters(page)
     page.get_by_role("button", name="Clear all").click()
     for city in chosen:
+        open_filters(page)
         pick(page, "Cities", city)
     page.keyboard.press("Escape")
+    open_filters(page)
     set_day(page, "From day (UTC)", begin)
+    open_filters(page)
     set_day(page, "To day (UTC)", end)
     expected = kpis_sql(settings, chosen, begin, end)
     expect_kpis(page, expected)
