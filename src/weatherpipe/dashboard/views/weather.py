@@ -1,5 +1,6 @@
-"""Weather: the processed zone's weather per city and day or week, filtered by city and day;
-the filters live in the page's URL, so a view can be bookmarked and shared."""
+"""Weather: the processed zone's weather per city and day or week, filtered by city and day, as
+a chart, a table or a map; the filters and the view live in the page's URL, so a view can be
+bookmarked and shared."""
 
 from __future__ import annotations
 
