@@ -226,13 +226,23 @@ def legend_colours(page: Page) -> dict[str, str]:
     return dict((city, colour) for city, colour in pairs)
 
 
+def open_filters(page: Page) -> None:
+    """Open the Weather page's filters (a popover) unless they are open."""
+    if not page.get_by_role("combobox", name="Cities").is_visible():
+        page.get_by_role("button", name=re.compile(r"^Filters: ")).click()
+        expect(page.get_by_role("combobox", name="Cities")).to_be_visible(timeout=WAIT_MS)
+
+
 def set_day(page: Page, label: str, day: date) -> None:
-    """Type a day into a date input, segment by segment, as a user would."""
+    """Type a day into a date input of the Weather page's filters, segment by segment, as a
+    user would."""
     page.get_by_role("spinbutton", name=f"year, {label}").click()
     page.keyboard.type(f"{day.year:04d}{day.month:02d}{day.day:02d}")
     page.keyboard.press("Enter")
-    # Clicking the field opens its calendar; close it so it covers nothing.
-    page.keyboard.press("Escape")
+    # The day counts once the field is left: click outside, which closes its calendar and the
+    # filters' popover (Escape would close them and drop the unconfirmed day, like a cancel).
+    page.get_by_role("heading", name="Weather", level=1).click()
+    open_filters(page)
     expect(page.get_by_role("spinbutton", name=f"day, {label}")).to_have_attribute(
         "aria-valuenow", str(day.day)
     )
@@ -279,10 +289,13 @@ def test_weather_filters_keep_city_colours_and_live_in_the_url(served: Served, p
     page.screenshot(path=ARTIFACTS / "dashboard-weather.png", full_page=True)
 
     chosen, begin, end = ["Chicago", "Dallas"], date(2024, 2, 5), date(2024, 3, 20)
+    open_filters(page)
     page.get_by_role("button", name="Clear all").click()
     for city in chosen:
+        open_filters(page)
         pick(page, "Cities", city)
     page.keyboard.press("Escape")
+    open_filters(page)
     set_day(page, "From day (UTC)", begin)
     set_day(page, "To day (UTC)", end)
     expected = kpis_sql(settings, chosen, begin, end)

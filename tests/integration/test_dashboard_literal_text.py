@@ -112,10 +112,18 @@ def test_weather_page_shows_city_names_as_text(
     at = page("weather.py")
     assert not at.error
     assert at.multiselect(key="cities").value == sorted(PAYLOADS)
+    assert at.get("vega_lite_chart"), "the daily charts are drawn"
+    assert_no_markup(at, PAYLOADS)
+    at.segmented_control(key="view").set_value("Table")
+    at.run()
+    assert not at.exception and not at.error
     assert list(at.dataframe[0].value["location"]) == sorted(PAYLOADS)
+    assert_no_markup(at, PAYLOADS)
+    at.segmented_control(key="view").set_value("Map")
+    at.run()
+    assert not at.exception and not at.error
     # None of these cities has coordinates: all are listed under the map, one per line.
     assert "\n".join(sorted(PAYLOADS)) in texts(at)
-    assert at.get("vega_lite_chart"), "the daily charts are drawn"
     assert_no_markup(at, PAYLOADS)
 
 

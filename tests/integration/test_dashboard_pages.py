@@ -123,7 +123,11 @@ def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
     assert f"From {int(everything['observations']):,} observations on {DAYS} days." in [
         c.value for c in at.caption
     ]
+    assert at.get("vega_lite_chart") and not at.dataframe, "the chart first, the table on request"
+    at.segmented_control(key="view").set_value("Table")
+    rerun(at)
     assert len(at.dataframe[0].value) == len(CITIES)
+    assert url(at, "view") == ["Table"]
 
     chosen, start, end = ["Dallas", "Phoenix"], FIRST_DAY + timedelta(days=2), last
     at.multiselect(key="cities").set_value(chosen)
@@ -144,6 +148,8 @@ def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
     assert url(at, "from") == [start.isoformat()]
     assert url(at, "to") == [], "the last day is the default"
 
+    at.segmented_control(key="view").set_value("Chart")
+    rerun(at)
     at.segmented_control(key="measure").set_value("Wind speed")
     rerun(at)
     assert any("Average wind speed (km/h)" in c.proto.spec for c in at.get("vega_lite_chart"))
@@ -251,19 +257,22 @@ def test_weather_draws_the_map_when_asked_with_each_citys_figures_and_colour(
     use(filled[0])
     at = page("weather.py")
     assert len(at.get("vega_lite_chart")) == 1, "only the measure's chart on first load"
-    at.toggle(key="map").set_value(True)
+    colours = colour_of(chart(at))
+    at.segmented_control(key="view").set_value("Table")
+    rerun(at)
+    comparison = at.dataframe[0].value
+    at.segmented_control(key="view").set_value("Map")
     rerun(at)
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 2
-    spec = json.loads(charts[1].proto.spec)
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
     assert spec["projection"] == {"type": "albersUsa"}
-    points = pa.ipc.open_stream(charts[1].proto.data.data).read_all().to_pylist()
-    comparison = at.dataframe[0].value
+    points = pa.ipc.open_stream(charts[0].proto.data.data).read_all().to_pylist()
     observations = dict(zip(comparison["location"], comparison["observations"], strict=True))
     assert {p["city"]: p["observations"] for p in points} == observations
     assert sorted(observations) == sorted(CITIES)
     dots = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "circle")
-    assert colour_of({"layer": [dots]}) == colour_of(chart(at))
+    assert colour_of({"layer": [dots]}) == colours
 
 
 def test_weather_reversed_days_and_no_city_explain_themselves(
@@ -279,7 +288,7 @@ def test_weather_reversed_days_and_no_city_explain_themselves(
     at.date_input(key="end").set_value(FIRST_DAY + timedelta(days=4))
     at.multiselect(key="cities").set_value([])
     rerun(at)
-    assert [i.value for i in at.info] == ["Pick at least one city in the sidebar."]
+    assert [i.value for i in at.info] == ["Pick at least one city under the filters."]
 
 
 def test_empty_database_shows_the_no_data_state(

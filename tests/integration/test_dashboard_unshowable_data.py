@@ -102,6 +102,8 @@ def test_days_outside_pythons_range_are_counted_and_left_out(
     expected = kpi_sql(odd, list(CITIES), FIRST_DAY, last)
     tiles = metrics(at)
     assert {k: tiles[k] for k in shown(expected)} == shown(expected)
+    at.segmented_control(key="view").set_value("Table")
+    rerun(at)
     assert sorted(at.dataframe[0].value["location"]) == list(CITIES)
     no_traceback(at)
 

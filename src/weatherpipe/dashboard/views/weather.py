@@ -1,5 +1,6 @@
-"""Weather: the processed zone's weather per city and day or week, filtered by city and day;
-the filters live in the page's URL, so a view can be bookmarked and shared."""
+"""Weather: the processed zone's weather per city and day or week, filtered by city and day, as
+a chart, a table or a map; the filters and the view live in the page's URL, so a view can be
+bookmarked and shared."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from weatherpipe.dashboard import loaders, ui
 from weatherpipe.dashboard.colors import city_colors, color_encoding
@@ -25,6 +27,16 @@ MEASURES: dict[str, tuple[str, str]] = {
 DEFAULT_MEASURE = "Temperature"
 GRAINS: dict[str, Grain] = {"Daily": "day", "Weekly": "week"}
 DEFAULT_GRAIN = "Daily"
+# One view at a time: the browser draws only the elements it is sent, and each costs the first
+# load its rendering time (a table as much as the chart).
+VIEWS = ("Chart", "Table", "Map")
+DEFAULT_VIEW = "Chart"
+# The page's switches, kept in the URL: key -> (choices, default).
+CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "measure": (tuple(MEASURES), DEFAULT_MEASURE),
+    "grain": (tuple(GRAINS), DEFAULT_GRAIN),
+    "view": (VIEWS, DEFAULT_VIEW),
+}
 # The band of lowest to highest readings is drawn for this many cities at most: more bands
 # cover each other and hide the lines.
 BAND_CITIES = 3
@@ -163,20 +175,22 @@ def _from_url(cities: tuple[str, ...], first: date, last: date) -> None:
     and cities the processed zone holds now.
 
     Every value is written back on every run, before its widget: a widget whose value only
-    ever came from here would otherwise be shown empty after the next rerun."""
+    ever came from here would otherwise be shown empty after the next rerun, and a widget left
+    out of a run (the measure outside the chart's view) would forget its choice."""
     state, url = st.session_state, st.query_params
     if "cities" not in state:
         state["cities"] = [c for c in url.get_all("city") if c in cities] or list(cities)
         state["start"] = _day(url.get("from"), first, last) or first
         state["end"] = _day(url.get("to"), first, last) or last
-        state["measure"], state["grain"] = url.get("measure"), url.get("grain")
+        for key in CHOICES:
+            state[key] = url.get(key)
     for key, default in (("start", first), ("end", last)):
         value = state.get(key)
         state[key] = value if isinstance(value, date) and first <= value <= last else default
     state["cities"] = [c for c in state["cities"] if c in cities]
-    measure, grain = state.get("measure"), state.get("grain")
-    state["measure"] = measure if measure in MEASURES else DEFAULT_MEASURE
-    state["grain"] = grain if grain in GRAINS else DEFAULT_GRAIN
+    for key, (options, fallback) in CHOICES.items():
+        choice = state.get(key)
+        state[key] = choice if choice in options else fallback
 
 
 def _to_url(wanted: dict[str, list[str]]) -> None:
@@ -187,15 +201,25 @@ def _to_url(wanted: dict[str, list[str]]) -> None:
         url.from_dict(wanted)
 
 
-def _filters(cities: tuple[str, ...], first: date, last: date) -> Selection | None:
+def _filter_label(total: int) -> str:
+    """What the filters hold now, in the words of the button that opens them (Markdown: counts
+    and days only, never a city's name)."""
+    state = st.session_state
+    return f"Filters: {len(state['cities'])} of {total} cities, {state['start']} to {state['end']}"
+
+
+def _filters(
+    place: DeltaGenerator, cities: tuple[str, ...], first: date, last: date
+) -> Selection | None:
     _from_url(cities, first, last)
-    with st.sidebar:
-        st.header("Filters")
+    # In a popover: the browser builds its widgets only when it is opened, and the first screen
+    # shows what they hold in one button.
+    with place.popover(_filter_label(len(cities)), icon=":material/filter_list:"):
         chosen = st.multiselect("Cities", cities, key="cities")
         start = st.date_input("From day (UTC)", min_value=first, max_value=last, key="start")
         end = st.date_input("To day (UTC)", min_value=first, max_value=last, key="end")
     if not chosen:
-        st.info("Pick at least one city in the sidebar.")
+        st.info("Pick at least one city under the filters.")
         return None
     if not isinstance(start, date) or not isinstance(end, date) or start > end:
         st.warning("The first day must not be after the last day.")
@@ -211,7 +235,7 @@ def _url_state(selection: Selection, cities: tuple[str, ...], first: date, last:
         wanted["from"] = [selection.start.isoformat()]
     if selection.end != last:
         wanted["to"] = [selection.end.isoformat()]
-    for key, default in (("measure", DEFAULT_MEASURE), ("grain", DEFAULT_GRAIN)):
+    for key, (_, default) in CHOICES.items():
         value = st.session_state.get(key)
         if value and value != default:
             wanted[key] = [value]
@@ -233,8 +257,8 @@ def _labels(position: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
-    """The cities on a map of the US when `drawn`; below it, those without known coordinates."""
+def _map(rows: list[Row], colors: dict[str, str]) -> None:
+    """The cities on a map of the US; below it, those without known coordinates."""
     points = [
         {
             "city": r["location"],
@@ -253,7 +277,7 @@ def _map(rows: list[Row], colors: dict[str, str], drawn: bool) -> None:
         if r["location"] in COORDINATES
     ]
     unknown = [r["location"] for r in rows if r["location"] not in COORDINATES]
-    if points and drawn:
+    if points:
         shown = [p["city"] for p in points]
         position: dict[str, Any] = {
             "longitude": {"field": "lon", "type": "quantitative"},
@@ -368,36 +392,38 @@ def render() -> None:
         f"Daily aggregates of {len(coverage.locations)} cities from {first} to {last} "
         "(UTC days). Averages are weighted by the number of observations."
     )
-    selection = _filters(coverage.locations, first, last)
+    # One row of controls: the filters' button, the period and the view.
+    filters_at, grain_at, view_at = st.columns([3, 1.2, 2], vertical_alignment="bottom")
+    selection = _filters(filters_at, coverage.locations, first, last)
     if selection is None:
         return
-    colors = city_colors(coverage.locations)
-    left, right = st.columns(2)
-    measure = left.segmented_control("Measure", list(MEASURES), key="measure") or DEFAULT_MEASURE
-    grain_label = right.segmented_control("Per", list(GRAINS), key="grain") or DEFAULT_GRAIN
+    grain_label = grain_at.segmented_control("Per", list(GRAINS), key="grain") or DEFAULT_GRAIN
+    view = view_at.segmented_control("Show", VIEWS, key="view") or DEFAULT_VIEW
     _url_state(selection, coverage.locations, first, last)
     grain = GRAINS[grain_label]
-    _kpi_tiles(loaders.kpis(url, timeout, epoch, selection), first)
-    rows = loaders.series(url, timeout, epoch, selection, grain)
-    cities = loaders.per_city(url, timeout, epoch, selection)
-    if not rows:
+    periods = loaders.kpis(url, timeout, epoch, selection)
+    _kpi_tiles(periods, first)
+    if not periods.current.observations:
         st.info("No observations for these cities on these days.")
         return
-    _series(rows, measure, grain, colors)
-    st.subheader("Comparison of the cities")
-    _comparison(cities)
-    st.subheader("Map")
-    # Drawn on request: a second chart costs the page's first load as much as the first one.
-    drawn = st.toggle("Show the cities on a map", key="map")
-    _map(cities, colors, drawn)
-    st.download_button(
-        f"Download the selection as CSV ({grain_label.lower()})",
-        _csv(rows),
-        file_name=f"weather_{grain}_{selection.start}_{selection.end}.csv",
-        mime="text/csv",
-        key="download",
-        icon=":material/download:",
-    )
+    if view == "Chart":
+        measure = st.segmented_control("Measure", list(MEASURES), key="measure")
+        rows = loaders.series(url, timeout, epoch, selection, grain)
+        _series(rows, measure or DEFAULT_MEASURE, grain, city_colors(coverage.locations))
+    elif view == "Table":
+        st.subheader("Comparison of the cities")
+        _comparison(loaders.per_city(url, timeout, epoch, selection))
+        st.download_button(
+            f"Download the selection as CSV ({grain_label.lower()})",
+            _csv(loaders.series(url, timeout, epoch, selection, grain)),
+            file_name=f"weather_{grain}_{selection.start}_{selection.end}.csv",
+            mime="text/csv",
+            key="download",
+            icon=":material/download:",
+        )
+    else:
+        st.subheader("Map")
+        _map(loaders.per_city(url, timeout, epoch, selection), city_colors(coverage.locations))
 
 
 ui.page(render)
