@@ -22,6 +22,14 @@ from weatherpipe.errors import TerminalError, TransientError
 from weatherpipe.kafka.security import KafkaConnection, denied, refusal
 
 log = logging.getLogger(__name__)
+# What a broker answers while its group coordinator is being elected or loads the offsets.
+_COORDINATOR_MOVING: Final = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 
 class _DebugOnly(logging.LoggerAdapter[logging.Logger]):
@@ -187,13 +195,27 @@ class KafkaConsumer:
             )
 
     def committed(self, topic: str, partitions: list[int], timeout: float) -> dict[int, int]:
-        """The group's committed offset of each of `partitions` that has one."""
-        try:
-            found = self._consumer.committed(
-                [TopicPartition(topic, p) for p in partitions], timeout
-            )
-        except KafkaException as exc:
-            raise KafkaUnavailableError(self._unanswered(exc.args[0])) from exc
+        """The group's committed offset of each of `partitions` that has one.
+
+        A broker that has just started is still electing its group coordinator and answers
+        NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS for a few seconds: such retriable
+        answers are asked again until `timeout`, so a consumer started right after the platform
+        does not fail with Kafka running."""
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = self._consumer.committed(wanted, max(deadline - time.monotonic(), 1.0))
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _COORDINATOR_MOVING
+                )
+                if not retriable or time.monotonic() + 0.2 >= deadline:
+                    raise KafkaUnavailableError(self._unanswered(error)) from exc
+                log.debug("the group's committed offsets: %s; asking again", error)
+                time.sleep(0.2)
         return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
     def positions(self, topic: str) -> dict[int, int]:
