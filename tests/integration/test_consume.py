@@ -25,7 +25,7 @@ from weatherpipe.kafka.admin import admin_client
 from weatherpipe.kafka.consumer import KafkaConsumer
 from weatherpipe.kafka.producer import ProducerConfig, RecordProducer
 from weatherpipe.kafka.security import KafkaConnection
-from weatherpipe.kafka.topic_views import partition_offsets
+from weatherpipe.kafka.topic_views import group_lag, partition_offsets
 from weatherpipe.rawzone import naming, recovery
 from weatherpipe.rawzone.consume_loop import ConsumeOptions, raw_zone_consumer
 from weatherpipe.rawzone.rotation import RotationPolicy
@@ -464,3 +464,8 @@ def test_records_of_transactions_are_stored_once_and_their_markers_are_no_lag(
     summary = summary_of(start_consume(env, "--until-idle", "2"), timeout=300)
     assert summary["messages"] == 900
     assert_exactly_once(tmp_path, topic, delivered)
+    # What AKHQ and the dashboard show: the group is at the end of every partition, markers
+    # included, not one behind.
+    lag = group_lag(kafka, topic, group, 10)
+    assert [(p.partition, p.lag) for p in lag] == [(p.partition, 0) for p in lag]
+    assert all(p.committed == p.end for p in lag)

@@ -181,7 +181,10 @@ class RawZoneConsumer:
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = self._last_activity
                 now = time.monotonic()
+                published = self.sink.stats.files
                 self.sink.rotate_expired(now)
+                if self.sink.stats.files != published and not messages:
+                    self._commit_read_past()
                 if self._idle(now):
                     break
                 if self.on_progress is not None:
@@ -195,8 +198,35 @@ class RawZoneConsumer:
             self._finish_after_failure()
             raise
         self.sink.finish_all(RotationReason.SHUTDOWN)
+        self._commit_read_past()
         self.stats.finished = time.monotonic()
         return self.stats
+
+    def _commit_read_past(self) -> None:
+        """Commit the read position of each partition whose records are all published.
+
+        A transactional producer's commit marker takes an offset after the last record; the
+        position moves past it, the last file's name cannot. Committing only `last + 1` would
+        leave the group 1 behind the topic's end for good in every tool that shows lag
+        (AKHQ, the dashboard), although nothing is missing. Only partitions without an open
+        file qualify, so the offsets between the stored records and the position hold no
+        record this member has read and not stored."""
+        try:
+            positions = self.consumer.positions(self.options.topic)
+        except KafkaConsumerError as exc:
+            log.debug("read positions not committed: %s", exc)
+            return
+        stored = self.sink.stored_up_to()
+        past = {
+            (self.options.topic, partition): position
+            for partition, position in positions.items()
+            if partition in stored and position > stored[partition]
+        }
+        if past:
+            try:
+                self.consumer.commit(past, asynchronous=False)
+            except KafkaCommitError as exc:
+                log.warning("%s; the raw zone holds every record read", exc)
 
     def _finish_after_failure(self) -> None:
         """Publish what can still be published; the failure that stopped the run is the one
@@ -232,6 +262,7 @@ class RawZoneConsumer:
         self._next_lag_check = now + LAG_CHECK_SECONDS
         # Published first: a member waiting for this one's partitions finds them stored.
         self.sink.finish_all(RotationReason.SHUTDOWN)
+        self._commit_read_past()
         missing = self._gaps()
         if not missing:
             return True

@@ -103,6 +103,15 @@ class RawZoneSink:
         """The partitions currently assigned."""
         return sorted(self._partitions)
 
+    def stored_up_to(self) -> dict[int, int]:
+        """`{partition: lowest offset not stored yet}` of the assigned partitions whose every
+        record read so far is published (no open file)."""
+        return {
+            number: state.next_offset
+            for number, state in self._partitions.items()
+            if state.file is None and state.next_offset >= 0
+        }
+
     def assign(self, partitions: Iterable[int]) -> dict[int, int]:
         """Take over `partitions`: remove their stale temp files and return where each one
         with a file resumes (highest last offset + 1); the others resume where the group
