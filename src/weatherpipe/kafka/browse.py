@@ -40,15 +40,13 @@ class Record:
 @dataclass(frozen=True)
 class Search:
     """What a search found (the newest matches, `matched` in all) and what it looked at: per
-    partition, the offsets first..end-1."""
+    partition, the offsets first..end-1, which held `records_scanned` records (a transaction's
+    commit marker takes an offset but is no record)."""
 
     found: list[Record]
     matched: int
     scanned: dict[int, tuple[int, int]]
-
-    @property
-    def records_scanned(self) -> int:
-        return sum(end - first for first, end in self.scanned.values())
+    records_scanned: int
 
 
 def _record(msg: Message) -> Record | None:
@@ -207,4 +205,4 @@ def search(
 
     records = read_ranges(kafka, topic, ranges, timeout)
     found = [r for r in records if holds(r.key) or holds(r.value)]
-    return Search(newest_first(found)[:count], len(found), ranges)
+    return Search(newest_first(found)[:count], len(found), ranges, len(records))

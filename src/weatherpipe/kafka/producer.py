@@ -57,6 +57,9 @@ class TransactionAbortedError(TransientError):
     """The transaction could not be committed and was aborted: none of its records is visible."""
 
 
+TRANSACTION_MARGIN_MS: Final = 30_000
+
+
 @dataclass(frozen=True)
 class ProducerConfig:
     """The tuning knobs; everything else is fixed for safety."""
@@ -79,7 +82,10 @@ class ProducerConfig:
             "transactional.id": self.transactional_id,
             # A transaction may stay open as long as a record may take to be delivered (the
             # client refuses a shorter one): a broker restart mid-transaction is waited out.
-            "transaction.timeout.ms": self.delivery_timeout_ms,
+            # The margin lets this producer abort a transaction whose records timed out before
+            # the coordinator does: a coordinator's abort on timeout bumps the producer's epoch,
+            # and the client then sees itself fenced as if another producer had taken over.
+            "transaction.timeout.ms": self.delivery_timeout_ms + TRANSACTION_MARGIN_MS,
             "message.timeout.ms": self.delivery_timeout_ms,
             "acks": "all",
             "compression.type": self.compression,
