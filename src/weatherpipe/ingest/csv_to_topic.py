@@ -287,6 +287,7 @@ def produce_all(
             raise AlreadySentError(source, settings.kafka_topic, earlier)
         run = _Run(session, summary, resume, sink, stop)
         connection = kafka_connection(settings, "producer")
+        # After `resume`, which waits for a new topic's partition leaders.
         ends_before = delivered.end_offsets(connection, settings.kafka_topic)
         start = time.monotonic()
         prepared = _prepared(blocks, session.limit, settings.event_years)
