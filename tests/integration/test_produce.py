@@ -430,6 +430,79 @@ def test_a_daily_run_waits_for_an_interrupted_full_run_to_be_finished(
     assert daily.ok and daily.sent > 0
 
 
+def last_record_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The offset of the last committed record of each partition of `topic` that has one, as
+    a reader finds it record by record."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "last-offsets",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        last: dict[int, int] = {}
+        for p in sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions):
+            low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            consumer.assign([TopicPartition(topic, p, low)])
+            deadline, at_end = time.monotonic() + 60, False
+            while not at_end:
+                assert time.monotonic() < deadline, f"{topic} [{p}] not read to its end in 60 s"
+                for msg in consumer.consume(10_000, timeout=1):
+                    error = msg.error()
+                    if error is not None and error.code() == EOF:
+                        at_end = True
+                        break
+                    assert error is None, error
+                    last[p] = msg.offset()
+        return last
+    finally:
+        consumer.close()
+
+
+class _Handed:
+    """Progress that counts the rows handed to Kafka."""
+
+    def __init__(self) -> None:
+        self.handed = 0
+
+    def rows(self, count: int) -> None:
+        self.handed += count
+
+    def position(self, byte_offset: int) -> None:
+        pass
+
+
+def test_a_run_reports_the_offset_of_its_last_record_in_each_partition(
+    topic_settings: Settings, tmp_path: Path
+) -> None:
+    # The lab flow's consumer stops at these offsets, so they must be exact: after a run of
+    # several transactions, after a second run on top of it, and after the run that finishes
+    # an interrupted one.
+    path = tmp_path / "weather.csv"
+    datagen.write_csv(path, 120_000, seed=31)
+    topic = topic_settings.kafka_topic
+    first = produce_all(topic_settings, path)
+    assert first.ok and first.sent == 120_000
+    assert sorted(first.last_offsets) == [0, 1, 2]
+    assert first.last_offsets == last_record_offsets(topic_settings, topic)
+
+    progress = _Handed()
+    stopped = produce_all(
+        topic_settings, path, progress, lambda: progress.handed >= 50_000, again=True
+    )
+    assert stopped.interrupted and 0 < stopped.sent < 120_000
+    assert stopped.last_offsets == {}  # only a run that ends with every row committed says
+
+    finished = produce_all(topic_settings, path, again=True)
+    assert finished.ok and finished.sent == 120_000 and finished.resumed == stopped.sent
+    assert count_records(topic_settings, topic) == 240_000
+    after = last_record_offsets(topic_settings, topic)
+    assert finished.last_offsets == after
+    assert all(after[p] > first.last_offsets[p] for p in after)
+
+
 def test_full_local_queue_is_waited_out_and_every_record_committed(
     topic_settings: Settings,
 ) -> None:

@@ -3,7 +3,7 @@ producer is still sending, and stops as soon as the raw zone holds every record 
 wait for — no idle wait.
 
 The parent learns the target only when the producer is done: per partition, the offset after
-the last record the producer's delivery reports gave, or the end offset at the start for a
+the last record the producer delivered there, or the end offset at the start for a
 partition it did not write. The child compares that with how far it has read (its position,
 which also steps past a transaction's commit marker) or, for a partition it never had to read,
 with the raw zone's highest stored offset — never with a count of offsets, which has gaps.

@@ -41,7 +41,7 @@ import orjson
 import pyarrow as pa
 
 from weatherpipe.errors import TerminalError
-from weatherpipe.ingest import daily_state, ledger
+from weatherpipe.ingest import daily_state, delivered, ledger
 from weatherpipe.ingest.csv_reader import LineBlock, check_header, read_blocks, split_fields
 from weatherpipe.ingest.dataset import digest_in_background, file_digest
 from weatherpipe.ingest.encode import Records, encode
@@ -125,7 +125,8 @@ class ProduceSummary:
     day: dt.date | None = None
     errors: list[str] = field(default_factory=list)
     last_offsets: dict[int, int] = field(default_factory=dict)
-    """Of each partition of the topic this run delivered to: the last offset delivered."""
+    """Of each partition of the topic this run delivered to: the offset of its last record
+    there (`delivered`). Filled in by `produce_all` once every row is committed (`ok`)."""
 
     @property
     def dlq_topic(self) -> str:
@@ -285,6 +286,9 @@ def produce_all(
         if earlier is not None and not resume.noted and not again:
             raise AlreadySentError(source, settings.kafka_topic, earlier)
         run = _Run(session, summary, resume, sink, stop)
+        connection = kafka_connection(settings, "producer")
+        # After `resume`, which waits for a new topic's partition leaders.
+        ends_before = delivered.end_offsets(connection, settings.kafka_topic)
         start = time.monotonic()
         prepared = _prepared(blocks, session.limit, settings.event_years)
         for block, blank, records, rejects in prefetch(prepared):
@@ -303,6 +307,9 @@ def produce_all(
                 resume.attempt, earlier, summary.selected, summary.sent, summary.quarantined
             )
             run.record([ledger.sent_record(done), ledger.attempt_record(None)])
+            summary.last_offsets = delivered.last_offsets(
+                connection, settings.kafka_topic, ends_before
+            )
         summary.seconds = time.monotonic() - start
     return summary
 
@@ -495,9 +502,6 @@ class _Run:
         self.summary.resumed = matched[session.topic] + matched[session.dlq]
         self.summary.sent = self.committed[session.topic] + matched[session.topic]
         self.summary.quarantined = self.committed[session.dlq] + matched[session.dlq]
-        # Acknowledged records of a transaction that was then aborted lie below those of the
-        # one that sent them again and committed: the last ones are committed records.
-        self.summary.last_offsets = dict(self.producer.last_offsets.get(session.topic, {}))
 
 
 def _prepared(

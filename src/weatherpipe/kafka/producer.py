@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from weatherpipe.errors import TerminalError, TransientError
 from weatherpipe.kafka.admin import CLIENT_LOG
@@ -97,6 +97,9 @@ class ProducerConfig:
             # The Java client's partitioner: the same key lands in the same partition whichever
             # client wrote it.
             "partitioner": "murmur2_random",
+            # A record that fails makes its transaction's commit fail, which raises here; a
+            # report of each success would only cost a callback per record.
+            "delivery.report.only.error": True,
         }
 
 
@@ -109,19 +112,10 @@ class RecordProducer:
     def __init__(self, config: ProducerConfig) -> None:
         self.config = config
         self._fatal: KafkaError | None = None
-        self.last_offsets: dict[str, dict[int, int]] = {}
-        """Per topic and partition, the offset of the last record the broker acknowledged
-        (reports of one partition come in offset order)."""
         self._producer = Producer(
-            {**config.as_librdkafka(), "error_cb": self._on_error, "on_delivery": self._delivered},
-            logger=_CLIENT_LOG,
+            {**config.as_librdkafka(), "error_cb": self._on_error}, logger=_CLIENT_LOG
         )
         self._open = False
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        partition, offset = message.partition(), message.offset()
-        if error is None and partition is not None and offset is not None:
-            self.last_offsets.setdefault(message.topic() or "", {})[partition] = offset
 
     def _on_error(self, error: KafkaError) -> None:
         # A send after a fatal error only says "Fatal error"; the cause (fenced?) comes here.
