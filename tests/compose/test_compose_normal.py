@@ -15,6 +15,7 @@ from tests.compose.podman import Podman
 from tests.compose.stack import committed_in_topic, raw_offsets, wait_for
 from tests.compose.test_compose_lab import TOPIC, drain
 from weatherpipe.db.connection import connect
+from weatherpipe.kafka.topic_views import KafkaUnavailableError
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
@@ -42,7 +43,10 @@ def test_normal_operation_sends_stores_and_aggregates_the_first_day(
         day, rows = first_day(data_dir / "weather_data.csv")
 
         def sent() -> int:
-            return committed_in_topic(stack.kafka, TOPIC)
+            try:
+                return committed_in_topic(stack.kafka, TOPIC)
+            except KafkaUnavailableError:
+                return 0  # the topic is being created: its partitions have no leader yet
 
         wait_for(f"the first day's {rows} records in Kafka", lambda: sent() >= rows, 600)
 

@@ -37,7 +37,8 @@ from weatherpipe.settings import Settings
 pytestmark = pytest.mark.integration
 
 Record = tuple[int, str, dict[str, object]]  # partition, key, value
-ROWS = 500_000  # several producer transactions (one per 8 MiB block of the file)
+RESUME_ROWS = 2_000_000  # the interrupted run: still sending seconds after its first commit
+ROWS = 500_000  # several producer transactions (one per 2 MiB block of the file)
 
 
 def read_topic(settings: Settings, topic: str) -> list[Record]:
@@ -326,9 +327,11 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     topic_settings: Settings, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     # Bad rows at the start (delivered before the interruption) and at the end (after it);
-    # rows enough for several transactions, so the run is stopped between two.
+    # rows enough for many transactions and seconds of sending, so the run is still sending
+    # when the signal arrives, however fast the machine.
+    rows_sent = RESUME_ROWS
     generated = tmp_path / "generated.csv"
-    datagen.write_csv(generated, ROWS, seed=11)
+    datagen.write_csv(generated, rows_sent, seed=11)
     header, *rows = generated.read_text(encoding="utf-8").splitlines()
     bad = [raw for raw, _, _ in INJECTED]
     path = tmp_path / "big.csv"
@@ -342,7 +345,7 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     proc.send_signal(stop_signal)
     _, stderr = proc.communicate(timeout=120)
     delivered = count_records(topic_settings, topic)
-    assert 0 < delivered < ROWS
+    assert 0 < delivered < rows_sent
     if stop_signal == signal.SIGINT:
         summary = " ".join(stderr.split())
         assert proc.returncode == 130, stderr
@@ -356,10 +359,10 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     )
     summary = " ".join(again.stderr.split())
     assert again.returncode == 0, again.stderr
-    assert f"sent {ROWS:,} to {topic}, quarantined {len(bad)} to" in summary
+    assert f"sent {rows_sent:,} to {topic}, quarantined {len(bad)} to" in summary
     assert f"({delivered + 3:,} of these delivered by an interrupted earlier run)" in summary
     records = read_topic(topic_settings, topic)
-    assert len(records) == ROWS
+    assert len(records) == rows_sent
     expected = expected_events(generated)
     assert Counter(canonical(v) for _, _, v in records) == Counter(map(canonical, expected))
     dead = [v for _, _, v in read_topic(topic_settings, topic + ".dlq")]
@@ -371,7 +374,7 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
         command, env=as_env(topic_settings), capture_output=True, text=True, timeout=300
     )
     assert refused.returncode == 1 and "Nothing was sent" in refused.stderr
-    assert count_records(topic_settings, topic) == ROWS
+    assert count_records(topic_settings, topic) == rows_sent
 
 
 def test_daily_run_stopped_after_delivery_records_its_day_without_resending(

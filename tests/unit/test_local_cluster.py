@@ -58,12 +58,14 @@ def test_acls_give_each_login_only_its_job(tmp_path: Path) -> None:
         ("TOPIC", "w", "LITERAL", "DESCRIBE"),
         ("GROUP", "g", "LITERAL", "READ"),
         ("GROUP", "g", "LITERAL", "DESCRIBE"),
+        ("GROUP", "weatherpipe-readback-", "PREFIXED", "READ"),  # throw-away read-back groups
     }
     dashboard = by_user["User:weatherpipe-dashboard"]
     assert {op for *_, op in dashboard} == {"READ", "DESCRIBE"}
     assert ("GROUP", "g", "LITERAL", "READ") not in dashboard  # it cannot join the group
     producer = by_user["User:weatherpipe-producer"]
     assert ("TOPIC", "w.dlq", "LITERAL", "WRITE") in producer
+    assert ("TOPIC", "w", "LITERAL", "DESCRIBE_CONFIGS") in producer  # its message size limit
     assert not any(kind == "GROUP" and name == "g" for kind, name, _, _ in producer)
     assert set(by_user) == {
         "User:weatherpipe-producer",
