@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 import psutil
 from bench_batch import BARE
-from bench_consume import consumer_performance, partition_sizes
+from bench_consume import children_cpu_seconds, consumer_performance, partition_sizes
 from bench_produce import average_value_size, run_reference
 from tree_memory import TreeMemory
 
@@ -116,13 +116,24 @@ def cpu_seconds(proc: psutil.Process | None) -> float:
     return float(times.user + times.system)
 
 
-def bare_groupby(raw_dir: Path, topic: str) -> float:
-    """Seconds of the bare DuckDB `GROUP BY` over the raw files (a connection of its own)."""
+def bare_groupby(raw_dir: Path, topic: str) -> tuple[float, float]:
+    """Seconds and CPU seconds of the bare DuckDB `GROUP BY` over the raw files (a connection
+    of its own)."""
     db = duckdb.connect()
     db.execute(BARE, [str(raw_dir / topic / "*" / "*.ndjson")]).fetchall()  # JSON reader loaded
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     db.execute(BARE, [str(raw_dir / topic / "*" / "*.ndjson")]).fetchall()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+@dataclass
+class Reference:
+    """One reference tool's seconds (its own figure), its process's CPU seconds (JVM start-up
+    included) and the broker's CPU seconds meanwhile."""
+
+    seconds: float
+    cpu: float
+    broker_cpu: float
 
 
 # The lab flow spawns its batch process first (it prepares while records stream), then its
@@ -146,6 +157,22 @@ def memory_table(run: LabRun) -> list[str]:
         f"({busy / run.wall:.2f} cores busy of 2).",
     ]
     return lines
+
+
+def cpu_lines(run: LabRun, references: list[Reference]) -> list[str]:
+    """CPU seconds of ours and of the references, and what two cores allow at best."""
+    ours = sum(run.cpu.values()) + run.broker_cpu
+    theirs = sum(r.cpu + r.broker_cpu for r in references)
+    wall = sum(r.seconds for r in references)
+    return [
+        f"CPU seconds (every process, and the broker's meanwhile): ours {ours:.1f}, the "
+        f"references {theirs:.1f} (ProducerPerformance {references[0].cpu:.1f} + broker "
+        f"{references[0].broker_cpu:.1f}, ConsumerPerformance {references[1].cpu:.1f} + "
+        f"broker {references[1].broker_cpu:.1f}, DuckDB {references[2].cpu:.1f}; the JVM's "
+        f"start-up included). On 2 cores ours cannot take less than {ours / 2:.1f} s, "
+        f"{ours / 2 / wall:.2f}x the references' {wall:.1f} s, however well its stages "
+        "overlap.",
+    ]
 
 
 def stage_line(run: LabRun) -> str:
@@ -179,12 +206,22 @@ def main() -> None:
             capture_output=True,
         )
         record_size = average_value_size(csv)
+        broker = broker_process(settings)
+        cpu, broker_cpu = children_cpu_seconds(), cpu_seconds(broker)
         produce_seconds = rows / run_reference(settings, rows, record_size)
+        produced = Reference(
+            produce_seconds, children_cpu_seconds() - cpu, cpu_seconds(broker) - broker_cpu
+        )
         print("bench lab: ConsumerPerformance…", file=sys.stderr, flush=True)
+        broker_cpu = cpu_seconds(broker)
         consumed = consumer_performance(settings, run.topic, rows)
         consume_seconds = consumed["fetch.time.ms"] / 1000
+        consumer_ref = Reference(
+            consume_seconds, consumed["cpu_seconds"], cpu_seconds(broker) - broker_cpu
+        )
         print("bench lab: bare DuckDB GROUP BY…", file=sys.stderr, flush=True)
-        batch_seconds = bare_groupby(run.raw_dir, run.topic)
+        batch_seconds, batch_cpu = bare_groupby(run.raw_dir, run.topic)
+        references = [produced, consumer_ref, Reference(batch_seconds, batch_cpu, 0.0)]
         large = None
         if args.large:
             print(f"bench lab: weatherpipe run on {args.large:,} rows…", file=sys.stderr)
@@ -207,6 +244,8 @@ def main() -> None:
         f"| bare DuckDB `GROUP BY` over the raw files | {batch_seconds:.1f} |",
         f"| sum of the references | {reference:.1f} |",
         f"| **ratio** ours / sum (target ≤ 1.0) | **{run.wall / reference:.2f}** |",
+        "",
+        *cpu_lines(run, references),
         "",
         f"Stages of ours (seconds, and when after the flow's start): {stage_line(run)}. "
         "Produce and consume overlap; the wall time adds Python's start-up.",
