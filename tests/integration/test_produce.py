@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 
 Record = tuple[int, str, dict[str, object]]  # partition, key, value
 RESUME_ROWS = 2_000_000  # the interrupted run: still sending seconds after its first commit
-ROWS = 500_000  # several producer transactions (one per 2 MiB block of the file)
+ROWS = 500_000  # two producer transactions (of about 250,000 records each) and the ledger's
 
 
 def read_topic(settings: Settings, topic: str) -> list[Record]:
@@ -339,7 +339,7 @@ def test_an_interrupted_run_is_resumed_without_a_row_lost_or_doubled(
     topic = topic_settings.kafka_topic
     command = [sys.executable, "-m", "weatherpipe", "produce", "--csv", str(path)]
     proc = subprocess.Popen(command, env=as_env(topic_settings), stderr=subprocess.PIPE, text=True)
-    # The first transaction holds the first block's rows and the three bad rows before them:
+    # The first transaction holds the first blocks' rows and the three bad rows before them:
     # once they are committed, so are those rows, and the run is stopped with more to send.
     _wait_for_committed(topic_settings, topic + ".dlq", 3)
     proc.send_signal(stop_signal)

@@ -15,7 +15,8 @@ Exactly once per data set, not per run. A run:
    aborted;
 5. reads the ledger: an interrupted run of the same job is resumed (`resume`); a data set the
    ledger records as sent in full is refused, unless `again`;
-6. sends each block of rows in one transaction (the first also notes the run in the ledger);
+6. sends the rows block by block in transactions of about TRANSACTION_RECORDS records (the
+   first also notes the run in the ledger);
 7. records the data set as sent and removes the note, in one last transaction.
 
 Dead-letter record: key = the physical line number as text; value = a JSON object
