@@ -151,7 +151,7 @@ def main() -> None:
             "",
             "| producer | rows/s (median of runs) | runs |",
             "|---|---:|---|",
-            "| weatherpipe produce (CSV read + validate + JSON; a transaction per 250,000 records) | "
+            "| weatherpipe produce (CSV read + validate + JSON; transactions of 250,000) | "
             f"{ours_rate:,.0f} | " + ", ".join(f"{r:,.0f}" for r in ours) + " |",
             f"| Kafka ProducerPerformance (random payload) | {ref_rate:,.0f} | "
             + ", ".join(f"{r:,.0f}" for r in reference)
