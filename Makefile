@@ -58,14 +58,14 @@ test-compose: install ## Run docker-compose.yml end to end under podman (needs r
 	$(RUN) pytest -m compose tests/compose
 
 lint: install ## ruff check, ruff format --check, mypy, import contracts (no cycle; see pyproject)
-	$(RUN) ruff check src tests
-	$(RUN) ruff format --check src tests
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
 	$(RUN) mypy
 	$(RUN) lint-imports --no-cache
 
 format: install ## Format the code with ruff
-	$(RUN) ruff format src tests
-	$(RUN) ruff check --fix src tests
+	$(RUN) ruff format src tests bench
+	$(RUN) ruff check --fix src tests bench
 
 bench: install chromium ## Benchmark every stage, the 1M-row lab run and the dashboard; writes bench/results.md
 	$(RUN) python bench/run_all.py

@@ -199,9 +199,29 @@ def main() -> None:
             stop()
 
     b, f, i, d = (statistics.median(x) for x in (bare_times, full_times, inc_times, next_day_times))
+    command = (
+        f"uv run python bench/bench_batch.py --events {args.events} --files {args.files} "
+        f"--repeat {args.repeat}"
+    )
+
+    def runs(times: list[float]) -> str:
+        return ", ".join(f"{x:.2f}" for x in times)
+
+    measured = [
+        ("bare DuckDB `read_json ... GROUP BY` (reference)", bare_times),
+        ("`batch --full` (validate, dedup, aggregate, merge into PostgreSQL)", full_times),
+        (f"incremental `batch`, 1 % new data ({extra:,} events on random days, 1 file)", inc_times),
+        (
+            f"incremental `batch`, 1 % new data ({extra:,} events of the next day, 1 file)",
+            next_day_times,
+        ),
+    ]
+    table = "\n".join(
+        f"| {name} | {statistics.median(times):.2f} | {runs(times)} |" for name, times in measured
+    )
     report = f"""# Batch benchmark (DuckDB engine)
 
-`uv run python bench/bench_batch.py --events {args.events} --files {args.files} --repeat {args.repeat}`
+`{command}`
 on {host.node()} ({os.cpu_count()} CPUs, Python {host.python_version()},
 DuckDB {duckdb.__version__}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Medians of {args.repeat};
 other work ran on the machine at the same time, so single figures are noisy.
@@ -211,10 +231,7 @@ Data: {args.events:,} events in {args.files} raw files (3 partitions), {groups:,
 
 | measurement | median s | all runs s |
 |---|---:|---|
-| bare DuckDB `read_json ... GROUP BY` (reference) | {b:.2f} | {", ".join(f"{x:.2f}" for x in bare_times)} |
-| `batch --full` (validate, dedup, aggregate, merge into PostgreSQL) | {f:.2f} | {", ".join(f"{x:.2f}" for x in full_times)} |
-| incremental `batch` over 1 % new data ({extra:,} events on random days, 1 file) | {i:.2f} | {", ".join(f"{x:.2f}" for x in inc_times)} |
-| incremental `batch` over 1 % new data ({extra:,} events of the next day, 1 file) | {d:.2f} | {", ".join(f"{x:.2f}" for x in next_day_times)} |
+{table}
 
 - full / bare = **{f / b:.2f}x** (target <= 1.5x)
 - incremental / full = **{100 * i / f:.1f} %** (target <= 10 %); new events on random days
