@@ -233,6 +233,13 @@ def open_filters(page: Page) -> None:
         expect(page.get_by_role("combobox", name="Cities")).to_be_visible(timeout=WAIT_MS)
 
 
+def open_seek(page: Page) -> None:
+    """Open the Kafka page's seek controls (a popover) unless they are open."""
+    if not page.get_by_role("combobox", name="Partition").is_visible():
+        page.get_by_role("button", name=re.compile(r"^(Newest|From offset|From time): ")).click()
+        expect(page.get_by_role("combobox", name="Partition")).to_be_visible(timeout=WAIT_MS)
+
+
 def set_day(page: Page, label: str, day: date) -> None:
     """Type a day into a date input of the Weather page's filters, segment by segment, as a
     user would."""
@@ -342,16 +349,24 @@ def test_kafka_page_shows_searches_seeks_and_measures_lag(served: Served, page: 
     search.fill("")
     search.press("Enter")
 
+    open_seek(page)
     pick(page, "Partition", "2")
+    open_seek(page)
     choose(page, "From offset")
-    offset = page.get_by_label("Offset")
+    open_seek(page)
+    offset = page.get_by_role("spinbutton", name="Offset")
     offset.fill("7")
     offset.press("Enter")
     expect(page.get_by_text("Partition 2 from offset 7 on")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="From offset: partition 2, 50 records")).to_be_visible()
     shown = record_shown(page)
     assert '"partition":2"offset":7"timestamp"' in shown
 
+    # Close the seek controls (they cover the page) before switching the view.
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("combobox", name="Partition")).to_be_hidden(timeout=WAIT_MS)
     choose(page, "Consumer groups")
+    expect(page).to_have_url(re.compile(r"/kafka\?view=Consumer(\+|%20)groups$"), timeout=WAIT_MS)
     pick(page, "Lag of group", served.lag_group)
     lag = page.get_by_test_id("stMetric").filter(has_text="Total lag")
     expect(lag.get_by_test_id("stMetricValue")).to_have_text(

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests import kafka_topics
 from tests.conftest import changed, free_port
-from tests.integration.test_dashboard_pages import _database, _drop, page
+from tests.integration.test_dashboard_pages import _database, _drop, page, show
 from tests.rawzone_files import Record, Undecodable, write_file
 from tests.weather_rawzone import write
 from weatherpipe.batch.runner import run_once
@@ -138,21 +138,25 @@ def test_pipeline_page_shows_topic_group_errors_and_quarantine_as_text(
     use(changed(hostile, kafka_topic=topic, kafka_group_id=group))
     at = page("pipeline.py")
     shown = texts(at)
-    assert f"topic {topic}, consumer group {group}" in shown
-    assert f"{hostile.raw_dir}/{topic}/" in shown  # no raw files for this topic
     last = next(t for t in shown if t.startswith("Last run that did work: #"))
     assert f"(full, {PAYLOADS[0]}): failed" in last
     failed = last.split()[5].removeprefix("#")
     assert f"Run {failed} failed:" in [e.value for e in at.error]
     assert "\n".join(PAYLOADS) in shown
-    runs = at.dataframe[1].value
+    assert_no_markup(at, (*PAYLOADS, topic, group))
+    assert f"topic {topic}, consumer group {group}" in texts(show(at, "Consumer lag"))
+    assert_no_markup(at, (*PAYLOADS, topic, group))
+    # No raw files for this topic.
+    assert f"{hostile.raw_dir}/{topic}/" in texts(show(at, "Raw zone"))
+    assert_no_markup(at, (*PAYLOADS, topic, group))
+    runs = show(at, "Runs").dataframe[0].value
     assert runs["engine"][0] == PAYLOADS[0]
-    reasons = at.dataframe[3].value
+    reasons = show(at, "Quarantine").dataframe[0].value
     assert "invalid_json" in list(reasons["reason"])
     at.selectbox(key="reason").set_value("invalid_json")
     at.run()
     assert not at.exception
-    raw = list(at.dataframe[4].value["raw"])
+    raw = list(at.dataframe[1].value["raw"])
     assert any(" ".join(PAYLOADS) in line for line in raw), raw
     assert_no_markup(at, (*PAYLOADS, topic, group))
 
@@ -182,9 +186,8 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     use(changed(hostile, kafka_topic=topic))
     at = page("kafka.py")
     assert not at.error
-    assert topic in list(at.dataframe[0].value["topic"])
     assert at.selectbox(key="topic").value == topic
-    messages = at.dataframe[1].value
+    messages = at.dataframe[0].value
     assert list(messages["key"]) == [PAYLOADS[3], *(k.decode() for k in reversed(keys))]
     assert list(messages["value"])[2:] == list(reversed(PAYLOADS))
     assert json.loads(messages["value"][1]) == {"location": PAYLOADS[1]}
@@ -199,19 +202,20 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
 
     at.text_input(key="search").set_value(PAYLOADS[0])
     at.run()
-    found = at.dataframe[1].value
+    found = at.dataframe[0].value
     # The value "**bold**" and the two keys "**bold**", newest first.
     assert list(found["offset"]) == [5, 4, 0]
     assert json.loads(at.json[0].value)["key"] == PAYLOADS[0]
     assert_no_markup(at, (*PAYLOADS, topic))
 
     at.text_input(key="search").set_value("")
-    for view in ("Consumer groups", "Dead letters"):
+    assert topic in list(show(at, "Topics").dataframe[0].value["topic"])
+    for view in ("Topics", "Consumer groups", "Dead letters"):
         at.segmented_control(key="view").set_value(view)
         at.run()
         assert not at.exception and not at.error, view
         assert_no_markup(at, (*PAYLOADS, topic, group))
-    letters = at.dataframe[2].value
+    letters = at.dataframe[1].value
     assert (letters["reason"][0], letters["source"][0], letters["raw"][0]) == (
         PAYLOADS[0],
         PAYLOADS[3],

@@ -78,6 +78,12 @@ def rerun(at: AppTest) -> AppTest:
     return at
 
 
+def show(at: AppTest, view: str) -> AppTest:
+    """Switch the page to `view` (one is shown at a time) and run it again."""
+    at.segmented_control(key="view").set_value(view)
+    return rerun(at)
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -323,18 +329,18 @@ def test_unreachable_database_is_reported_and_the_kafka_page_still_works(
         at = page(name)
         assert any("Cannot read PostgreSQL" in e.value for e in at.error), name
         assert all("secret" not in e.value for e in at.error), "the password must not be shown"
-    at = page("kafka.py")
+    at = show(page("kafka.py"), "Topics")
     assert not at.error
     assert topic in list(at.dataframe[0].value["topic"])
 
     # The raw zone is still counted; what the batch made of it is unknown, not zero.
     use(load_settings(**down))
     at = page("pipeline.py")
-    days = at.dataframe[1].value
-    assert list(days["processed"]) == ["unknown"] * DAYS
     line = next(m.value for m in [*at.warning, *at.error] if m.value.startswith("CSV rows"))
     assert "→ processed unknown → quarantined unknown + observations unknown" in line
-    steps = at.dataframe[0].value
+    days = show(at, "Raw zone").dataframe[0].value
+    assert list(days["processed"]) == ["unknown"] * DAYS
+    steps = show(at, "Reconciliation").dataframe[0].value
     assert list(steps["check"])[2:] == ["? unknown", "? unknown"]
 
 
@@ -358,10 +364,13 @@ def test_pipeline_shows_runs_raw_zone_lag_and_quarantine(
     tiles = metrics(at)
     assert tiles["Last run: files"] == str(zone.files)
     assert tiles["Last run: rejected"] == str(sum(zone.rejected.values()))
+    assert not at.dataframe, "the last run alone on first load, the tables one click away"
+    tiles = metrics(show(at, "Runs"))
+    assert url(at, "view") == ["Runs"]
     assert tiles["Records rejected"] == str(sum(zone.rejected.values()))
     assert tiles["Observations stored"] == f"{len(zone.events):,}"
     assert tiles["Daily rows (city-days)"] == str(len(CITIES) * DAYS)
-    runs = at.dataframe[1].value
+    runs = at.dataframe[0].value
     assert list(runs.columns)[:8] == [
         "id",
         "started_at",
@@ -374,17 +383,17 @@ def test_pipeline_shows_runs_raw_zone_lag_and_quarantine(
     ]
     assert list(runs["files"]) == [0, zone.files]
     # The raw zone of this topic is empty; the batch's files live under TOPIC.
-    assert any("No finished raw files" in i.value for i in at.info)
-    lag = at.dataframe[2].value
+    assert any("No finished raw files" in i.value for i in show(at, "Raw zone").info)
+    lag = show(at, "Consumer lag").dataframe[0].value
     assert list(lag["partition"]) == [0, 1]
     assert list(lag["end"]) == [5, 5]
     assert list(lag["lag"]) == [2, 5]
-    assert tiles["Total lag (records)"] == "7"
-    reasons = at.dataframe[3].value
+    assert metrics(at)["Total lag (records)"] == "7"
+    reasons = show(at, "Quarantine").dataframe[0].value
     assert dict(zip(reasons["reason"], reasons["records"], strict=True)) == zone.rejected
     at.selectbox(key="reason").set_value("invalid_json")
     rerun(at)
-    records = at.dataframe[4].value
+    records = at.dataframe[1].value
     assert list(records["reason"]) == ["invalid_json"]
     assert "{not json" in records["raw"][0]
 
@@ -402,21 +411,23 @@ def test_pipeline_counts_raw_files_per_day_and_survives_a_dead_broker(
     )
     use(settings)
     at = page("pipeline.py")
-    assert any("did not answer" in e.value for e in at.error), "the lag section reports Kafka"
-    tiles = metrics(at)
-    assert tiles["Days"] == str(DAYS)
-    assert tiles["Files"] == str(zone.files)
-    lines = len(zone.events) + sum(zone.rejected.values())
-    assert tiles["Lines"] == f"{lines:,}"
-    days = at.dataframe[2].value
-    assert sorted(days["day"]) == [str(FIRST_DAY + timedelta(days=d)) for d in range(DAYS)]
-    assert sum(days["files"]) == zone.files
-    assert list(days["processed"]) == [f"{n:,}" for n in days["files"]]
     # Kafka is down: its counts are unknown, the batch's side still agrees.
+    lines = len(zone.events) + sum(zone.rejected.values())
     line = next(w.value for w in at.warning if w.value.startswith("CSV rows"))
     assert line.startswith("CSV rows unknown → topic records unknown + dead letters unknown")
     assert f"raw-zone lines {lines:,} → processed {lines:,}" in line
-    assert list(at.dataframe[0].value["check"]) == ["? unknown", "? unknown", "✓ agree", "✓ agree"]
+    checks = show(at, "Reconciliation").dataframe[0].value["check"]
+    assert list(checks) == ["? unknown", "? unknown", "✓ agree", "✓ agree"]
+    lag = show(at, "Consumer lag")
+    assert any("did not answer" in e.value for e in lag.error), "the lag section reports Kafka"
+    tiles = metrics(show(at, "Raw zone"))
+    assert tiles["Days"] == str(DAYS)
+    assert tiles["Files"] == str(zone.files)
+    assert tiles["Lines"] == f"{lines:,}"
+    days = at.dataframe[0].value
+    assert sorted(days["day"]) == [str(FIRST_DAY + timedelta(days=d)) for d in range(DAYS)]
+    assert sum(days["files"]) == zone.files
+    assert list(days["processed"]) == [f"{n:,}" for n in days["files"]]
     at = page("kafka.py")
     assert any("did not answer" in e.value for e in at.error)
     at = page("weather.py")
@@ -455,12 +466,10 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     use(changed(base, kafka_topic=topic))
     at = page("kafka.py")
     assert not at.error
-    topics = at.dataframe[0].value
-    row = topics[topics["topic"] == topic]
-    assert list(row["partitions"]) == [2] and list(row["records"]) == [30]
     assert at.selectbox(key="topic").value == topic
     # First load: every record of both partitions, newest first, the newest shown whole.
-    messages = at.dataframe[1].value
+    assert len(at.dataframe) == 1, "the messages alone on first load"
+    messages = at.dataframe[0].value
     assert sorted(zip(messages["partition"], messages["offset"], strict=True)) == sorted(
         (i % 2, i // 2) for i in range(30)
     )
@@ -476,7 +485,7 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     at.selectbox(key="partition").set_value(0)
     at.number_input(key="count").set_value(5)
     rerun(at)
-    messages = at.dataframe[1].value
+    messages = at.dataframe[0].value
     # Partition 0 holds the even-numbered values at offsets 0..14; newest first.
     assert list(messages["offset"]) == [14, 13, 12, 11, 10]
     assert list(messages["key"]) == [f"k{2 * o}" for o in (14, 13, 12, 11, 10)]
@@ -498,51 +507,51 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     rerun(at)
     at.number_input(key="offset").set_value(3)
     rerun(at)
-    assert list(at.dataframe[1].value["offset"]) == [3, 4, 5, 6, 7]
+    assert list(at.dataframe[0].value["offset"]) == [3, 4, 5, 6, 7]
     at.segmented_control(key="show").set_value("From time")
     rerun(at)
     # From today 00:00 UTC (the default): the records written a moment ago, oldest first.
-    assert list(at.dataframe[1].value["offset"]) == [0, 1, 2, 3, 4]
+    assert list(at.dataframe[0].value["offset"]) == [0, 1, 2, 3, 4]
     at.date_input(key="seek_day").set_value(datetime.now(UTC).date() + timedelta(days=1))
     rerun(at)
     assert "No records here." in [i.value for i in at.info]
 
-    at.segmented_control(key="view").set_value("Consumer groups")
-    rerun(at)
+    show(at, "Consumer groups")
+    assert url(at, "view") == ["Consumer groups"]
     at.selectbox(key="group").set_value(group)
     rerun(at)
-    lag = at.dataframe[2].value
+    lag = at.dataframe[1].value
     assert list(zip(lag["topic"], lag["partition"], lag["lag"], strict=True)) == [
         (topic, 0, 10),
         (topic, 1, 8),
     ]
     assert metrics(at)["Total lag (records)"] == "18"
 
-    at.segmented_control(key="view").set_value("Topic")
-    rerun(at)
+    show(at, "Topics")
+    topics = at.dataframe[0].value
+    row = topics[topics["topic"] == topic]
+    assert list(row["partitions"]) == [2] and list(row["records"]) == [30]
     tiles = metrics(at)
     assert (tiles["Partitions"], tiles["Records kept"]) == ("2", "30")
     assert tiles["Size on disk"].endswith(("B", "KiB")), "the test broker's folders are local"
     kept = at.dataframe[2].value
     assert dict(zip(kept["name"], kept["value"], strict=True))["retention.ms"] == "7 days"
 
-    at.segmented_control(key="view").set_value("Cluster")
-    rerun(at)
+    show(at, "Cluster")
     tiles = metrics(at)
     assert tiles["Brokers"] == "1"
     assert tiles["Quorum leader (epoch)"].startswith("1 (")
-    quorum = at.dataframe[2].value
+    quorum = at.dataframe[1].value
     assert dict(zip(quorum["name"], quorum["value"], strict=True))["process.roles"] == (
         "broker,controller"
     )
 
-    at.segmented_control(key="view").set_value("Dead letters")
-    rerun(at)
+    show(at, "Dead letters")
     assert metrics(at)["Dead letters kept"] == "5"
-    reasons = at.dataframe[1].value
+    reasons = at.dataframe[0].value
     assert dict(zip(reasons["reason"], reasons["records"], strict=True)) == {
         "out_of_range": 2,
         "not_numeric": 2,
         "missing_field": 1,
     }
-    assert list(at.dataframe[2].value["line"]) == [6, 5, 4, 3, 2]
+    assert list(at.dataframe[1].value["line"]) == [6, 5, 4, 3, 2]

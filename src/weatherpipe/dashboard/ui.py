@@ -18,6 +18,8 @@ from weatherpipe.dashboard.loaders import NoDataError, ReadError, first_line
 from weatherpipe.errors import WeatherpipeError
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from weatherpipe.kafka.describe import GroupLag
     from weatherpipe.kafka.topic_views import PartitionLag
 
@@ -81,6 +83,28 @@ def lag_table(lags: Sequence[GroupLag | PartitionLag], key: str, columns: tuple[
         key,
         {name: LAG_COLUMNS[name] for name in columns},
     )
+
+
+def view_switch(
+    views: Sequence[str], key: str, place: DeltaGenerator | None = None, label: str = "Show"
+) -> str:
+    """A switch between a page's views, one drawn at a time (the browser spends its first load
+    drawing whatever it is sent), kept in the URL as `?view=` so a view can be bookmarked and
+    shared; the first of `views` is the default and leaves the URL bare."""
+    state, url = st.session_state, st.query_params
+    if state.get(key) not in views:
+        # Opened from a URL (or the key held another page's choice): the URL's view, else the
+        # default.
+        wanted = url.get("view")
+        state[key] = wanted if wanted in views else views[0]
+    switch = st.segmented_control if place is None else place.segmented_control
+    view: str = switch(label, views, key=key, required=True) or views[0]
+    if view == views[0]:
+        if "view" in url:
+            del url["view"]
+    elif url.get("view") != view:
+        url["view"] = view
+    return view
 
 
 def refresh_button(cache_seconds: float) -> None:

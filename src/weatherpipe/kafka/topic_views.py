@@ -151,6 +151,9 @@ def readonly_consumer(kafka: KafkaConnection, group_id: str, timeout: float) -> 
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
+            # Reads end at a partition's end: the broker holds a fetch there this long before
+            # it answers that nothing is left (500 ms by default, on every such read).
+            "fetch.wait.max.ms": 50,
             "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
             "log_level": 0,
         }

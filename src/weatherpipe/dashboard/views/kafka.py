@@ -1,7 +1,10 @@
 """Kafka: what AKHQ shows every day, for the local mode — the topics, their records (newest
 first, searched, or from an offset or a moment), consumer groups with their lag, topic
 settings and sizes, brokers and the KRaft controller quorum, and the dead letters with their
-reasons. Read-only, and every read is bounded: no page scans a whole topic."""
+reasons. Read-only, and every read is bounded: no page scans a whole topic.
+
+One view at a time (the messages first), kept in the URL as `?view=`; each view asks Kafka only
+when shown, and the messages' seek controls sit behind one button that says what they hold."""
 
 from __future__ import annotations
 
@@ -22,13 +25,15 @@ from weatherpipe.kafka.describe import (
     log_dirs,
     quorum_state,
 )
-from weatherpipe.kafka.topic_views import PartitionOffsets
+from weatherpipe.kafka.topic_views import PartitionOffsets, TopicInfo
 from weatherpipe.settings import Settings
 
-VIEWS = ("Messages", "Consumer groups", "Topic", "Cluster", "Dead letters")
+VIEWS = ("Messages", "Consumer groups", "Topics", "Cluster", "Dead letters")
 SHOW = ("Newest", "From offset", "From time")
 # A search reads at most this many of the newest records of each partition.
 SEARCH_SCAN = 5_000
+# Records read by default.
+COUNT = 50
 DEAD_LETTERS = 500
 
 
@@ -117,8 +122,6 @@ def _records(topic: str, records: list[Record], caption: str) -> None:
 
 def _partition_choice(offsets: list[PartitionOffsets], key: str) -> int | None:
     options: list[int | None] = [None, *(o.partition for o in offsets)]
-    if st.session_state.get(key) not in options:
-        st.session_state.pop(key, None)
     choice: int | None = st.selectbox(
         "Partition",
         options,
@@ -128,14 +131,39 @@ def _partition_choice(offsets: list[PartitionOffsets], key: str) -> int | None:
     return choice
 
 
-def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
+def _seek_label(offsets: list[PartitionOffsets]) -> str:
+    """What the seek controls hold now, in the words of the button that opens them (Markdown:
+    numbers and this page's words only). Drops a partition the topic no longer has."""
+    state = st.session_state
+    if state.get("partition") not in [None, *(o.partition for o in offsets)]:
+        state.pop("partition", None)
+    partition = state.get("partition")
+    where = "all partitions" if partition is None else f"partition {partition}"
+    show = state.get("show") or "Newest"
+    return f"{show}: {where}, {state.get('count', COUNT):,} records"
+
+
+def _messages(settings: Settings, topic: str, epoch: int) -> None:
     servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
-    left, middle, right = st.columns([2, 3, 2])
-    with left:
+    offsets = loaders.partition_offsets(servers, topic, timeout, epoch)
+    search_at, seek_at = st.columns([3, 2], vertical_alignment="bottom")
+    text = search_at.text_input("Search keys and values for this text", key="search").strip()
+    # In a popover: the browser builds its widgets only when it is opened.
+    with seek_at.popover(_seek_label(offsets), icon=":material/tune:", width="stretch"):
         partition = _partition_choice(offsets, "partition")
-    show = middle.segmented_control("Show", SHOW, default="Newest", key="show") or "Newest"
-    count = right.number_input("Records", min_value=1, max_value=500, value=50, key="count")
-    text = st.text_input("Search keys and values for this text", key="search").strip()
+        show = st.segmented_control("Show", SHOW, default="Newest", key="show") or "Newest"
+        count = st.number_input("Records", min_value=1, max_value=500, value=COUNT, key="count")
+        bounds = next((o for o in offsets if o.partition == partition), None)
+        offset = (
+            st.number_input("Offset", min_value=0, value=bounds.start, step=1, key="offset")
+            if show == "From offset" and bounds is not None
+            else None
+        )
+        day: object = None
+        moment = time(0, 0)
+        if show == "From time":
+            day = st.date_input("Day (UTC)", value=datetime.now(UTC).date(), key="seek_day")
+            moment = st.time_input("Time (UTC)", value=time(0, 0), key="seek_time", step=60)
     if text:
         found = loaders.search(servers, topic, partition, text, SEARCH_SCAN, count, timeout, epoch)
         ranges = ", ".join(
@@ -152,23 +180,20 @@ def _messages(settings: Settings, topic: str, offsets: list[PartitionOffsets], e
         _records(topic, found.found, "Matches, newest first.")
         return
     if show == "From offset":
-        if partition is None:
-            st.info("Pick a partition to read from an offset.")
+        if bounds is None or offset is None:
+            st.info("Pick a partition to read from an offset (under the button above).")
             return
-        bounds = next(o for o in offsets if o.partition == partition)
-        offset = st.number_input("Offset", min_value=0, value=bounds.start, step=1, key="offset")
-        records = loaders.from_offset(servers, topic, partition, offset, count, timeout, epoch)
+        records = loaders.from_offset(
+            servers, topic, bounds.partition, offset, count, timeout, epoch
+        )
         _records(
             topic,
             records,
-            f"Partition {partition} from offset {offset:,} on, oldest first (it holds offsets "
-            f"{bounds.start:,} to {bounds.end - 1:,}).",
+            f"Partition {bounds.partition} from offset {offset:,} on, oldest first (it holds "
+            f"offsets {bounds.start:,} to {bounds.end - 1:,}).",
         )
         return
     if show == "From time":
-        day_col, time_col = st.columns(2)
-        day = day_col.date_input("Day (UTC)", value=datetime.now(UTC).date(), key="seek_day")
-        moment = time_col.time_input("Time (UTC)", value=time(0, 0), key="seek_time", step=60)
         if not isinstance(day, date):
             return
         when = datetime.combine(day, moment, UTC)
@@ -257,8 +282,35 @@ def _broker_dirs(settings: Settings, epoch: int) -> tuple[str, ...]:
     return tuple(folders)
 
 
-def _topic(settings: Settings, topic: str, offsets: list[PartitionOffsets], epoch: int) -> None:
+def _topics(settings: Settings, topics: list[TopicInfo], epoch: int) -> None:
+    """Every topic of the cluster with its partitions and records."""
     servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
+    offsets = {t.name: loaders.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
+    st.caption("Every topic of the cluster:")
+    ui.table(
+        [
+            {
+                "topic": t.name,
+                "partitions": t.partitions,
+                "records": sum(p.records for p in offsets[t.name]),
+                "end_offsets": ", ".join(str(p.end) for p in offsets[t.name]),
+            }
+            for t in topics
+        ],
+        "topics",
+        {
+            "topic": st.column_config.TextColumn("Topic"),
+            "partitions": st.column_config.NumberColumn("Partitions"),
+            "records": st.column_config.NumberColumn("Records kept", format="localized"),
+            "end_offsets": st.column_config.TextColumn("End offset per partition"),
+        },
+    )
+
+
+def _topic(settings: Settings, topic: str, epoch: int) -> None:
+    servers, timeout = loaders.kafka(settings), settings.dashboard_timeout
+    offsets = loaders.partition_offsets(servers, topic, timeout, epoch)
+    st.caption("The chosen topic:")
     folders = _broker_dirs(settings, epoch)
     sizes = loaders.disk_sizes(folders, topic, epoch) if folders else {}
     ui.tiles(
@@ -399,44 +451,25 @@ def render() -> None:
     st.title("Kafka")
     timeout, epoch = settings.dashboard_timeout, loaders.epoch(settings)
     st.text(f"Brokers: {settings.kafka_bootstrap_servers}")
-    servers = loaders.kafka(settings)
-    topics = loaders.topics(servers, timeout, epoch)
+    topics = loaders.topics(loaders.kafka(settings), timeout, epoch)
     if not topics:
         ui.message(
             "info",
             "No topics yet — run `make run`, or `weatherpipe produce`: it creates its topic.",
         )
         return
-    offsets = {t.name: loaders.partition_offsets(servers, t.name, timeout, epoch) for t in topics}
-    ui.table(
-        [
-            {
-                "topic": t.name,
-                "partitions": t.partitions,
-                "records": sum(p.records for p in offsets[t.name]),
-                "end_offsets": ", ".join(str(p.end) for p in offsets[t.name]),
-            }
-            for t in topics
-        ],
-        "topics",
-        {
-            "topic": st.column_config.TextColumn("Topic"),
-            "partitions": st.column_config.NumberColumn("Partitions"),
-            "records": st.column_config.NumberColumn("Records kept", format="localized"),
-            "end_offsets": st.column_config.TextColumn("End offset per partition"),
-        },
-    )
     names = [t.name for t in topics]
     default = names.index(settings.kafka_topic) if settings.kafka_topic in names else 0
     left, right = st.columns([2, 5])
     topic = left.selectbox("Topic", names, index=default, key="topic")
-    view = right.segmented_control("View", VIEWS, default="Messages", key="view") or "Messages"
+    view = ui.view_switch(VIEWS, "view", right, label="View")
     if view == "Messages":
-        _messages(settings, topic, offsets[topic], epoch)
+        _messages(settings, topic, epoch)
     elif view == "Consumer groups":
         _groups(settings, names, epoch)
-    elif view == "Topic":
-        _topic(settings, topic, offsets[topic], epoch)
+    elif view == "Topics":
+        _topics(settings, topics, epoch)
+        _topic(settings, topic, epoch)
     elif view == "Cluster":
         _cluster(settings, epoch)
     else:

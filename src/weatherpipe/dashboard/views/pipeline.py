@@ -1,5 +1,8 @@
 """Pipeline: every CSV row followed to PostgreSQL, what the batch did, what arrived in the raw
-zone, how far behind the raw-zone consumer is in Kafka, and what the batch rejected."""
+zone, how far behind the raw-zone consumer is in Kafka, and what the batch rejected.
+
+The reconciliation line is always shown; below it one view at a time (the last run that did
+work first), kept in the URL as `?view=`: each view reads its data only when shown."""
 
 from __future__ import annotations
 
@@ -17,11 +20,14 @@ from weatherpipe.kafka.topic_views import PartitionLag
 from weatherpipe.rawzone import naming
 from weatherpipe.settings import Settings
 
+# The views below the reconciliation line; the first opens with the page.
+VIEWS = ("Last run", "Runs", "Reconciliation", "Raw zone", "Consumer lag", "Quarantine")
 RECENT_RUNS = 20
 QUARANTINE_ROWS = 200
 ALL_REASONS = "All reasons"
+# Offsets of one partition: (partition, first, end). A comment, not a string: Streamlit would
+# draw a string standing alone in a page's module on the page.
 Span = tuple[int, int, int]
-"""Offsets of one partition: (partition, first, end)."""
 UNKNOWN = "unknown"
 STATES = {
     Check.AGREE: "✓ agree",
@@ -165,8 +171,9 @@ def _n(value: int | None) -> str:
     return UNKNOWN if value is None else f"{value:,}"
 
 
-def _reconciliation(s: Sources) -> None:
-    st.subheader("From CSV to PostgreSQL")
+def _line(s: Sources) -> None:
+    """The reconciliation in one line: green when every row is accounted for, red when the
+    counts disagree."""
     c = _counts(s)
     steps = reconcile.steps(c)
     # The batch reads every topic's folder of the raw zone; the daily table keeps no topic.
@@ -191,6 +198,12 @@ def _reconciliation(s: Sources) -> None:
         ui.message("warning", f"{line}. Not every count could be read: {notes}")
     else:
         ui.message("error", f"{line}. The counts disagree: {notes}")
+
+
+def _reconciliation(s: Sources) -> None:
+    """Each step of the reconciliation with whether its counts agree, and why not."""
+    c = _counts(s)
+    steps = reconcile.steps(c)
     ui.table(
         [{"step": step.name, "check": STATES[step.check], "note": step.note} for step in steps],
         "reconciliation",
@@ -216,18 +229,23 @@ def _last_work(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
     return runs[0], 0
 
 
-def _runs(s: Sources) -> bool:
-    """The batch section; False when the database cannot be read (later sections skip it)."""
-    st.subheader("Batch runs")
+def _read_runs(s: Sources) -> list[dict[str, Any]] | None:
+    """The latest runs, newest first; None (with the problem shown) when they cannot be read."""
     try:
-        runs = loaders.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
-        totals = loaders.totals(s.url, s.timeout, s.epoch)
+        return loaders.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
     except loaders.ReadError as exc:
         ui.problem(exc)
-        return False
+        return None
+
+
+def _last_run(s: Sources) -> None:
+    """The latest run that did work, in a line and tiles; a failed latest run in red."""
+    runs = _read_runs(s)
+    if runs is None:
+        return
     if not runs:
         ui.message("info", loaders.NO_DATA)
-        return True
+        return
     last, idle = _last_work(runs)
     finished = last["finished_at"]
     took = f", took {last['seconds']:.1f} s" if last["seconds"] is not None else ""
@@ -245,6 +263,23 @@ def _runs(s: Sources) -> bool:
         ("Last run: duplicates", f"{last['duplicates']:,}"),
         ("Last run: daily rows written", f"{last['rows_written']:,}"),
     )
+    if runs[0]["status"] == "failed":
+        ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
+
+
+def _runs(s: Sources) -> None:
+    """Totals over every run, and the latest runs in a table."""
+    runs = _read_runs(s)
+    if runs is None:
+        return
+    if not runs:
+        ui.message("info", loaders.NO_DATA)
+        return
+    try:
+        totals = loaders.totals(s.url, s.timeout, s.epoch)
+    except loaders.ReadError as exc:
+        ui.problem(exc)
+        return
     ui.tiles(
         ("Runs", f"{totals['runs']:,}"),
         ("Observations stored", f"{totals['observations']:,}"),
@@ -252,10 +287,8 @@ def _runs(s: Sources) -> bool:
         ("Daily rows (city-days)", f"{totals['daily_rows']:,}"),
         ("Raw files processed", f"{totals['files']:,}"),
     )
-    if runs[0]["status"] == "failed":
-        ui.message("error", f"Run {runs[0]['id']} failed:", runs[0]["error"])
+    st.caption(f"The latest {min(len(runs), RECENT_RUNS)} runs, newest first:")
     ui.table(runs, "runs", RUN_COLUMNS)
-    return True
 
 
 def _unit(largest: int) -> tuple[str, int]:
@@ -301,7 +334,6 @@ def _files_per_day(paths: Iterable[str]) -> dict[str, int]:
 
 
 def _raw_zone(s: Sources) -> None:
-    st.subheader("Raw zone")
     settings, days = s.settings, s.raw.days
     folder = f"{settings.raw_dir}/{settings.kafka_topic}/"
     if not days:
@@ -351,7 +383,6 @@ def _raw_zone(s: Sources) -> None:
 
 def _consumer_lag(s: Sources) -> None:
     settings = s.settings
-    st.subheader("Kafka: consumer lag")
     st.caption("Records in Kafka the raw zone has not committed yet, of this topic and group:")
     st.text(f"topic {settings.kafka_topic}, consumer group {settings.kafka_group_id}")
     if s.lag_error is not None:
@@ -369,7 +400,6 @@ def _consumer_lag(s: Sources) -> None:
 
 
 def _quarantine(s: Sources) -> None:
-    st.subheader("Quarantine")
     try:
         reasons = loaders.rejected_by_reason(s.url, s.timeout, s.epoch)
     except loaders.ReadError as exc:
@@ -416,11 +446,19 @@ def render() -> None:
     ui.refresh_button(settings.dashboard_cache_seconds)
     st.title("Pipeline")
     sources = _sources(settings)
-    _reconciliation(sources)
-    db_ok = _runs(sources)
-    _raw_zone(sources)
-    _consumer_lag(sources)
-    if db_ok:
+    _line(sources)
+    view = ui.view_switch(VIEWS, "view")
+    if view == "Last run":
+        _last_run(sources)
+    elif view == "Runs":
+        _runs(sources)
+    elif view == "Reconciliation":
+        _reconciliation(sources)
+    elif view == "Raw zone":
+        _raw_zone(sources)
+    elif view == "Consumer lag":
+        _consumer_lag(sources)
+    else:
         _quarantine(sources)
 
 
