@@ -82,6 +82,18 @@ def free_port() -> int:
 
 
 @contextmanager
+def bare(script: Path, port: int) -> list[str]:
+    """`streamlit run` of a bare page, served as `weatherpipe dashboard` serves its pages: no
+    file watcher (it walks every loaded module for each new session), the same theme and
+    toolbar, so only the pages differ."""
+    return [
+        *(sys.executable, "-m", "streamlit", "run", str(script)),
+        *("--server.port", str(port), "--server.headless", "true"),
+        *("--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"),
+        *("--theme.base", "light", "--client.toolbarMode", "viewer"),
+    ]
+
+
 def served(command: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[str]:
     """A Streamlit server started by `command`, its URL once it answers its health check."""
     url = f"http://127.0.0.1:{port}"
@@ -145,26 +157,9 @@ def measure(repeat: int) -> dict[str, list[float]]:
         subpage.write_text(SUBPAGE_APP)
         ports = [free_port() for _ in range(4)]
         dashboard = [sys.executable, "-m", "weatherpipe", "dashboard", "--address", "127.0.0.1"]
-        bare = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(reference),
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.headless",
-        ]
         with (
-            served(
-                [*bare, "true", "--server.port", str(ports[0])], ports[0], uncached, work / "r"
-            ) as reference_url,
-            served(
-                [*bare[:4], str(subpage), *bare[5:], "true", "--server.port", str(ports[3])],
-                ports[3],
-                uncached,
-                work / "s",
-            ) as subpage_url,
+            served(bare(reference, ports[0]), ports[0], uncached, work / "r") as reference_url,
+            served(bare(subpage, ports[3]), ports[3], uncached, work / "s") as subpage_url,
             served([*dashboard, "--port", str(ports[1])], ports[1], uncached, work / "u") as url,
             served([*dashboard, "--port", str(ports[2])], ports[2], cached, work / "c") as warm,
             sync_playwright() as playwright,
