@@ -4,6 +4,7 @@ the cluster's nodes."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -64,17 +66,41 @@ def event_row(value: dict[str, object]) -> Row:
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Each partition's end offset, read as the administrator ({} while the topic is missing
     or a partition has no leader yet)."""
-    consumer = Consumer({**kafka_connection(settings, "admin").config(), "group.id": "offsets"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return {}
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in meta.partitions
+    with watermarks(settings, topic) as read:
+        return read()
+
+
+@contextlib.contextmanager
+def watermarks(
+    settings: Settings, topic: str, uncommitted: bool = False
+) -> Iterator[Callable[[], dict[int, int]]]:
+    """Reads `topic`'s end offsets over one connection, as often as asked: a connection of its
+    own for each read (TLS, then a login) takes longer than some sends it is to catch. By
+    default the end of what is committed (an open transaction holds it back); `uncommitted`:
+    the end of what is written."""
+    isolation = "read_uncommitted" if uncommitted else "read_committed"
+    consumer = Consumer(
+        {
+            **kafka_connection(settings, "admin").config(),
+            "group.id": "offsets",
+            "isolation.level": isolation,
         }
-    except KafkaException:
-        return {}
+    )
+
+    def read() -> dict[int, int]:
+        try:
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is None or meta.error is not None:
+                return {}
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in meta.partitions
+            }
+        except KafkaException:
+            return {}
+
+    try:
+        yield read
     finally:
         consumer.close()
 
