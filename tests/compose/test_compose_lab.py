@@ -149,7 +149,8 @@ def test_dashboard_serves_its_page(lab: LabRun) -> None:
     assert "<title>" in body.lower() or "streamlit" in body.lower()
 
 
-# The pipeline page run by Streamlit's AppTest inside the dashboard container, with its settings.
+# The pipeline page run by Streamlit's AppTest inside the dashboard container, with its settings:
+# its first view, then the raw zone's and the runs' (one view is shown at a time).
 PAGE_IN_CONTAINER = """
 import json
 from pathlib import Path
@@ -157,11 +158,15 @@ from streamlit.testing.v1 import AppTest
 import weatherpipe.dashboard.views as pages
 at = AppTest.from_file(str(Path(pages.__file__).with_name("pipeline.py")), default_timeout=60)
 at.run()
-print(json.dumps({
-    "exceptions": [e.message for e in at.exception],
-    "errors": [e.value for e in at.error],
-    "metrics": {m.label: m.value for m in at.metric},
-}))
+shown = {"exceptions": [], "errors": [], "metrics": {}}
+for view in (None, "Raw zone", "Runs"):
+    if view is not None:
+        at.segmented_control(key="view").set_value(view)
+        at.run()
+    shown["exceptions"] += [e.message for e in at.exception]
+    shown["errors"] += [e.value for e in at.error]
+    shown["metrics"].update({m.label: m.value for m in at.metric})
+print(json.dumps(shown))
 """
 
 
