@@ -81,7 +81,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
 def bare(script: Path, port: int) -> list[str]:
     """`streamlit run` of a bare page, served as `weatherpipe dashboard` serves its pages: no
     file watcher (it walks every loaded module for each new session), the same theme and
@@ -94,6 +93,7 @@ def bare(script: Path, port: int) -> list[str]:
     ]
 
 
+@contextmanager
 def served(command: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[str]:
     """A Streamlit server started by `command`, its URL once it answers its health check."""
     url = f"http://127.0.0.1:{port}"
