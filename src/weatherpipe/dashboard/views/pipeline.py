@@ -230,21 +230,23 @@ def _last_work(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
 
 
 def _read_runs(s: Sources) -> list[dict[str, Any]] | None:
-    """The latest runs, newest first; None (with the problem shown) when they cannot be read."""
+    """The latest runs, newest first; None, with the problem or "no data yet" shown, when
+    they cannot be read or there is none."""
     try:
-        return loaders.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
+        runs = loaders.runs(s.url, s.timeout, s.epoch, RECENT_RUNS)
     except loaders.ReadError as exc:
         ui.problem(exc)
         return None
+    if not runs:
+        ui.message("info", loaders.NO_DATA)
+        return None
+    return runs
 
 
 def _last_run(s: Sources) -> None:
     """The latest run that did work, in a line and tiles; a failed latest run in red."""
     runs = _read_runs(s)
     if runs is None:
-        return
-    if not runs:
-        ui.message("info", loaders.NO_DATA)
         return
     last, idle = _last_work(runs)
     finished = last["finished_at"]
@@ -271,9 +273,6 @@ def _runs(s: Sources) -> None:
     """Totals over every run, and the latest runs in a table."""
     runs = _read_runs(s)
     if runs is None:
-        return
-    if not runs:
-        ui.message("info", loaders.NO_DATA)
         return
     try:
         totals = loaders.totals(s.url, s.timeout, s.epoch)
