@@ -22,6 +22,7 @@ from weatherpipe import datagen
 from weatherpipe.events import CSV_TO_EVENT, MEASURES, Reason
 from weatherpipe.ingest import daily_state
 from weatherpipe.ingest.csv_to_topic import (
+    TRANSACTION_RECORDS,
     daily_state_path,
     pending,
     prepare_topics,
@@ -483,11 +484,12 @@ def test_a_run_reports_the_offset_of_its_last_record_in_each_partition(
     # The lab flow's consumer stops at these offsets, so they must be exact: after a run of
     # several transactions, after a second run on top of it, and after the run that finishes
     # an interrupted one.
+    rows = TRANSACTION_RECORDS + 20_000  # two transactions, a marker between them
     path = tmp_path / "weather.csv"
-    datagen.write_csv(path, 120_000, seed=31)
+    datagen.write_csv(path, rows, seed=31)
     topic = topic_settings.kafka_topic
     first = produce_all(topic_settings, path)
-    assert first.ok and first.sent == 120_000
+    assert first.ok and first.sent == rows
     assert sorted(first.last_offsets) == [0, 1, 2]
     assert first.last_offsets == last_record_offsets(topic_settings, topic)
 
@@ -495,12 +497,12 @@ def test_a_run_reports_the_offset_of_its_last_record_in_each_partition(
     stopped = produce_all(
         topic_settings, path, progress, lambda: progress.handed >= 50_000, again=True
     )
-    assert stopped.interrupted and 0 < stopped.sent < 120_000
+    assert stopped.interrupted and 0 < stopped.sent < rows
     assert stopped.last_offsets == {}  # only a run that ends with every row committed says
 
     finished = produce_all(topic_settings, path, again=True)
-    assert finished.ok and finished.sent == 120_000 and finished.resumed == stopped.sent
-    assert count_records(topic_settings, topic) == 240_000
+    assert finished.ok and finished.sent == rows and finished.resumed == stopped.sent
+    assert count_records(topic_settings, topic) == 2 * rows
     after = last_record_offsets(topic_settings, topic)
     assert finished.last_offsets == after
     assert all(after[p] > first.last_offsets[p] for p in after)
