@@ -153,10 +153,13 @@ def test_dashboard_serves_its_page(lab: LabRun) -> None:
 # its first view, then the raw zone's and the runs' (one view is shown at a time).
 PAGE_IN_CONTAINER = """
 import json
-from pathlib import Path
 from streamlit.testing.v1 import AppTest
-import weatherpipe.dashboard.views as pages
-at = AppTest.from_file(str(Path(pages.__file__).with_name("pipeline.py")), default_timeout=60)
+PAGE = (
+    "from weatherpipe.dashboard import ui\\n"
+    "from weatherpipe.dashboard.views import pipeline\\n"
+    "ui.page(pipeline.render)\\n"
+)
+at = AppTest.from_string(PAGE, default_timeout=60)
 at.run()
 shown = {"exceptions": [], "errors": [], "metrics": {}}
 for view in (None, "Raw zone", "Runs"):

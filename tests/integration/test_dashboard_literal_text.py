@@ -109,7 +109,7 @@ def test_weather_page_shows_city_names_as_text(
     hostile: Settings, use: Callable[[Settings], None]
 ) -> None:
     use(hostile)
-    at = page("weather.py")
+    at = page("weather")
     assert not at.error
     assert at.multiselect(key="cities").value == sorted(PAYLOADS)
     assert at.get("vega_lite_chart"), "the daily charts are drawn"
@@ -136,7 +136,7 @@ def test_pipeline_page_shows_topic_group_errors_and_quarantine_as_text(
     kafka_topics.create(hostile.kafka_bootstrap_servers, topic, [b"{}"] * 4)
     kafka_topics.commit(hostile.kafka_bootstrap_servers, topic, group, {0: 1})
     use(changed(hostile, kafka_topic=topic, kafka_group_id=group))
-    at = page("pipeline.py")
+    at = page("pipeline")
     shown = texts(at)
     last = next(t for t in shown if t.startswith("Last run that did work: #"))
     assert f"(full, {PAYLOADS[0]}): failed" in last
@@ -184,7 +184,7 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     kafka_topics.create(servers, topic + ".dlq", [json.dumps(letter).encode()], partitions=1)
     kafka_topics.commit(servers, topic, group, {0: 2})
     use(changed(hostile, kafka_topic=topic))
-    at = page("kafka.py")
+    at = page("kafka")
     assert not at.error
     assert at.selectbox(key="topic").value == topic
     messages = at.dataframe[0].value

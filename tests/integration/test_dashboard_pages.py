@@ -25,7 +25,6 @@ from weatherpipe.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
-PAGES = Path(__file__).resolve().parents[2] / "src" / "weatherpipe" / "dashboard" / "views"
 TOPIC = "weather_data_raw"
 DAYS = 6
 CITIES = ("Chicago", "Dallas", "San Diego", "Phoenix")
@@ -65,8 +64,18 @@ def filled(
     _drop(pg_url, name)
 
 
+def script(name: str) -> str:
+    """The page `name` (a module of the dashboard's views) run as the dashboard's router runs
+    it."""
+    return (
+        "from weatherpipe.dashboard import ui\n"
+        f"from weatherpipe.dashboard.views import {name}\n"
+        f"ui.page({name}.render)\n"
+    )
+
+
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
+    at = AppTest.from_string(script(name), default_timeout=60)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -117,7 +126,7 @@ def test_weather_kpis_match_sql_and_the_events_and_follow_the_filters(
 ) -> None:
     settings, zone = filled
     use(settings)
-    at = page("weather.py")
+    at = page("weather")
     last = FIRST_DAY + timedelta(days=DAYS - 1)
     assert at.multiselect(key="cities").value == sorted(CITIES)
     assert (at.date_input(key="start").value, at.date_input(key="end").value) == (FIRST_DAY, last)
@@ -196,7 +205,7 @@ def test_weather_opens_the_view_in_its_url_with_changes_against_the_days_before(
     settings, _ = filled
     use(settings)
     start, end = FIRST_DAY + timedelta(days=3), FIRST_DAY + timedelta(days=DAYS - 1)
-    at = AppTest.from_file(str(PAGES / "weather.py"), default_timeout=60)
+    at = AppTest.from_string(script("weather"), default_timeout=60)
     at.query_params.update(
         {
             "city": ["Phoenix", "Chicago", "Atlantis"],
@@ -232,7 +241,7 @@ def test_weather_colours_stay_with_their_city_and_weeks_add_up(
 ) -> None:
     settings, _ = filled
     use(settings)
-    at = page("weather.py")
+    at = page("weather")
     everyone = colour_of(chart(at))
     assert sorted(everyone) == sorted(CITIES)
     assert len(set(everyone.values())) == len(CITIES), "every city has its own colour"
@@ -261,7 +270,7 @@ def test_weather_draws_the_map_when_asked_with_each_citys_figures_and_colour(
     filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
 ) -> None:
     use(filled[0])
-    at = page("weather.py")
+    at = page("weather")
     assert len(at.get("vega_lite_chart")) == 1, "only the measure's chart on first load"
     colours = colour_of(chart(at))
     at.segmented_control(key="view").set_value("Table")
@@ -285,7 +294,7 @@ def test_weather_reversed_days_and_no_city_explain_themselves(
     filled: tuple[Settings, RawZone], use: Callable[[Settings], None]
 ) -> None:
     use(filled[0])
-    at = page("weather.py")
+    at = page("weather")
     at.date_input(key="start").set_value(FIRST_DAY + timedelta(days=3))
     at.date_input(key="end").set_value(FIRST_DAY + timedelta(days=1))
     rerun(at)
@@ -306,7 +315,7 @@ def test_empty_database_shows_the_no_data_state(
     settings = changed(platform_settings, database_url=fresh_database, raw_dir=tmp_path)
     prepare_database(settings)
     use(settings)
-    for name in ("weather.py", "pipeline.py"):
+    for name in ("weather", "pipeline"):
         at = page(name)
         assert any("No data yet" in i.value and "make run" in i.value for i in at.info), name
         assert not at.error, name
@@ -325,17 +334,17 @@ def test_unreachable_database_is_reported_and_the_kafka_page_still_works(
         "dashboard_timeout": 1,
     }
     use(load_settings(**{**down, "kafka_topic": topic}))
-    for name in ("weather.py", "pipeline.py"):
+    for name in ("weather", "pipeline"):
         at = page(name)
         assert any("Cannot read PostgreSQL" in e.value for e in at.error), name
         assert all("secret" not in e.value for e in at.error), "the password must not be shown"
-    at = show(page("kafka.py"), "Topics")
+    at = show(page("kafka"), "Topics")
     assert not at.error
     assert topic in list(at.dataframe[0].value["topic"])
 
     # The raw zone is still counted; what the batch made of it is unknown, not zero.
     use(load_settings(**down))
-    at = page("pipeline.py")
+    at = page("pipeline")
     line = next(m.value for m in [*at.warning, *at.error] if m.value.startswith("CSV rows"))
     assert "→ processed unknown → quarantined unknown + observations unknown" in line
     days = show(at, "Raw zone").dataframe[0].value
@@ -357,7 +366,7 @@ def test_pipeline_shows_runs_raw_zone_lag_and_quarantine(
     run_once(base)
     settings = changed(base, kafka_topic=topic, kafka_group_id=group)
     use(settings)
-    at = page("pipeline.py")
+    at = page("pipeline")
     assert not at.error or all(e.value.startswith("CSV rows") for e in at.error)
     assert any(t.value.startswith("Last run that did work: #1 ") for t in at.text)
     assert "1 later run found no new raw files." in [c.value for c in at.caption]
@@ -410,7 +419,7 @@ def test_pipeline_counts_raw_files_per_day_and_survives_a_dead_broker(
         }
     )
     use(settings)
-    at = page("pipeline.py")
+    at = page("pipeline")
     # Kafka is down: its counts are unknown, the batch's side still agrees.
     lines = len(zone.events) + sum(zone.rejected.values())
     line = next(w.value for w in at.warning if w.value.startswith("CSV rows"))
@@ -428,9 +437,9 @@ def test_pipeline_counts_raw_files_per_day_and_survives_a_dead_broker(
     assert sorted(days["day"]) == [str(FIRST_DAY + timedelta(days=d)) for d in range(DAYS)]
     assert sum(days["files"]) == zone.files
     assert list(days["processed"]) == [f"{n:,}" for n in days["files"]]
-    at = page("kafka.py")
+    at = page("kafka")
     assert any("did not answer" in e.value for e in at.error)
-    at = page("weather.py")
+    at = page("weather")
     assert not at.error and at.metric, "the weather page needs no broker"
 
 
@@ -464,7 +473,7 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     )
     kafka_topics.commit(servers, topic, group, {0: 5, 1: 7})
     use(changed(base, kafka_topic=topic))
-    at = page("kafka.py")
+    at = page("kafka")
     assert not at.error
     assert at.selectbox(key="topic").value == topic
     # First load: every record of both partitions, newest first, the newest shown whole.

@@ -80,7 +80,7 @@ def test_days_outside_pythons_range_are_counted_and_left_out(
     odd: Settings, use: Callable[[Settings], None]
 ) -> None:
     use(odd)
-    at = page("weather.py")
+    at = page("weather")
     assert [w.value.split(",")[0] for w in at.warning] == [
         "2 daily rows have a day outside 0001-01-01 to 9999-12-31"
     ]
@@ -113,7 +113,7 @@ def test_pipeline_page_counts_every_stored_row(
     odd: Settings, use: Callable[[Settings], None]
 ) -> None:
     use(odd)
-    at = page("pipeline.py")
+    at = page("pipeline")
     # The odd rows were written around the batch: one observation each that no raw line
     # accounts for, which is what the reconciliation line says, in red.
     assert [e.value.startswith("CSV rows") for e in at.error] == [True]

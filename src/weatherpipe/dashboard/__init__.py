@@ -1,1 +1,1 @@
-"""The Streamlit dashboard: `app.py` routes to one page per file under `views/`."""
+"""The Streamlit dashboard: `app.py` routes to one page per module under `views/`."""

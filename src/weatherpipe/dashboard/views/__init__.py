@@ -1,1 +1,1 @@
-"""The dashboard's pages; each file is run by Streamlit as a script."""
+"""The dashboard's pages, one module each; the router in `app.py` runs each page's `render`."""

@@ -474,6 +474,3 @@ def render() -> None:
         _cluster(settings, epoch)
     else:
         _dead_letters(settings, topic, names, epoch)
-
-
-ui.page(render)

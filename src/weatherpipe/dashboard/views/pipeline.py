@@ -459,6 +459,3 @@ def render() -> None:
         _consumer_lag(sources)
     else:
         _quarantine(sources)
-
-
-ui.page(render)

@@ -424,6 +424,3 @@ def render() -> None:
     else:
         st.subheader("Map")
         _map(loaders.per_city(url, timeout, epoch, selection), city_colors(coverage.locations))
-
-
-ui.page(render)
