@@ -107,10 +107,13 @@ def committed_records(
     Offsets are no count of records: the marker that ends a transaction takes an offset in
     each partition it wrote to, and an aborted transaction's records take offsets but are never
     read. So the records are read back (read_committed), not subtracted: a range of markers
-    only is read to its end (or the partition's) at the cost of a fetch. Read-only, like
-    `records_since`."""
-    if not ranges:
-        return []
+    only is read to its end (or the partition's) at the cost of a fetch. The ranges of
+    different partitions are read together, so that cost is paid once for all of them, not
+    once per partition. Read-only, like `records_since`."""
+    found: list[RecordsFound | None] = [None] * len(ranges)
+    rounds = _rounds(ranges)
+    if not rounds:
+        return found
     consumer = Consumer(
         {
             **kafka.config(),
@@ -126,44 +129,82 @@ def committed_records(
         }
     )
     try:
-        return [_records_in(consumer, topic, r, timeout, limit) for r in ranges]
+        for chosen in rounds:
+            _read_round(
+                consumer,
+                topic,
+                {ranges[i].partition: i for i in chosen},
+                ranges,
+                found,
+                timeout,
+                limit,
+            )
+        return found
     except KafkaException as exc:
         raise unavailable(kafka, exc) from exc
     finally:
         consumer.close()
 
 
-def _records_in(
-    consumer: Consumer, topic: str, wanted: OffsetSpan, timeout: float, limit: int | None
-) -> RecordsFound | None:
-    if wanted.first >= wanted.end:
-        return None
-    # A new assignment: the client drops whatever it fetched for the previous range.
-    consumer.assign([TopicPartition(topic, wanted.partition, wanted.first)])
-    first: int | None = None
-    count, progress_at = 0, time.monotonic()
-    while time.monotonic() - progress_at < timeout:
-        # consume() waits for all of num_messages or its timeout: a span of markers only yields
-        # no record, just the end of the partition, so a short wait keeps it from costing the
-        # whole timeout per span.
+def _rounds(ranges: list[OffsetSpan]) -> list[list[int]]:
+    """The indices of the non-empty `ranges` in rounds that hold at most one range of each
+    partition (its first in the first round, and so on): one round is read at a time."""
+    by_partition: dict[int, list[int]] = {}
+    for index, wanted in enumerate(ranges):
+        if wanted.first < wanted.end:
+            by_partition.setdefault(wanted.partition, []).append(index)
+    depth = max((len(indices) for indices in by_partition.values()), default=0)
+    return [
+        [indices[k] for indices in by_partition.values() if k < len(indices)] for k in range(depth)
+    ]
+
+
+def _read_round(
+    consumer: Consumer,
+    topic: str,
+    pending: dict[int, int],
+    ranges: list[OffsetSpan],
+    found: list[RecordsFound | None],
+    timeout: float,
+    limit: int | None,
+) -> None:
+    """Count the records of one range per partition (`pending`: partition -> index of its
+    range) into `found`."""
+    # A new assignment: the client drops whatever it fetched for the previous round.
+    consumer.assign([TopicPartition(topic, p, ranges[i].first) for p, i in pending.items()])
+    tally: dict[int, list[int]] = {}  # index -> [first offset, count]
+    progress_at = time.monotonic()
+    while pending:
+        if time.monotonic() - progress_at >= timeout:
+            late = ranges[min(pending.values())]
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._TIMED_OUT,
+                    f"{topic} [{late.partition}] not read from offset {late.first} in "
+                    f"{timeout:g} s",
+                )
+            )
+        # consume() waits for all of num_messages or its timeout: ranges of markers only yield
+        # no record, just the end of the partition, so a short wait keeps them from costing
+        # the whole timeout.
         for msg in consumer.consume(num_messages=1_000, timeout=0.05):
-            offset, error = msg.offset(), msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    return None if first is None else RecordsFound(first, count)
-                raise KafkaException(error)
-            if offset is None or offset < wanted.first:
+            partition, offset, error = msg.partition(), msg.offset(), msg.error()
+            if partition is None or partition not in pending:
                 continue
-            if offset >= wanted.end:
-                return None if first is None else RecordsFound(first, count)
-            progress_at = time.monotonic()
-            first = offset if first is None else first
-            count += 1
-            if limit is not None and count >= limit:
-                return RecordsFound(first, count)
-    raise KafkaException(
-        KafkaError(
-            KafkaError._TIMED_OUT,
-            f"{topic} [{wanted.partition}] not read from offset {wanted.first} in {timeout:g} s",
-        )
-    )
+            wanted = ranges[pending[partition]]
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(error)
+                del pending[partition]  # at its end: any offsets left were no records
+            elif offset is None or offset < wanted.first:
+                continue
+            elif offset >= wanted.end:
+                del pending[partition]
+            else:
+                progress_at = time.monotonic()
+                counted = tally.setdefault(pending[partition], [offset, 0])
+                counted[1] += 1
+                if limit is not None and counted[1] >= limit:
+                    del pending[partition]
+    for index, (first, count) in tally.items():
+        found[index] = RecordsFound(first, count)
