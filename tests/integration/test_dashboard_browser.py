@@ -273,11 +273,17 @@ def compact(text: str) -> str:
 
 
 def record_shown(page: Page) -> str:
-    """The text of the record shown whole (the JSON view), compacted, once the page's script
-    has finished (until then the view may still show the record of the run before)."""
+    """Pick the first row of the messages (its box, left of the row) and return the text of the
+    record then shown whole (the JSON view), compacted."""
     settled(page)
+    expect(page.get_by_text("Pick a row (the box at its left)")).to_be_visible(timeout=WAIT_MS)
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    assert box is not None
+    # Below the header, in the column of row boxes; header and rows are 35 px high.
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
     view = page.get_by_test_id("stJson")
     expect(view).to_be_visible(timeout=WAIT_MS)
+    settled(page)
     return compact(view.inner_text())
 
 
@@ -327,10 +333,11 @@ def test_kafka_page_shows_searches_seeks_and_measures_lag(served: Served, page: 
     settings = served.settings
     start = time.perf_counter()
     page.goto(f"{served.url}/kafka")
-    # First load: the newest records of all partitions, the newest shown whole.
-    shown = record_shown(page)
+    # First load: the newest records of all partitions; the newest shown whole once picked.
     settled(page)
     print(f"\nkafka, first load: {time.perf_counter() - start:.2f} s")
+    expect(page.get_by_test_id("stJson")).to_have_count(0)
+    shown = record_shown(page)
     assert f'"topic":"{settings.kafka_topic}"' in shown
     assert '"value":{"location":' in shown
     page.screenshot(path=ARTIFACTS / "dashboard-kafka.png", full_page=True)

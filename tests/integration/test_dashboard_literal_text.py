@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests import kafka_topics
 from tests.conftest import changed, free_port
-from tests.integration.test_dashboard_pages import _database, _drop, page, show
+from tests.integration.test_dashboard_pages import _database, _drop, page, show, shown_whole
 from tests.rawzone_files import Record, Undecodable, write_file
 from tests.weather_rawzone import write
 from weatherpipe.batch.runner import run_once
@@ -191,7 +191,7 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     assert list(messages["key"]) == [PAYLOADS[3], *(k.decode() for k in reversed(keys))]
     assert list(messages["value"])[2:] == list(reversed(PAYLOADS))
     assert json.loads(messages["value"][1]) == {"location": PAYLOADS[1]}
-    whole = json.loads(at.json[0].value)
+    whole = shown_whole(at)
     assert (whole["key"], whole["headers"], whole["value"]) == (
         PAYLOADS[3],
         {PAYLOADS[2]: PAYLOADS[0]},
@@ -205,7 +205,7 @@ def test_kafka_page_shows_topic_keys_and_values_as_text(
     found = at.dataframe[0].value
     # The value "**bold**" and the two keys "**bold**", newest first.
     assert list(found["offset"]) == [5, 4, 0]
-    assert json.loads(at.json[0].value)["key"] == PAYLOADS[0]
+    assert shown_whole(at)["key"] == PAYLOADS[0]
     assert_no_markup(at, (*PAYLOADS, topic))
 
     at.text_input(key="search").set_value("")

@@ -443,8 +443,13 @@ def test_pipeline_counts_raw_files_per_day_and_survives_a_dead_broker(
     assert not at.error and at.metric, "the weather page needs no broker"
 
 
-def shown_whole(at: AppTest) -> dict[str, Any]:
-    """The record the Kafka page shows whole (its JSON view)."""
+def shown_whole(at: AppTest, row: int = 0) -> dict[str, Any]:
+    """The record the Kafka page shows whole (its JSON view) once `row` of its messages is
+    picked, as a click on the row's box picks it."""
+    # The table's element id ends in its key (each listing has its own).
+    key = at.dataframe[0].proto.id.split("-", 2)[2]
+    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    rerun(at)
     whole: dict[str, Any] = json.loads(at.json[0].value)
     return whole
 
@@ -476,7 +481,8 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     at = page("kafka")
     assert not at.error
     assert at.selectbox(key="topic").value == topic
-    # First load: every record of both partitions, newest first, the newest shown whole.
+    # First load: every record of both partitions, newest first; a record is shown whole once
+    # its row is picked.
     assert len(at.dataframe) == 1, "the messages alone on first load"
     messages = at.dataframe[0].value
     assert sorted(zip(messages["partition"], messages["offset"], strict=True)) == sorted(
@@ -484,6 +490,8 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     )
     stamps = list(messages["timestamp"])
     assert stamps == sorted(stamps, reverse=True)
+    assert not at.json, "no record is shown whole before one is picked"
+    assert any(c.value.startswith("Pick a row") for c in at.caption)
     first = shown_whole(at)
     assert (first["topic"], first["partition"], first["offset"]) == (
         topic,
@@ -501,6 +509,7 @@ def test_kafka_page_reads_newest_first_searches_seeks_and_describes(
     assert list(messages["format"]) == ["text", "JSON", "JSON", "JSON", "JSON"]
     assert json.loads(messages["value"][1]) == {"location": "Dallas", "n": 26}
     assert shown_whole(at)["value"] == "\ufffd not json"
+    assert shown_whole(at, 1)["value"] == {"location": "Dallas", "n": 26}
 
     at.selectbox(key="partition").set_value(None)
     at.text_input(key="search").set_value("K27")

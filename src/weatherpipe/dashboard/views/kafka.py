@@ -95,14 +95,17 @@ def _whole(topic: str, record: Record) -> dict[str, Any]:
 
 
 def _records(topic: str, records: list[Record], caption: str) -> None:
-    """A table of records; the chosen row (the first until one is picked) shown whole below."""
+    """A table of records; the row the user picks shown whole below it."""
     st.caption(caption)
     if not records:
         st.info("No records here.")
         return
     event = ui.table(
         [_row(r) for r in records],
-        "messages",
+        # A key of its own per listing (newer records or another search make another): a new
+        # listing starts with no row picked, where the pick made in the one before would name
+        # another record here.
+        f"messages {topic} {caption} {records[0].partition}:{records[0].offset} {len(records)}",
         {
             "partition": st.column_config.NumberColumn("Partition"),
             "offset": st.column_config.NumberColumn("Offset"),
@@ -115,9 +118,15 @@ def _records(topic: str, records: list[Record], caption: str) -> None:
         selection_mode="single-row",
     )
     rows = event.selection.rows if event is not None else []
-    chosen = records[rows[0]] if rows and rows[0] < len(records) else records[0]
-    st.caption("The record whole (pick a row in the table to see another):")
-    st.json(_whole(topic, chosen), expanded=2)
+    if not rows or rows[0] >= len(records):
+        # The JSON view only on demand: drawing it costs every first load of the page.
+        st.caption(
+            "Pick a row (the box at its left) to see the record whole: topic, partition, "
+            "offset, timestamp, key, headers and the value as JSON."
+        )
+        return
+    st.caption("The record whole:")
+    st.json(_whole(topic, records[rows[0]]), expanded=2)
 
 
 def _partition_choice(offsets: list[PartitionOffsets], key: str) -> int | None:
