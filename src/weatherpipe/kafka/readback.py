@@ -176,7 +176,6 @@ def _read_round(
     range) into `found`."""
     # A new assignment: the client drops whatever it fetched for the previous round.
     consumer.assign([TopicPartition(topic, p, ranges[i].first) for p, i in pending.items()])
-    most = limit if limit is not None else max(r.end - r.first for r in ranges)
     firsts: dict[int, int] = {}  # index -> offset of its first record
     counts = dict.fromkeys(pending.values(), 0)
     progress_at = time.monotonic()
@@ -197,22 +196,20 @@ def _read_round(
         if batch:
             progress_at = time.monotonic()
         for msg in batch:
-            index = pending.get(msg.partition())  # type: ignore[arg-type]
+            error, partition, offset = msg.error(), msg.partition(), msg.offset()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(error)
+            index = pending.get(partition) if partition is not None else None
             if index is None:
                 continue
-            error, offset, wanted = msg.error(), msg.offset(), ranges[index]
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise KafkaException(error)
-                del pending[wanted.partition]  # at its end: any offsets left were no records
-            elif offset is None or offset < wanted.first:
-                continue
-            elif offset >= wanted.end:
+            wanted = ranges[index]
+            if error is not None or (offset is not None and offset >= wanted.end):
+                # At the partition's end (any offsets left were no records) or past the range.
                 del pending[wanted.partition]
-            else:
+            elif offset is not None and offset >= wanted.first:
                 firsts.setdefault(index, offset)
                 counts[index] += 1
-                if counts[index] >= most:
+                if limit is not None and counts[index] >= limit:
                     del pending[wanted.partition]
     for index, first in firsts.items():
         found[index] = RecordsFound(first, counts[index])
